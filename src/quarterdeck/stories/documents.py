@@ -1,0 +1,83 @@
+"""JSON and YAML documents loaded with the line of every object, and their syntax errors as problems."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import json.decoder
+import json.scanner
+from typing import Any
+
+import yaml
+
+from quarterdeck.errors import Problem
+from quarterdeck.stories import markup
+
+__all__ = ["LineDict", "Loaded", "load_json", "load_yaml_node", "mapping_items", "scalar"]
+
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class LineDict(dict[str, Any]):
+    """A JSON object that remembers the 1-based line of its opening brace."""
+
+    line: int = 0
+
+
+class Loaded:
+    """A parsed document, or the problem that stopped it (never both)."""
+
+    __slots__ = ("problem", "value")
+
+    def __init__(self, value: Any = None, problem: Problem | None = None) -> None:
+        self.value = value
+        self.problem = problem
+
+
+def load_json(text: str, path: str) -> Loaded:
+    """Parse JSON, recording each object's line; a syntax error becomes ``path:line: invalid JSON: …``."""
+    newlines = [i for i, c in enumerate(text) if c == "\n"] if "\n" in text else []
+    decoder: Any = json.JSONDecoder()
+    scanner: Any = json.scanner
+    json_object: Any = vars(json.decoder)["JSONObject"]
+
+    def parse_object(s_and_end: tuple[str, int], *args: Any) -> tuple[LineDict, int]:
+        pairs, end = json_object(s_and_end, *args)
+        obj = LineDict(pairs)
+        obj.line = bisect.bisect_left(newlines, s_and_end[1]) + 1
+        return obj, end
+
+    decoder.parse_object = parse_object
+    decoder.scan_once = scanner.py_make_scanner(decoder)
+    try:
+        return Loaded(decoder.decode(text))
+    except json.JSONDecodeError as exc:
+        return Loaded(problem=Problem(path, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+    except RecursionError:
+        return Loaded(problem=Problem(path, 1, "invalid JSON: nested too deeply"))
+
+
+def load_yaml_node(text: str, path: str) -> Loaded:
+    """Compose YAML into nodes (which carry their lines); a syntax error becomes ``path:line: invalid YAML: …``."""
+    try:
+        return Loaded(yaml.compose(text, Loader=_YAML_LOADER))
+    except yaml.YAMLError as exc:
+        return Loaded(problem=markup.yaml_problem(path, exc))
+    except RecursionError:
+        return Loaded(problem=Problem(path, 1, "invalid YAML: nested too deeply"))
+
+
+def mapping_items(node: Any) -> list[tuple[str, yaml.Node]]:
+    """The ``(key, value node)`` pairs of a YAML mapping node with scalar keys (empty for anything else)."""
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    return [(str(k.value), v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+
+
+def scalar(node: Any) -> str | None:
+    """A YAML scalar node's text, or None for collections and nulls."""
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    if node.tag == "tag:yaml.org,2002:null" or (node.style is None and node.value in ("", "~", "null", "Null", "NULL")):
+        return None
+    return str(node.value)

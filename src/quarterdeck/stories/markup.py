@@ -1,0 +1,248 @@
+"""Markdown structure shared by the markdown-based parsers: front matter, headings, sections, checklists."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from quarterdeck.errors import Problem
+from quarterdeck.stories import records
+
+__all__ = [
+    "CHECKBOX",
+    "HEADING",
+    "Block",
+    "FrontMatter",
+    "Line",
+    "checklist",
+    "criteria",
+    "front_matter",
+    "headings",
+    "numbered",
+    "split_lines",
+    "split_sections",
+    "text_of",
+    "verification_commands",
+    "yaml_problem",
+]
+
+#: ``## Title`` (levels 1–6), outside fenced code.
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+#: ``- [ ] text`` / ``* [x] text`` / ``1. [ ] text`` with its indent, mark and text.
+CHECKBOX = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+\[([ xX~-]?)\]\s*(.*)$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_NUMBERED = re.compile(r"^\s*(?:\*\*)?(?:AC[-\s]?)?(\d+[a-z]?)(?:\*\*)?\s*[.):]\s*(?:\*\*)?\s*(.+)$")
+_BULLET = re.compile(r"^\s*[-*+]\s+(.+)$")
+_AC_REFS = re.compile(r"\(\s*AC\s*[:#]?\s*([^)]*)\)", re.IGNORECASE)
+_BACKTICKS = re.compile(r"`([^`]+)`")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of a file with its 1-based number and whether it sits inside fenced code."""
+
+    number: int
+    text: str
+    fenced: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A heading and the lines under it up to the next heading of the same or a higher level."""
+
+    title: str
+    level: int
+    line: int
+    body: tuple[Line, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FrontMatter:
+    """YAML front matter: its mapping (empty if none) and the line where the body starts."""
+
+    data: dict[str, Any]
+    body_start: int
+    problem: Problem | None = None
+
+
+def split_lines(text: str, start: int = 1) -> list[Line]:
+    """Number the lines of ``text`` from ``start`` and mark the ones inside fenced code blocks."""
+    out: list[Line] = []
+    fence: str | None = None
+    for number, raw in enumerate(text.splitlines(), start):
+        match = _FENCE.match(raw)
+        if fence is None and match:
+            fence = match.group(1)
+            out.append(Line(number, raw, True))
+        elif fence is not None:
+            out.append(Line(number, raw, True))
+            if match and match.group(1) == fence:
+                fence = None
+        else:
+            out.append(Line(number, raw))
+    return out
+
+
+def yaml_problem(path: str, exc: yaml.YAMLError, offset: int = 0, what: str = "YAML") -> Problem:
+    """Turn a PyYAML error into ``path:line: invalid YAML: … (column c)``."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return Problem(path, offset + 1, f"invalid {what}: {problem}")
+    return Problem(path, offset + mark.line + 1, f"invalid {what}: {problem} (column {mark.column + 1})")
+
+
+def front_matter(lines: Sequence[Line], path: str) -> FrontMatter:
+    """Read ``---`` YAML front matter at the top of a markdown file, if any."""
+    if not lines or lines[0].text.strip() != "---":
+        return FrontMatter({}, 1)
+    for i in range(1, len(lines)):
+        if lines[i].text.strip() in ("---", "..."):
+            source = "\n".join(line.text for line in lines[1:i])
+            try:
+                data = yaml.safe_load(source)
+            except yaml.YAMLError as exc:
+                return FrontMatter({}, lines[i].number + 1, yaml_problem(path, exc, offset=1, what="front matter"))
+            except RecursionError:
+                return FrontMatter({}, lines[i].number + 1, Problem(path, 2, "invalid front matter: nested too deeply"))
+            if not isinstance(data, dict):
+                return FrontMatter({}, 1)
+            return FrontMatter({str(k): v for k, v in data.items()}, lines[i].number + 1)
+    return FrontMatter({}, 1)
+
+
+def headings(lines: Sequence[Line]) -> Iterator[tuple[int, str, int]]:
+    """Yield ``(level, title, line)`` for every heading outside fenced code."""
+    for line in lines:
+        if not line.fenced and line.text.startswith("#"):
+            match = HEADING.match(line.text)
+            if match:
+                yield len(match.group(1)), match.group(2), line.number
+
+
+def split_sections(lines: Sequence[Line], level: int) -> tuple[tuple[Line, ...], list[Block]]:
+    """Split lines at headings of ``level`` or higher: the preamble and one block per heading."""
+    preamble: list[Line] = []
+    blocks: list[Block] = []
+    current: tuple[str, int, int] | None = None
+    body: list[Line] = []
+    for line in lines:
+        match = HEADING.match(line.text) if not line.fenced and line.text.startswith("#") else None
+        if match and len(match.group(1)) <= level:
+            if current is None:
+                preamble = body
+            else:
+                blocks.append(Block(current[0], current[1], current[2], tuple(body)))
+            current = (match.group(2), len(match.group(1)), line.number)
+            body = []
+        else:
+            body.append(line)
+    if current is None:
+        preamble = body
+    else:
+        blocks.append(Block(current[0], current[1], current[2], tuple(body)))
+    return tuple(preamble), blocks
+
+
+def text_of(lines: Sequence[Line]) -> str:
+    """The lines joined back into text, without leading or trailing blank lines."""
+    return "\n".join(line.text for line in lines).strip("\n")
+
+
+def numbered(lines: Sequence[Line]) -> list[records.Criterion]:
+    """Numbered items (``1.``, ``1:``, ``AC1:``), continuation lines folded in; bullets when unnumbered."""
+    items: list[records.Criterion] = []
+    bullets: list[records.Criterion] = []
+    for line in lines:
+        if line.fenced or not line.text.strip():
+            continue
+        match = _NUMBERED.match(line.text)
+        if match and not line.text.startswith((" ", "\t")):
+            items.append(records.Criterion(match.group(1), _clean(match.group(2)), line.number))
+            continue
+        bullet = _BULLET.match(line.text)
+        if bullet and not line.text.startswith((" ", "\t")):
+            bullets.append(records.Criterion(str(len(bullets) + 1), _clean(bullet.group(1)), line.number))
+            continue
+        target = items if items else bullets
+        if target:
+            last = target[-1]
+            target[-1] = records.Criterion(last.id, f"{last.text} {_clean(line.text)}", last.line)
+    return items or bullets
+
+
+def criteria(lines: Sequence[Line]) -> list[records.Criterion]:
+    """Acceptance criteria: numbered items, or Given/When/Then scenarios (each ``Given`` starts one)."""
+    found = numbered(lines)
+    if found:
+        return found
+    scenarios: list[records.Criterion] = []
+    for line in lines:
+        text = _clean(line.text.lstrip("-*+ \t"))
+        if line.fenced or not text:
+            continue
+        if text.lower().startswith("given") or not scenarios:
+            scenarios.append(records.Criterion(str(len(scenarios) + 1), text, line.number))
+        else:
+            last = scenarios[-1]
+            scenarios[-1] = records.Criterion(last.id, f"{last.text} {text}", last.line)
+    return scenarios
+
+
+def checklist(lines: Sequence[Line]) -> list[records.SubTask]:
+    """Checkbox items as a tree by indentation, with ``(AC: 1, 3)`` references pulled out."""
+    roots: list[records.SubTask] = []
+    stack: list[tuple[int, list[records.SubTask], records.SubTask]] = []
+    pending: dict[int, list[records.SubTask]] = {}
+    for line in lines:
+        if line.fenced:
+            continue
+        match = CHECKBOX.match(line.text)
+        if not match:
+            continue
+        indent = len(match.group(1).expandtabs(4))
+        text = match.group(3).strip()
+        refs = _AC_REFS.search(text)
+        ac = tuple(r for r in re.split(r"[\s,#&]+|\band\b", refs.group(1)) if r) if refs else ()
+        item = records.SubTask(text, match.group(2) in ("x", "X"), line.number, ac)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        siblings = stack[-1][1] if stack else roots
+        siblings.append(item)
+        children: list[records.SubTask] = []
+        pending[id(item)] = children
+        stack.append((indent, children, item))
+    return [_freeze(item, pending) for item in roots]
+
+
+def _freeze(item: records.SubTask, pending: dict[int, list[records.SubTask]]) -> records.SubTask:
+    kids = pending.get(id(item), [])
+    if not kids:
+        return item
+    return records.SubTask(item.text, item.done, item.line, item.ac_refs, tuple(_freeze(k, pending) for k in kids))
+
+
+def verification_commands(lines: Sequence[Line]) -> list[str]:
+    """Commands from a Verification section: fenced code lines, else backticked spans in bullets."""
+    fenced = [
+        line.text.strip().removeprefix("$ ")
+        for line in lines
+        if line.fenced and line.text.strip() and not _FENCE.match(line.text) and not line.text.strip().startswith("#")
+    ]
+    if fenced:
+        return fenced
+    out: list[str] = []
+    for line in lines:
+        if _BULLET.match(line.text) or line.text.lstrip().startswith(("**", "`")):
+            span = _BACKTICKS.search(line.text)
+            if span:
+                out.append(span.group(1).strip())
+    return out
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("**", "")).strip()

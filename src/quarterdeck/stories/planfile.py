@@ -1,0 +1,261 @@
+"""Quarterdeck's own plan file (YAML or JSON): parsed with line numbers into a domain Plan."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from quarterdeck.domain import plans
+from quarterdeck.errors import CycleError, PlanError, Problem
+
+__all__ = ["TASK_FIELDS", "looks_like_plan", "parse_plan"]
+
+#: Every field a task may have, with a checker returning the normalised value or raising ValueError.
+TASK_FIELDS = (
+    "id",
+    "title",
+    "prompt",
+    "depends_on",
+    "runtime",
+    "options",
+    "verify",
+    "acceptance_criteria",
+    "priority",
+    "max_attempts",
+    "timeout_s",
+)
+_TOP_FIELDS = ("name", "defaults", "tasks")
+_DEFAULTABLE = ("runtime", "options", "verify", "priority", "max_attempts", "timeout_s", "prompt")
+
+
+@dataclass(frozen=True, slots=True)
+class _Located:
+    """A parsed value with the 1-based line where it starts."""
+
+    value: Any
+    line: int
+
+
+def _to_located(node: yaml.Node) -> _Located:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, _Located] = {}
+        for key_node, value_node in node.value:
+            scalar_key = isinstance(key_node, yaml.ScalarNode)
+            key = key_node.value if scalar_key else yaml.safe_load(yaml.serialize(key_node))
+            out[str(key)] = _to_located(value_node)
+        return _Located(out, line)
+    if isinstance(node, yaml.SequenceNode):
+        return _Located([_to_located(child) for child in node.value], line)
+    return _Located(yaml.safe_load(yaml.serialize(node)), line)
+
+
+def _plain(located: _Located) -> Any:
+    value = located.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def looks_like_plan(text: str, path: str) -> bool:
+    """True when the text is a YAML/JSON mapping with a ``tasks`` list of mappings that have ``id``."""
+    if not path.lower().endswith((".yaml", ".yml", ".json")):
+        return False
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    tasks = data.get("tasks") if isinstance(data, dict) else None
+    return (
+        isinstance(tasks, list)
+        and bool(tasks)
+        and all(isinstance(t, dict) and "id" in t and "title" in t for t in tasks)
+        and ("name" in data or "defaults" in data)
+    )
+
+
+def _load(text: str, path: str) -> _Located:
+    if path.lower().endswith(".json"):
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PlanError([Problem(path, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PlanError([Problem(path, line, f"invalid YAML: {problem}")]) from None
+    if node is None:
+        raise PlanError([Problem(path, 1, "the plan is empty")])
+    return _to_located(node)
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError("must be a non-empty string")
+    return v
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        raise ValueError("must be a string")
+    return v
+
+
+def _str_list(v: Any) -> tuple[str, ...]:
+    if v is None:
+        return ()
+    if isinstance(v, str):
+        return (v,)
+    if not isinstance(v, list) or not all(isinstance(x, str | int) and not isinstance(x, bool) for x in v):
+        raise ValueError("must be a list of strings")
+    return tuple(str(x) for x in v)
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError("must be an integer")
+    return v
+
+
+def _positive_int(v: Any) -> int:
+    if _int(v) < 1:
+        raise ValueError("must be at least 1")
+    return int(v)
+
+
+def _positive_float(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        raise ValueError("must be a positive number of seconds")
+    return float(v)
+
+
+def _mapping(v: Any) -> dict[str, Any]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ValueError("must be a mapping")
+    return dict(v)
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "id": lambda v: _str(str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+    "title": _str,
+    "prompt": _text,
+    "depends_on": _str_list,
+    "runtime": _str,
+    "options": _mapping,
+    "verify": _str_list,
+    "acceptance_criteria": _str_list,
+    "priority": _int,
+    "max_attempts": _positive_int,
+    "timeout_s": _positive_float,
+}
+
+
+def parse_plan(text: str, path: str) -> plans.Plan:
+    """Parse and validate a plan file, reporting every problem in one pass.
+
+    Raises:
+        PlanError: with one ``path:line: message`` problem per fault (``CycleError`` for a cycle).
+    """
+    root = _load(text, path)
+    if not isinstance(root.value, dict):
+        raise PlanError([Problem(path, root.line, "a plan must be a mapping with 'name' and 'tasks'")])
+    top: dict[str, _Located] = root.value
+    problems: list[Problem] = [
+        Problem(path, top[key].line, f"unknown field {key!r} (known: {', '.join(_TOP_FIELDS)})")
+        for key in top
+        if key not in _TOP_FIELDS
+    ]
+    name = "plan"
+    if "name" in top:
+        try:
+            name = _str(top["name"].value)
+        except ValueError as exc:
+            problems.append(Problem(path, top["name"].line, f"'name' {exc}"))
+    defaults: dict[str, Any] = {}
+    if "defaults" in top:
+        located_defaults = top["defaults"]
+        if not isinstance(located_defaults.value, dict):
+            problems.append(Problem(path, located_defaults.line, "'defaults' must be a mapping"))
+        else:
+            for key, item in located_defaults.value.items():
+                if key not in _DEFAULTABLE:
+                    problems.append(
+                        Problem(path, item.line, f"unknown default {key!r} (allowed: {', '.join(_DEFAULTABLE)})")
+                    )
+                    continue
+                try:
+                    defaults[key] = _CHECKS[key](_plain(item))
+                except ValueError as exc:
+                    problems.append(Problem(path, item.line, f"default {key!r} {exc}"))
+    tasks_node = top.get("tasks")
+    specs: list[plans.TaskSpec] = []
+    if tasks_node is None:
+        problems.append(Problem(path, root.line, "missing 'tasks' (a list of tasks)"))
+    elif not isinstance(tasks_node.value, list):
+        problems.append(Problem(path, tasks_node.line, "'tasks' must be a list"))
+    else:
+        for item in tasks_node.value:
+            spec = _parse_task(item, path, defaults, problems)
+            if spec is not None:
+                specs.append(spec)
+    plan = plans.Plan(name=name, tasks=tuple(specs), source=plans.SourceRef(path, 1))
+    try:
+        plans.validate(plan)
+    except CycleError as exc:
+        if not problems:
+            raise
+        problems.extend(exc.problems)
+    except PlanError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise PlanError(sorted(problems, key=lambda p: p.line))
+    return plan
+
+
+def _parse_task(item: _Located, path: str, defaults: dict[str, Any], problems: list[Problem]) -> plans.TaskSpec | None:
+    if not isinstance(item.value, dict):
+        problems.append(Problem(path, item.line, "each task must be a mapping"))
+        return None
+    fields: dict[str, _Located] = item.value
+    values: dict[str, Any] = dict(defaults)
+    ok = True
+    for key, located in fields.items():
+        if key not in _CHECKS:
+            known = ", ".join(TASK_FIELDS)
+            problems.append(Problem(path, located.line, f"unknown task field {key!r} (known: {known})"))
+            ok = False
+            continue
+        try:
+            value = _CHECKS[key](_plain(located))
+        except ValueError as exc:
+            problems.append(Problem(path, located.line, f"{key!r} {exc}"))
+            ok = False
+            continue
+        values[key] = {**defaults.get(key, {}), **value} if key == "options" else value
+    for required in ("id", "title"):
+        if required not in fields:
+            problems.append(Problem(path, item.line, f"task is missing {required!r}"))
+            ok = False
+    if not ok:
+        return None
+    criteria = tuple(
+        plans.Criterion(id=str(n), text=text) for n, text in enumerate(values.pop("acceptance_criteria", ()), 1)
+    )
+    return plans.TaskSpec(
+        **values,
+        acceptance_criteria=criteria,
+        source=plans.SourceRef(path, item.line),
+    )

@@ -1,0 +1,103 @@
+"""The application facade: the one object the CLI (and later the API) talks to."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from quarterdeck.domain import plans
+from quarterdeck.engine import submit
+from quarterdeck.engine.worker import Worker
+from quarterdeck.runtimes.registry import Registry, default_registry
+from quarterdeck.settings import Settings
+from quarterdeck.store import events as event_store
+from quarterdeck.store import runs as run_store
+from quarterdeck.store import tasks as task_store
+from quarterdeck.store.database import Database
+from quarterdeck.store.records import AttemptRecord, EventRecord, RunRecord, TaskRecord
+
+__all__ = ["Quarterdeck", "RunView"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """A run with its tasks, as the CLI and API show it."""
+
+    run: RunRecord
+    tasks: tuple[TaskRecord, ...]
+
+
+class Quarterdeck:
+    """Wires settings, the database and the runtime registry; ``async with`` opens and migrates."""
+
+    def __init__(self, settings: Settings, *, registry: Registry | None = None, migrate: bool = True) -> None:
+        self.settings = settings
+        self.registry = registry or default_registry()
+        self.db = Database(settings.resolved_database_url())
+        self._migrate = migrate
+
+    async def __aenter__(self) -> Self:
+        if self._migrate:
+            await self.db.upgrade()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.db.dispose()
+
+    async def submit(self, plan: plans.Plan, *, repo: Path, base: str = "HEAD", branch: str | None = None) -> RunRecord:
+        """Validate a plan and create its run (tasks without dependencies are ready at once)."""
+        return await submit.submit_plan(self.db, self.registry, plan, repo=repo, base=base, branch=branch)
+
+    def worker(self, *, slots: int = 1, run_id: str | None = None) -> Worker:
+        return Worker(self.db, self.settings, self.registry, slots=slots, run_id=run_id)
+
+    async def run_until_done(
+        self,
+        run_id: str,
+        *,
+        worker: Worker | None,
+        on_tick: Callable[[RunView], None] | None = None,
+        tick_s: float = 0.2,
+    ) -> RunView:
+        """Serve the run with ``worker`` (None: leave it to other workers) until it ends or the worker stops."""
+        serving = asyncio.create_task(worker.serve()) if worker is not None else None
+        try:
+            while True:
+                view = await self.view(run_id)
+                if on_tick is not None:
+                    on_tick(view)
+                if view.run.status.terminal:
+                    return view
+                if serving is not None and serving.done():
+                    serving.result()  # surface a crashed worker loop
+                    return await self.view(run_id)
+                await asyncio.sleep(tick_s)
+        finally:
+            if worker is not None and serving is not None:
+                worker.should_exit = True
+                worker.wake()
+                await serving
+
+    async def view(self, run_id: str) -> RunView:
+        async with self.db.read() as conn:
+            run = await run_store.read_run(conn, run_id)
+            tasks = await task_store.read_tasks(conn, run_id)
+        return RunView(run=run, tasks=tuple(tasks))
+
+    async def runs(self, *, limit: int = 20) -> list[RunRecord]:
+        async with self.db.read() as conn:
+            return await run_store.read_runs(conn, limit=limit)
+
+    async def attempts(self, task: TaskRecord) -> list[AttemptRecord]:
+        async with self.db.read() as conn:
+            return await task_store.read_attempts(conn, task.pk)
+
+    async def events(self, run_id: str, *, after_id: int = 0, limit: int = 1000) -> list[EventRecord]:
+        async with self.db.read() as conn:
+            return await event_store.read_events(conn, run_id, after_id=after_id, limit=limit)

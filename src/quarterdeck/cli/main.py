@@ -1,0 +1,52 @@
+"""The ``quarterdeck`` command group and the one place where errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from quarterdeck.errors import InputError, QuarterdeckError
+
+__all__ = ["EXIT_FAILED", "EXIT_INPUT", "main"]
+
+#: exit codes: 0 success, 1 the run (or operation) failed, 2 invalid input or usage
+EXIT_FAILED = 1
+EXIT_INPUT = 2
+
+
+class _Group(click.Group):
+    """Turns Quarterdeck errors into one clear message on stderr and a meaningful exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            click.echo(f"error: {exc.message}" if "\n" not in exc.message else exc.message, err=True)
+            sys.exit(EXIT_INPUT)
+        except QuarterdeckError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(EXIT_FAILED)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="quarterdeck")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Quarterdeck: plan work into a DAG, run coding agents on it, merge the results."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _register() -> None:
+    from quarterdeck.cli import db, run, worker
+
+    main.add_command(run.run)
+    main.add_command(run.status)
+    main.add_command(worker.worker)
+    main.add_command(db.db)
+
+
+_register()

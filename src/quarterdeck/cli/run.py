@@ -1,0 +1,132 @@
+"""``quarterdeck run`` and ``quarterdeck status``: start a run and watch it, or look at runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.live import Live
+
+from quarterdeck import stories
+from quarterdeck.app import Quarterdeck, RunView
+from quarterdeck.cli import views
+from quarterdeck.cli.main import EXIT_FAILED
+from quarterdeck.cli.signals import graceful
+from quarterdeck.domain.statuses import RunStatus
+from quarterdeck.settings import Settings
+from quarterdeck.store.database import mask_url
+
+__all__ = ["run", "status"]
+
+
+@click.command()
+@click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The git repository the agents work on.",
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Attempts run at once in this process (0: leave the work to `quarterdeck worker`s).",
+)
+@click.option("--base", default="HEAD", show_default=True, help="Where the integration branch starts.")
+@click.option("--branch", default=None, help="Integration branch [default: quarterdeck/<run-id>].")
+@click.option(
+    "--deps",
+    type=click.Choice(["sequential", "explicit"]),
+    default=None,
+    help="Dependency policy for ordered story formats.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON instead of the live view.")
+def run(
+    plan_path: Path, repo: Path, workers: int, base: str, branch: str | None, deps: str | None, as_json: bool
+) -> None:
+    """Run PLAN (a plan file or a story folder) on REPO and wait for it to finish."""
+    settings = Settings()
+    loaded = stories.load_plan(plan_path, deps=deps)
+    console = Console(stderr=as_json)
+
+    async def _run() -> RunView:
+        async with Quarterdeck(settings) as app:
+            record = await app.submit(loaded.plan, repo=repo, base=base, branch=branch)
+            worker = app.worker(slots=workers, run_id=record.id) if workers else None
+            if not as_json:
+                console.print(
+                    f"run [bold]{record.id}[/] started: {len(loaded.plan.tasks)} tasks, {workers} worker slot(s)"
+                )
+            with (
+                Live(console=console, auto_refresh=False, transient=False)
+                if not as_json and console.is_terminal
+                else _NoLive() as live
+            ):
+
+                def tick(view: RunView) -> None:
+                    live.update(views.live_view(view), refresh=True)
+
+                if worker is not None:
+                    with graceful(worker):
+                        return await app.run_until_done(record.id, worker=worker, on_tick=tick)
+                return await app.run_until_done(record.id, worker=None, on_tick=tick)
+
+    view = asyncio.run(_run())
+    where = {"database": mask_url(settings.resolved_database_url())}
+    if as_json:
+        click.echo(json.dumps(views.run_json(view, **where), indent=2))
+    else:
+        console.print(views.summary_table(view))
+        console.print(f"database:           {where['database']}")
+        console.print(f"repository:         {view.run.repo_path}")
+        console.print(f"integration branch: {view.run.integration_branch}")
+        if not view.run.status.terminal:
+            console.print(f"run {view.run.id} was interrupted before it finished")
+    if view.run.status is not RunStatus.SUCCEEDED:
+        sys.exit(EXIT_FAILED)
+
+
+class _NoLive:
+    """Stands in for rich's Live when output is not a terminal (CI logs, pipes)."""
+
+    def __enter__(self) -> _NoLive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, *_: object, **__: object) -> None:
+        return None
+
+
+@click.command()
+@click.argument("run_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(run_id: str | None, as_json: bool) -> None:
+    """Show one run's tasks, or the latest runs."""
+    settings = Settings()
+    console = Console()
+
+    async def _status() -> None:
+        async with Quarterdeck(settings) as app:
+            if run_id is None:
+                runs = await app.runs()
+                if as_json:
+                    click.echo(json.dumps([{"id": r.id, "name": r.name, "status": str(r.status)} for r in runs]))
+                else:
+                    console.print(views.runs_table(runs))
+                return
+            view = await app.view(run_id)
+            if as_json:
+                click.echo(json.dumps(views.run_json(view), indent=2))
+            else:
+                console.print(views.summary_table(view))
+
+    asyncio.run(_status())

@@ -1,0 +1,110 @@
+"""Rendering runs for people (Rich tables, a live view) and for programs (JSON)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from quarterdeck.app import RunView
+from quarterdeck.domain.statuses import TaskStatus
+from quarterdeck.store.records import RunRecord, TaskRecord
+from quarterdeck.store.types import utcnow
+
+__all__ = ["live_view", "run_json", "runs_table", "summary_table"]
+
+_STYLE = {
+    TaskStatus.PENDING: "dim",
+    TaskStatus.READY: "cyan",
+    TaskStatus.RUNNING: "yellow",
+    TaskStatus.SUCCEEDED: "green",
+    TaskStatus.FAILED: "red",
+    TaskStatus.BLOCKED: "magenta",
+    TaskStatus.CANCELLED: "red dim",
+}
+
+
+def _duration(task: TaskRecord, now: datetime | None = None) -> float | None:
+    if task.started_at is None:
+        return None
+    end = task.finished_at or now or utcnow()
+    return max(0.0, (end - task.started_at).total_seconds())
+
+
+def _fmt_seconds(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f}s"
+
+
+def summary_table(view: RunView) -> Table:
+    """Task, status, attempts, duration, commit — one row per task."""
+    table = Table(title=f"run {view.run.id} — {view.run.name}: {view.run.status}", title_justify="left")
+    for column in ("task", "status", "attempts", "duration", "commit", "note"):
+        table.add_column(column, no_wrap=column != "note", overflow="fold")
+    for task in view.tasks:
+        note = (task.error or "").splitlines()[0][:80] if task.error else ""
+        table.add_row(
+            task.id,
+            Text(str(task.status), style=_STYLE.get(task.status, "")),
+            str(task.attempts),
+            _fmt_seconds(_duration(task)),
+            (task.commit_sha or "-")[:12],
+            note,
+        )
+    return table
+
+
+def live_view(view: RunView) -> RenderableType:
+    """The live view: a progress bar over finished tasks, then the per-task table."""
+    total = len(view.tasks)
+    done = sum(1 for t in view.tasks if t.status.terminal)
+    counts: dict[str, int] = {}
+    for task in view.tasks:
+        counts[task.status] = counts.get(task.status, 0) + 1
+    line = Text(f"{done}/{total} finished  ")
+    line.append("  ".join(f"{status}: {n}" for status, n in sorted(counts.items())), style="dim")
+    return Group(ProgressBar(total=max(total, 1), completed=done, width=60), line, summary_table(view))
+
+
+def runs_table(runs: list[RunRecord]) -> Table:
+    table = Table(title="runs", title_justify="left")
+    for column in ("run", "name", "status", "created", "branch"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(
+            run.id, run.name, str(run.status), run.created_at.strftime("%Y-%m-%d %H:%M:%S"), run.integration_branch
+        )
+    return table
+
+
+def _task_json(task: TaskRecord) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "title": task.title,
+        "status": str(task.status),
+        "attempts": task.attempts,
+        "duration_s": _duration(task),
+        "commit": task.commit_sha,
+        "error": task.error,
+    }
+
+
+def run_json(view: RunView, **extra: Any) -> dict[str, Any]:
+    run = view.run
+    return {
+        "run": {
+            "id": run.id,
+            "name": run.name,
+            "status": str(run.status),
+            "repo": run.repo_path,
+            "integration_branch": run.integration_branch,
+            "base": run.base_ref,
+            "created_at": run.created_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            **extra,
+        },
+        "tasks": [_task_json(t) for t in view.tasks],
+    }

@@ -1,0 +1,46 @@
+"""Event types: every state change and agent action is recorded as one of these."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["EventType"]
+
+
+class EventType(StrEnum):
+    """What happened; the payload's keys are documented per member."""
+
+    #: a run was created from a plan (``name``, ``tasks``)
+    RUN_CREATED = "run.created"
+    #: a run ended (``status``)
+    RUN_FINISHED = "run.finished"
+    #: a task's dependencies are met
+    TASK_READY = "task.ready"
+    #: a worker claimed a task (``worker``, ``attempt``)
+    TASK_CLAIMED = "task.claimed"
+    #: a task succeeded (``commit``)
+    TASK_SUCCEEDED = "task.succeeded"
+    #: an attempt failed (``error``, ``retry_in`` when it will be retried)
+    TASK_FAILED = "task.failed"
+    #: a task can never run (``reason``)
+    TASK_BLOCKED = "task.blocked"
+    #: an attempt's lease expired and the task was handed back (``worker``)
+    LEASE_EXPIRED = "lease.expired"
+    #: a worktree was prepared (``path``, ``branch``, ``base``)
+    WORKSPACE_READY = "workspace.ready"
+    #: an agent said something (``text``)
+    AGENT_MESSAGE = "agent.message"
+    #: an agent ran a tool or command (``tool``, ``input``)
+    AGENT_TOOL = "agent.tool"
+    #: output of a command (``stream``, ``text``)
+    AGENT_OUTPUT = "agent.output"
+    #: the agent finished (``ok``, ``summary``)
+    AGENT_RESULT = "agent.result"
+    #: a verification command finished (``command``, ``exit_code``, ``output``)
+    VERIFY_RESULT = "verify.result"
+    #: the agent's work was committed (``commit``, ``files``)
+    COMMIT_CREATED = "commit.created"
+    #: the task's branch landed on the integration branch (``commit``, ``branch``)
+    MERGE_DONE = "merge.done"
+    #: the task's branch could not be merged (``paths``)
+    MERGE_CONFLICT = "merge.conflict"

@@ -1,0 +1,200 @@
+"""Plans: the DAG of task specs, its validation, topological levels and critical path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from quarterdeck.domain import ids
+from quarterdeck.errors import CycleError, PlanError, Problem, UnsafeNameError
+
+__all__ = [
+    "Criterion",
+    "Plan",
+    "SourceRef",
+    "TaskSpec",
+    "critical_path",
+    "find_cycle",
+    "levels",
+    "path_lengths",
+    "validate",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where a task was written down."""
+
+    path: str
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """One acceptance criterion, numbered as its author numbered it."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One unit of work as planned: what to do, how to check it, what it waits for."""
+
+    id: str
+    title: str
+    prompt: str = ""
+    depends_on: tuple[str, ...] = ()
+    runtime: str = "scripted"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    verify: tuple[str, ...] = ()
+    acceptance_criteria: tuple[Criterion, ...] = ()
+    priority: int = 0
+    max_attempts: int = 1
+    timeout_s: float = 1800.0
+    source: SourceRef = SourceRef("<plan>")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A named set of task specs; valid plans are acyclic and closed under ``depends_on``."""
+
+    name: str
+    tasks: tuple[TaskSpec, ...]
+    source: SourceRef = SourceRef("<plan>")
+
+    def by_id(self) -> dict[str, TaskSpec]:
+        return {t.id: t for t in self.tasks}
+
+
+def validate(plan: Plan) -> Plan:
+    """Return ``plan`` if it is a valid DAG, else raise with every problem found in one pass.
+
+    Raises:
+        PlanError: duplicate ids, unsafe ids, unknown dependencies, self-dependencies.
+        CycleError: the dependencies form a cycle; ``.cycle`` names it.
+    """
+    problems: list[Problem] = []
+    seen: dict[str, TaskSpec] = {}
+    for task in plan.tasks:
+        where = task.source
+        try:
+            ids.check_safe_name(task.id, what="task id")
+        except UnsafeNameError as exc:
+            problems.append(Problem(where.path, where.line, exc.message))
+        if task.id in seen:
+            first = seen[task.id].source
+            problems.append(
+                Problem(where.path, where.line, f"duplicate task id {task.id!r} (first at {first.path}:{first.line})")
+            )
+        else:
+            seen[task.id] = task
+    for task in plan.tasks:
+        for dep in task.depends_on:
+            if dep == task.id:
+                problems.append(Problem(task.source.path, task.source.line, f"task {task.id!r} depends on itself"))
+            elif dep not in seen:
+                problems.append(
+                    Problem(task.source.path, task.source.line, f"task {task.id!r} depends on unknown task {dep!r}")
+                )
+    if problems:
+        raise PlanError(problems)
+    cycle = find_cycle({t.id: t.depends_on for t in plan.tasks})
+    if cycle:
+        first = seen[cycle[0]].source
+        raise CycleError(cycle, [Problem(first.path, first.line, "dependency cycle: " + " → ".join(cycle))])
+    return plan
+
+
+def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """Return one cycle as ``[a, b, …, a]`` (each depending on the next), or None if acyclic."""
+    white, grey, black = 0, 1, 2
+    colour = dict.fromkeys(graph, white)
+    for root in graph:
+        if colour[root] != white:
+            continue
+        stack: list[tuple[str, Iterable[str]]] = [(root, iter(graph[root]))]
+        path = [root]
+        colour[root] = grey
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child not in colour:
+                    continue
+                if colour[child] == grey:
+                    return [*path[path.index(child) :], child]
+                if colour[child] == white:
+                    colour[child] = grey
+                    stack.append((child, iter(graph[child])))
+                    path.append(child)
+                    break
+            else:
+                colour[node] = black
+                stack.pop()
+                path.pop()
+    return None
+
+
+def _topo_order(graph: Mapping[str, Sequence[str]]) -> list[str]:
+    """Kahn's algorithm over an acyclic graph, dependencies first, stable in input order."""
+    indegree = {n: sum(1 for d in deps if d in graph) for n, deps in graph.items()}
+    dependants: dict[str, list[str]] = {n: [] for n in graph}
+    for node, deps in graph.items():
+        for dep in deps:
+            if dep in dependants:
+                dependants[dep].append(node)
+    ready = [n for n, d in indegree.items() if d == 0]
+    order: list[str] = []
+    i = 0
+    while i < len(ready):
+        node = ready[i]
+        i += 1
+        order.append(node)
+        for child in dependants[node]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                ready.append(child)
+    return order
+
+
+def levels(plan: Plan) -> list[list[str]]:
+    """Group task ids by depth: level 0 has no dependencies, level n depends on level < n."""
+    graph = {t.id: t.depends_on for t in plan.tasks}
+    depth: dict[str, int] = {}
+    for node in _topo_order(graph):
+        depth[node] = 1 + max((depth[d] for d in graph[node] if d in depth), default=-1)
+    out: list[list[str]] = [[] for _ in range(1 + max(depth.values(), default=-1))]
+    for task in plan.tasks:
+        out[depth[task.id]].append(task.id)
+    return out
+
+
+def path_lengths(plan: Plan) -> dict[str, int]:
+    """For each task, the number of tasks on the longest chain starting at it (itself included)."""
+    graph = {t.id: t.depends_on for t in plan.tasks}
+    dependants: dict[str, list[str]] = {n: [] for n in graph}
+    for node, deps in graph.items():
+        for dep in deps:
+            dependants[dep].append(node)
+    length: dict[str, int] = {}
+    for node in reversed(_topo_order(graph)):
+        length[node] = 1 + max((length[c] for c in dependants[node]), default=0)
+    return length
+
+
+def critical_path(plan: Plan) -> list[str]:
+    """The longest dependency chain, first task first (ties broken by plan order)."""
+    if not plan.tasks:
+        return []
+    length = path_lengths(plan)
+    dependants: dict[str, list[str]] = {t.id: [] for t in plan.tasks}
+    for task in plan.tasks:
+        for dep in task.depends_on:
+            dependants[dep].append(task.id)
+    node = max((t.id for t in plan.tasks if not t.depends_on), key=lambda n: length[n])
+    path = [node]
+    while dependants[node]:
+        node = max(dependants[node], key=lambda n: length[n])
+        path.append(node)
+    return path

@@ -1,0 +1,63 @@
+"""The statuses of runs, tasks and attempts."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["AttemptStatus", "RunStatus", "TaskStatus"]
+
+
+class TaskStatus(StrEnum):
+    """Where a task is in its life."""
+
+    #: waiting for its dependencies
+    PENDING = "pending"
+    #: every dependency succeeded; waiting for a worker
+    READY = "ready"
+    #: claimed by a worker under a lease
+    RUNNING = "running"
+    #: done, verified and merged
+    SUCCEEDED = "succeeded"
+    #: out of attempts, or failed for good
+    FAILED = "failed"
+    #: a dependency failed or was cancelled, so it will never run
+    BLOCKED = "blocked"
+    #: stopped by a user
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_TASK
+
+
+TERMINAL_TASK = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.BLOCKED, TaskStatus.CANCELLED})
+
+
+class RunStatus(StrEnum):
+    """Where a run is in its life."""
+
+    #: tasks are being scheduled and run
+    RUNNING = "running"
+    #: running tasks finish, nothing new starts
+    PAUSED = "paused"
+    #: every task succeeded
+    SUCCEEDED = "succeeded"
+    #: at least one task failed or was blocked
+    FAILED = "failed"
+    #: stopped by a user
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+
+
+class AttemptStatus(StrEnum):
+    """The outcome of one try at a task."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    #: the worker stopped renewing its lease (it died); the task was handed to another worker
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"

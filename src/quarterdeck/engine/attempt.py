@@ -1,0 +1,245 @@
+"""One attempt at a task: workspace → agent → verification → commit → merge, then a fenced outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from quarterdeck.domain.events import EventType
+from quarterdeck.domain.retry import RetryPolicy
+from quarterdeck.errors import LeaseLost, QuarterdeckError
+from quarterdeck.runtimes import process
+from quarterdeck.runtimes.base import RunResult, TaskContext
+from quarterdeck.runtimes.registry import Registry
+from quarterdeck.settings import Settings
+from quarterdeck.store import events as event_store
+from quarterdeck.store import runs as run_store
+from quarterdeck.store import tasks as task_store
+from quarterdeck.store.database import Database
+from quarterdeck.store.records import Claim, RunRecord
+from quarterdeck.store.types import utcnow
+from quarterdeck.workspaces import merge, worktrees
+
+__all__ = ["AttemptOutcome", "execute_attempt"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """What an attempt's end changed: tasks that became ready, and whether the run ended."""
+
+    succeeded: bool
+    newly_ready: tuple[str, ...] = ()
+    run_finished: bool = False
+
+
+class _Failure(Exception):
+    def __init__(self, error: str, *, retryable: bool) -> None:
+        super().__init__(error)
+        self.error = error
+        self.retryable = retryable
+
+
+class _Attempt:
+    """The steps of one attempt, sharing the claim, the run and the event sink."""
+
+    def __init__(self, db: Database, settings: Settings, registry: Registry, claim: Claim, run: RunRecord) -> None:
+        self.db = db
+        self.settings = settings
+        self.registry = registry
+        self.claim = claim
+        self.task = claim.task
+        self.run = run
+        self.repo = Path(run.repo_path)
+
+    async def emit(self, type: str, /, **payload: Any) -> None:
+        async with self.db.transaction() as conn:
+            await event_store.create_events(
+                conn,
+                [
+                    event_store.NewEvent(
+                        self.run.id, type, payload, task_id=self.task.id, attempt_id=self.claim.attempt_id
+                    )
+                ],
+            )
+
+    async def prepare(self) -> worktrees.Workspace:
+        head = await worktrees.resolve_commit(self.repo, f"refs/heads/{self.run.integration_branch}")
+        ws = await worktrees.create_worktree(
+            self.repo, self.settings.resolved_worktree_root(), self.run.id, self.task.id, head
+        )
+        async with self.db.transaction() as conn:
+            await task_store.update_attempt(conn, self.claim, branch=ws.branch, worktree=str(ws.path))
+        await self.emit(EventType.WORKSPACE_READY, path=str(ws.path), branch=ws.branch, base=head)
+        return ws
+
+    def env(self) -> dict[str, str]:
+        return process.base_env(
+            {
+                "QUARTERDECK_RUN_ID": self.run.id,
+                "QUARTERDECK_TASK_ID": self.task.id,
+                "QUARTERDECK_ATTEMPT": str(self.claim.attempt_number),
+            }
+        )
+
+    async def agent(self, ws: worktrees.Workspace) -> RunResult:
+        runtime_cls = self.registry.get(self.task.runtime)
+        options = runtime_cls.Options.model_validate(self.task.options)
+        context = TaskContext(
+            run_id=self.run.id,
+            task_id=self.task.id,
+            attempt=self.claim.attempt_number,
+            title=self.task.title,
+            prompt=self.task.prompt,
+            options=options,
+            timeout_s=self.task.timeout_s,
+            plan_dir=Path(self.task.source_path).parent,
+            workdir=ws.path,
+            env=self.env(),
+            verify=tuple(self.task.verify),
+            acceptance_criteria=tuple(c["text"] for c in self.task.acceptance_criteria),
+        )
+        result = await runtime_cls().run(context, self.emit)
+        await self.emit(EventType.AGENT_RESULT, ok=result.ok, summary=result.summary, error=result.error)
+        return result
+
+    async def verify(self, ws: worktrees.Workspace) -> None:
+        for command in self.task.verify:
+            result = await process.run_process(
+                ["bash", "-c", command],
+                cwd=ws.path,
+                env=self.env(),
+                timeout_s=self.task.timeout_s,
+                grace_s=self.settings.kill_grace_s,
+            )
+            tail = "\n".join(result.output.splitlines()[-40:])
+            await self.emit(EventType.VERIFY_RESULT, command=command, exit_code=result.returncode, output=tail)
+            if result.timed_out:
+                raise _Failure(f"verification {command!r} timed out", retryable=True)
+            if result.returncode != 0:
+                raise _Failure(f"verification {command!r} exited {result.returncode}:\n{tail}", retryable=True)
+
+    async def commit(self, ws: worktrees.Workspace) -> str | None:
+        author = worktrees.Author(self.settings.git_author_name, self.settings.git_author_email)
+        trailers = {
+            "Quarterdeck-Run": self.run.id,
+            "Quarterdeck-Task": self.task.id,
+            "Quarterdeck-Attempt": str(self.claim.attempt_number),
+            "Quarterdeck-Agent": self.task.runtime,
+        }
+        sha, files = await worktrees.commit_all(ws, subject=self.task.title, body="", trailers=trailers, author=author)
+        async with self.db.transaction() as conn:
+            await task_store.update_attempt(conn, self.claim, commit_sha=sha)
+        await self.emit(EventType.COMMIT_CREATED, commit=sha, files=files)
+        return sha
+
+    async def land(self, commit: str) -> str:
+        result = await merge.squash_onto(self.repo, self.run.integration_branch, commit)
+        if not result.ok:
+            await self.emit(EventType.MERGE_CONFLICT, paths=list(result.conflicts))
+            raise _Failure(f"merge conflict in {', '.join(result.conflicts)}", retryable=False)
+        assert result.commit is not None
+        await self.emit(EventType.MERGE_DONE, commit=result.commit, branch=self.run.integration_branch)
+        return result.commit
+
+    async def steps(self) -> str | None:
+        ws = await self.prepare()
+        result = await self.agent(ws)
+        if not result.ok:
+            raise _Failure(result.error or "the agent failed", retryable=result.retryable)
+        await self.verify(ws)
+        commit = await self.commit(ws)
+        landed = await self.land(commit) if commit is not None else None
+        await worktrees.remove_worktree(self.repo, ws.path)
+        return landed
+
+
+async def _heartbeat(db: Database, settings: Settings, claim: Claim, holder: asyncio.Task[Any]) -> None:
+    """Renew the lease until cancelled; if it is lost, cancel the attempt."""
+    while True:
+        await asyncio.sleep(settings.heartbeat_s)
+        try:
+            async with db.transaction() as conn:
+                await task_store.renew_lease(conn, claim, lease_s=settings.lease_s, now=utcnow())
+        except LeaseLost:
+            holder.cancel("lease lost")
+            return
+        except QuarterdeckError as exc:  # the database is away; the lease may still be renewed later
+            log.warning("heartbeat for %s failed: %s", claim.task.id, exc)
+
+
+async def execute_attempt(
+    db: Database, settings: Settings, registry: Registry, claim: Claim, run: RunRecord
+) -> AttemptOutcome:
+    """Run every step of the claimed attempt and record its outcome, fenced by the lease."""
+    attempt = _Attempt(db, settings, registry, claim, run)
+    await attempt.emit(EventType.TASK_CLAIMED, attempt=claim.attempt_number)
+    work = asyncio.ensure_future(attempt.steps())
+    beat = asyncio.ensure_future(_heartbeat(db, settings, claim, work))
+    error: str | None = None
+    retryable = False
+    commit: str | None = None
+    try:
+        commit = await work
+    except _Failure as failure:
+        error, retryable = failure.error, failure.retryable
+    except QuarterdeckError as exc:
+        error = exc.message
+        retryable = getattr(exc, "retryable", False)
+    except Exception as exc:  # a bug or an unexpected failure must still end the attempt, recorded
+        log.exception("attempt %s of %s crashed", claim.attempt_number, claim.task.id)
+        error = f"internal error: {exc!r}"
+    except asyncio.CancelledError:
+        if work.cancelled() and not beat.done():
+            raise  # we are being shut down: the lease will expire and another worker takes over
+        return AttemptOutcome(succeeded=False)  # lease lost: a newer attempt owns the task
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+    return await _record(db, claim, run, commit=commit, error=error, retryable=retryable)
+
+
+async def _record(
+    db: Database, claim: Claim, run: RunRecord, *, commit: str | None, error: str | None, retryable: bool
+) -> AttemptOutcome:
+    now = utcnow()
+    task = claim.task
+    new: list[event_store.NewEvent] = []
+    try:
+        async with db.transaction() as conn:
+            if error is None:
+                ready = await task_store.complete_task(conn, claim, commit_sha=commit, now=now)
+                new.append(event_store.NewEvent(run.id, EventType.TASK_SUCCEEDED, {"commit": commit}, task.id))
+                new += [event_store.NewEvent(run.id, EventType.TASK_READY, {}, t) for t in ready]
+                blocked: list[str] = []
+            else:
+                policy = RetryPolicy(max_attempts=task.max_attempts)
+                decision = policy.decide(task.failures + 1, retryable=retryable)
+                retry_at = None if decision is None else now + timedelta(seconds=decision.delay_s)
+                blocked = await task_store.fail_task(conn, claim, error=error, retry_at=retry_at, now=now)
+                payload: dict[str, Any] = {"error": error}
+                if decision is not None:
+                    payload["retry_in"] = round(decision.delay_s, 3)
+                new.append(event_store.NewEvent(run.id, EventType.TASK_FAILED, payload, task.id, claim.attempt_id))
+                new += [
+                    event_store.NewEvent(
+                        run.id, EventType.TASK_BLOCKED, {"reason": f"dependency {task.id!r} failed"}, t
+                    )
+                    for t in blocked
+                ]
+                ready = [task.id] if decision is not None else []
+            final = await run_store.finish_run_if_done(conn, run.id, now)
+            if final is not None:
+                new.append(event_store.NewEvent(run.id, EventType.RUN_FINISHED, {"status": str(final)}))
+            await event_store.create_events(conn, new)
+    except LeaseLost:
+        log.info("attempt %s of %s lost its lease; its outcome is dropped", claim.attempt_number, task.id)
+        return AttemptOutcome(succeeded=False)
+    return AttemptOutcome(succeeded=error is None, newly_ready=tuple(ready), run_finished=final is not None)

@@ -1,0 +1,98 @@
+"""Submitting a plan: check it against the registry and the repository, then persist it as a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from quarterdeck.domain import ids, plans
+from quarterdeck.domain.events import EventType
+from quarterdeck.errors import InputError, PlanError, Problem, UnknownRuntimeError, WorkspaceError
+from quarterdeck.runtimes.registry import Registry
+from quarterdeck.store import events as event_store
+from quarterdeck.store import runs as run_store
+from quarterdeck.store.database import Database
+from quarterdeck.store.records import RunRecord
+from quarterdeck.workspaces import git, worktrees
+
+__all__ = ["check_runtimes", "prepare_repository", "submit_plan"]
+
+
+def check_runtimes(plan: plans.Plan, registry: Registry) -> None:
+    """Every task names a registered runtime and valid options for it, or PlanError lists each fault."""
+    problems: list[Problem] = []
+    for task in plan.tasks:
+        where = task.source
+        try:
+            runtime = registry.get(task.runtime)
+        except UnknownRuntimeError as exc:
+            problems.append(Problem(where.path, where.line, f"task {task.id!r}: {exc.message}"))
+            continue
+        try:
+            runtime.Options.model_validate(dict(task.options))
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = ".".join(str(p) for p in error["loc"])
+                field = f"options.{loc}" if loc else "options"
+                problems.append(
+                    Problem(where.path, where.line, f"task {task.id!r} ({task.runtime}) {field}: {error['msg']}")
+                )
+    if problems:
+        raise PlanError(problems)
+
+
+async def prepare_repository(repo: Path, base: str, branch: str) -> tuple[Path, str]:
+    """Check the repository and create the integration branch; return the top level and base commit.
+
+    Raises:
+        NotARepositoryError: not a git repository, or no commits.
+        InputError: the integration branch is checked out with uncommitted changes.
+    """
+    top = await git.open_repository(repo)
+    base_commit = await worktrees.resolve_commit(top, base)
+    await worktrees.create_branch(top, branch, base_commit)
+    checkout = await worktrees.checked_out_at(top, branch)
+    if checkout is not None:
+        status = await git.git(checkout, "status", "--porcelain", "--untracked-files=no")
+        if status.stdout.strip():
+            raise InputError(
+                f"the integration branch {branch!r} is checked out at {checkout} with uncommitted changes; "
+                "commit or stash them, or choose another --branch"
+            )
+    return top, base_commit
+
+
+async def submit_plan(
+    db: Database,
+    registry: Registry,
+    plan: plans.Plan,
+    *,
+    repo: Path,
+    base: str = "HEAD",
+    branch: str | None = None,
+) -> RunRecord:
+    """Validate the plan against the runtimes and the repository, then create its run."""
+    plans.validate(plan)
+    check_runtimes(plan, registry)
+    run_id = ids.new_run_id()
+    branch = branch or f"quarterdeck/{run_id}"
+    try:
+        top, base_commit = await prepare_repository(repo, base, branch)
+    except WorkspaceError as exc:
+        raise InputError(exc.message) from None
+    async with db.transaction() as conn:
+        run = await run_store.create_run(
+            conn,
+            run_id=run_id,
+            plan=plan,
+            repo_path=str(top),
+            base_ref=base_commit,
+            integration_branch=branch,
+        )
+        new = [event_store.NewEvent(run_id, EventType.RUN_CREATED, {"name": plan.name, "tasks": len(plan.tasks)})]
+        new += [
+            event_store.NewEvent(run_id, EventType.TASK_READY, {}, task_id=t.id) for t in plan.tasks if not t.depends_on
+        ]
+        await event_store.create_events(conn, new)
+    return run

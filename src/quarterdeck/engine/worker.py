@@ -1,0 +1,157 @@
+"""The worker loop: reap expired leases, claim ready tasks into free slots, run them, repeat.
+
+``should_exit`` drains (no new claims; running attempts finish); ``force_exit`` stops hard
+(running attempts are cancelled, their process groups killed, their leases left to expire).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+
+from quarterdeck.domain import ids
+from quarterdeck.domain.events import EventType
+from quarterdeck.engine.attempt import AttemptOutcome, execute_attempt
+from quarterdeck.errors import QuarterdeckError
+from quarterdeck.runtimes.registry import Registry
+from quarterdeck.settings import Settings
+from quarterdeck.store import events as event_store
+from quarterdeck.store import runs as run_store
+from quarterdeck.store import tasks as task_store
+from quarterdeck.store.database import Database
+from quarterdeck.store.records import Claim, RunRecord
+from quarterdeck.store.types import utcnow
+
+__all__ = ["Worker", "new_worker_id"]
+
+log = logging.getLogger(__name__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:24]}-{os.getpid()}-{ids.new_id()[-4:]}"
+
+
+class Worker:
+    """Runs up to ``slots`` attempts at once, optionally only for one run."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        registry: Registry,
+        *,
+        slots: int = 1,
+        run_id: str | None = None,
+        worker_id: str | None = None,
+        on_outcome: Callable[[AttemptOutcome], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.registry = registry
+        self.slots = max(1, slots)
+        self.run_id = run_id
+        self.worker_id = worker_id or new_worker_id()
+        self.on_outcome = on_outcome
+        self.should_exit = False
+        self.force_exit = False
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[AttemptOutcome]] = set()
+        self._runs: dict[str, RunRecord] = {}
+        self._last_reap = 0.0
+
+    def wake(self) -> None:
+        """Look for work now rather than at the next poll."""
+        self._wake.set()
+
+    async def serve(self) -> None:
+        """Work until ``should_exit``; then drain, or stop hard on ``force_exit``."""
+        delay = 0.005
+        while not self.should_exit:
+            claimed = 0
+            try:
+                await self._reap_if_due()
+                while len(self._running) < self.slots and not self.should_exit:
+                    claim = await self._claim()
+                    if claim is None:
+                        break
+                    await self._start(claim)
+                    claimed += 1
+            except QuarterdeckError as exc:
+                log.warning("worker %s: %s", self.worker_id, exc)
+            delay = 0.005 if claimed else min(delay * 2, self.settings.poll_max_s)
+            await self._wait(delay)
+        await self._drain()
+
+    async def _wait(self, delay: float) -> None:
+        """Sleep until woken (work may be ready, an attempt ended) or ``delay`` passes."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), delay)
+        self._wake.clear()
+
+    async def _drain(self) -> None:
+        while self._running:
+            if self.force_exit:
+                for task in self._running:
+                    task.cancel()
+                await asyncio.gather(*self._running, return_exceptions=True)
+                return
+            await self._wake.wait()
+            self._wake.clear()
+
+    async def _reap_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reap < self.settings.lease_s / 4:
+            return
+        self._last_reap = now
+        async with self.db.transaction() as conn:
+            expired = await task_store.reap_expired(conn, now=utcnow())
+            await event_store.create_events(
+                conn,
+                [
+                    event_store.NewEvent(
+                        e.run_id, EventType.LEASE_EXPIRED, {"worker": e.worker_id}, e.task_id, e.attempt_id
+                    )
+                    for e in expired
+                ],
+            )
+
+    async def _claim(self) -> Claim | None:
+        async with self.db.transaction() as conn:
+            return await task_store.claim_task(
+                conn,
+                dialect=self.db.dialect,
+                worker_id=self.worker_id,
+                lease_s=self.settings.lease_s,
+                now=utcnow(),
+                run_id=self.run_id,
+            )
+
+    async def _run_of(self, run_id: str) -> RunRecord:
+        if run_id not in self._runs:
+            async with self.db.read() as conn:
+                self._runs[run_id] = await run_store.read_run(conn, run_id)
+        return self._runs[run_id]
+
+    async def _start(self, claim: Claim) -> None:
+        run = await self._run_of(claim.task.run_id)
+        task = asyncio.create_task(
+            execute_attempt(self.db, self.settings, self.registry, claim, run), name=f"attempt:{claim.task.id}"
+        )
+        self._running.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[AttemptOutcome]) -> None:
+        self._running.discard(task)
+        self._wake.set()
+        if task.cancelled():
+            return
+        if (error := task.exception()) is not None:
+            log.error("attempt crashed: %r", error, exc_info=error)
+            return
+        if self.on_outcome is not None:
+            self.on_outcome(task.result())

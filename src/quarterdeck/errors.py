@@ -1,0 +1,125 @@
+"""Quarterdeck's exception tree: one root, each error carrying the data that explains it.
+
+QuarterdeckError
+├── InputError                  bad input from a user; the CLI exits 2
+│   ├── PlanError               one or more problems in a plan, each with path:line
+│   │   └── CycleError          the plan's dependencies form a cycle (``.cycle``)
+│   ├── UnsafeNameError         a user string that may not become a ref or a path
+│   └── UnknownRuntimeError     a task names a runtime nobody registered
+├── StoreError                  the database could not be reached or used
+├── WorkspaceError              a git or filesystem operation in a workspace failed
+│   └── NotARepositoryError     ``--repo`` is not a usable git repository
+├── RuntimeFailure              an agent runtime failed to run a task
+├── LeaseLost                   a completion write was fenced off by a newer lease
+└── NotFound                    a run, task or attempt does not exist
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "CycleError",
+    "InputError",
+    "LeaseLost",
+    "NotARepositoryError",
+    "NotFound",
+    "PlanError",
+    "Problem",
+    "QuarterdeckError",
+    "RuntimeFailure",
+    "StoreError",
+    "UnknownRuntimeError",
+    "UnsafeNameError",
+    "WorkspaceError",
+]
+
+
+class QuarterdeckError(Exception):
+    """Something went wrong in Quarterdeck."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or type(self).__name__).strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class InputError(QuarterdeckError):
+    """The input given to Quarterdeck is invalid."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem found in an input file, located by path and line (1-based, 0 when unknown)."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
+
+
+class PlanError(InputError):
+    """The plan is invalid."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class CycleError(PlanError):
+    """The plan's dependencies form a cycle."""
+
+    def __init__(self, cycle: Sequence[str], problems: Sequence[Problem]) -> None:
+        self.cycle: tuple[str, ...] = tuple(cycle)
+        super().__init__(problems)
+
+
+class UnsafeNameError(InputError):
+    """A name may not be used as a git ref or a path."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"unsafe name {name!r}: {reason}")
+
+
+class UnknownRuntimeError(InputError):
+    """No runtime of that name is registered."""
+
+    def __init__(self, name: str, available: Sequence[str]) -> None:
+        self.name = name
+        self.available = tuple(available)
+        super().__init__(f"unknown runtime {name!r}; available: {', '.join(self.available)}")
+
+
+class StoreError(QuarterdeckError):
+    """The database could not be reached or used."""
+
+
+class WorkspaceError(QuarterdeckError):
+    """A git or filesystem operation in a workspace failed."""
+
+
+class NotARepositoryError(WorkspaceError):
+    """The path is not a usable git repository."""
+
+
+class RuntimeFailure(QuarterdeckError):
+    """An agent runtime failed to run a task."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class LeaseLost(QuarterdeckError):
+    """The attempt's lease is no longer ours; a newer attempt owns the task."""
+
+
+class NotFound(QuarterdeckError):
+    """The requested object does not exist."""

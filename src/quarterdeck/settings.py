@@ -1,0 +1,43 @@
+"""Settings, read once from ``QUARTERDECK_*`` environment variables and passed down explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Everything Quarterdeck can be configured with; each field is ``QUARTERDECK_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="QUARTERDECK_", extra="ignore", frozen=True)
+
+    #: where the SQLite database, worktrees and logs live by default
+    state_dir: Path = Path(".quarterdeck")
+    #: ``sqlite:///path`` or ``postgresql://user@host/db``; default: ``<state_dir>/quarterdeck.db``
+    database_url: str | None = None
+    #: where task worktrees are created; default: ``<state_dir>/worktrees``
+    worktree_root: Path | None = None
+    #: how long a claimed task stays ours without a heartbeat
+    lease_s: float = Field(default=30.0, gt=0)
+    #: how often a running attempt renews its lease
+    heartbeat_s: float = Field(default=5.0, gt=0)
+    #: the longest a worker waits between looks for new work
+    poll_max_s: float = Field(default=0.5, gt=0)
+    #: grace period between SIGTERM and SIGKILL for an agent's process group
+    kill_grace_s: float = Field(default=5.0, ge=0)
+    #: author and committer of agent commits
+    git_author_name: str = "Quarterdeck Agent"
+    git_author_email: str = "agent@quarterdeck.invalid"
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the state directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.state_dir / 'quarterdeck.db').resolve()}"
+
+    def resolved_worktree_root(self) -> Path:
+        return (self.worktree_root or self.state_dir / "worktrees").resolve()

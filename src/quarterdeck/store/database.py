@@ -1,0 +1,171 @@
+"""The database: engine set-up for SQLite and PostgreSQL, migrations, and transactions.
+
+Callers own transactions: ``async with db.transaction() as conn`` opens one, repository
+functions take ``conn`` and never commit, and the block commits once at its end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from quarterdeck.errors import StoreError
+
+__all__ = ["Database", "mask_url", "translate_errors"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return url
+
+
+def _async_url(url: str) -> sa.URL:
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise StoreError(
+            f"invalid database URL {url!r}: expected sqlite:///PATH or postgresql://USER@HOST/DB"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise StoreError(f"unsupported database {backend!r} in {mask_url(url)}: use sqlite or postgresql")
+
+
+@contextlib.contextmanager
+def translate_errors(url: str) -> Iterator[None]:
+    """Turn driver and connection failures into a StoreError that names the URL and the reason."""
+    try:
+        yield
+    except (exc.OperationalError, exc.InterfaceError, OSError) as error:
+        reason = getattr(error, "orig", None) or error
+        raise StoreError(f"database {mask_url(url)} is unreachable or unusable: {reason}") from error
+
+
+class Database:
+    """One async engine plus the few things that differ between SQLite and PostgreSQL."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        async_url = _async_url(url)
+        self.dialect = async_url.get_backend_name()
+        kwargs: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            if async_url.database and async_url.database != ":memory:":
+                Path(async_url.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 60}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=600)
+        self.engine: AsyncEngine = create_async_engine(async_url, **kwargs)
+        if self.dialect == "sqlite":
+            self._configure_sqlite()
+
+    def _configure_sqlite(self) -> None:
+        sync_engine = self.engine.sync_engine
+
+        @event.listens_for(sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take transaction control from the driver so that BEGIN is ours (see _on_begin).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            for pragma in (
+                "journal_mode=WAL",
+                "busy_timeout=60000",
+                "foreign_keys=ON",
+                "synchronous=NORMAL",
+            ):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        @event.listens_for(sync_engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            # Writers take the write lock up front: a deferred transaction that reads and then
+            # writes can fail with SQLITE_BUSY without waiting when another writer got there first.
+            readonly = conn.get_execution_options().get("quarterdeck_readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A read-write transaction, committed when the block exits without error."""
+        with translate_errors(self.url):
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction (on SQLite it takes no write lock)."""
+        with translate_errors(self.url):
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(quarterdeck_readonly=True)
+                async with conn.begin():
+                    yield conn
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    # -- migrations -------------------------------------------------------------------------
+
+    def _alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        return config
+
+    async def current_revision(self) -> str | None:
+        with translate_errors(self.url):
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    async def upgrade(self) -> bool:
+        """Apply pending migrations; return True if any ran. Safe to call from racing processes."""
+        if await self.current_revision() == self.head_revision():
+            return False
+        config = self._alembic_config()
+
+        def _run(sync_conn: sa.Connection) -> None:
+            if self.dialect == "postgresql":
+                sync_conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7207437)")
+            config.attributes["connection"] = sync_conn
+            command.upgrade(config, "head")
+
+        with self._file_lock(), translate_errors(self.url):
+            async with self.engine.connect() as conn, conn.begin():
+                await conn.run_sync(_run)
+        return True
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """On SQLite, serialise migrations between processes with a lock file next to the database."""
+        database = make_url(self.url).database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        fd = os.open(f"{database}.migrate.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)

@@ -1,0 +1,37 @@
+"""The few statements that differ between SQLite and PostgreSQL, kept in one place."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from quarterdeck.domain.statuses import RunStatus, TaskStatus
+from quarterdeck.store.tables import runs, tasks
+
+__all__ = ["next_claimable"]
+
+
+def next_claimable(dialect: str, now: datetime, run_id: str | None) -> sa.ScalarSelect[int]:
+    """The pk of the best ready task (priority, then critical-path length, then plan order).
+
+    PostgreSQL locks the row with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers pass each
+    other by; SQLite has one writer at a time (``BEGIN IMMEDIATE``), so the conditional
+    ``UPDATE … WHERE status = 'ready'`` around this subquery is already atomic.
+    """
+    query = (
+        sa.select(tasks.c.pk)
+        .where(
+            tasks.c.status == TaskStatus.READY,
+            sa.or_(tasks.c.not_before.is_(None), tasks.c.not_before <= now),
+        )
+        .order_by(tasks.c.priority.desc(), tasks.c.path_length.desc(), tasks.c.seq, tasks.c.pk)
+        .limit(1)
+    )
+    if run_id is not None:
+        query = query.where(tasks.c.run_id == run_id)
+    active = sa.select(runs.c.id).where(runs.c.status == RunStatus.RUNNING)
+    query = query.where(tasks.c.run_id.in_(active))
+    if dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=tasks)
+    return query.scalar_subquery()

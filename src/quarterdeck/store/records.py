@@ -1,0 +1,115 @@
+"""Plain records the store hands out; database rows never leave the store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Self
+
+from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
+
+__all__ = ["AttemptRecord", "Claim", "EventRecord", "RunRecord", "TaskRecord"]
+
+
+class _FromRow:
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Self:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord(_FromRow):
+    id: str
+    name: str
+    status: RunStatus
+    repo_path: str
+    base_ref: str
+    integration_branch: str
+    plan_path: str
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RunStatus(self.status))
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord(_FromRow):
+    pk: int
+    run_id: str
+    id: str
+    seq: int
+    title: str
+    prompt: str
+    runtime: str
+    options: dict[str, Any]
+    verify: list[str]
+    acceptance_criteria: list[dict[str, str]]
+    source_path: str
+    source_line: int
+    priority: int
+    path_length: int
+    max_attempts: int
+    timeout_s: float
+    status: TaskStatus
+    pending_deps: int
+    attempts: int
+    failures: int
+    not_before: datetime | None
+    worker_id: str | None
+    lease_token: str | None
+    lease_expires_at: datetime | None
+    attempt_id: str | None
+    commit_sha: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", TaskStatus(self.status))
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord(_FromRow):
+    id: str
+    task_pk: int
+    number: int
+    status: AttemptStatus
+    worker_id: str
+    lease_token: str
+    heartbeat_at: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    branch: str | None
+    worktree: str | None
+    commit_sha: str | None
+    error: str | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", AttemptStatus(self.status))
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord(_FromRow):
+    id: int
+    run_id: str
+    task_id: str | None
+    attempt_id: str | None
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A task a worker now holds under a lease, with the attempt it opened."""
+
+    task: TaskRecord
+    attempt_id: str
+    attempt_number: int
+    lease_token: str

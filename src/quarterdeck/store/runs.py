@@ -1,0 +1,128 @@
+"""Run repository: create a run with its tasks and dependencies, read it, finish it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quarterdeck.domain import plans
+from quarterdeck.domain.statuses import RunStatus, TaskStatus
+from quarterdeck.errors import NotFound
+from quarterdeck.store.records import RunRecord
+from quarterdeck.store.tables import dependencies, runs, tasks
+from quarterdeck.store.types import utcnow
+
+__all__ = ["create_run", "finish_run_if_done", "read_run", "read_runs", "update_run_status"]
+
+
+async def create_run(
+    conn: AsyncConnection,
+    *,
+    run_id: str,
+    plan: plans.Plan,
+    repo_path: str,
+    base_ref: str,
+    integration_branch: str,
+) -> RunRecord:
+    """Insert a run, its tasks (roots ``ready``, the rest ``pending``) and its dependency edges."""
+    now = utcnow()
+    row = {
+        "id": run_id,
+        "name": plan.name,
+        "status": RunStatus.RUNNING,
+        "repo_path": repo_path,
+        "base_ref": base_ref,
+        "integration_branch": integration_branch,
+        "plan_path": plan.source.path,
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": None,
+        "error": None,
+    }
+    await conn.execute(runs.insert(), [row])
+    lengths = plans.path_lengths(plan)
+    task_rows = [
+        {
+            "run_id": run_id,
+            "id": t.id,
+            "seq": seq,
+            "title": t.title,
+            "prompt": t.prompt,
+            "runtime": t.runtime,
+            "options": dict(t.options),
+            "verify": list(t.verify),
+            "acceptance_criteria": [{"id": c.id, "text": c.text} for c in t.acceptance_criteria],
+            "source_path": t.source.path,
+            "source_line": t.source.line,
+            "priority": t.priority,
+            "path_length": lengths[t.id],
+            "max_attempts": t.max_attempts,
+            "timeout_s": t.timeout_s,
+            "status": TaskStatus.PENDING if t.depends_on else TaskStatus.READY,
+            "pending_deps": len(t.depends_on),
+            "attempts": 0,
+            "created_at": now,
+        }
+        for seq, t in enumerate(plan.tasks)
+    ]
+    if task_rows:
+        await conn.execute(tasks.insert(), task_rows)
+    pks = dict((await conn.execute(sa.select(tasks.c.id, tasks.c.pk).where(tasks.c.run_id == run_id))).tuples().all())
+    edges = [{"task_pk": pks[t.id], "depends_on_pk": pks[d]} for t in plan.tasks for d in t.depends_on]
+    if edges:
+        await conn.execute(dependencies.insert(), edges)
+    return RunRecord.from_row(row)
+
+
+async def read_run(conn: AsyncConnection, run_id: str) -> RunRecord:
+    """The run, or NotFound."""
+    row = (await conn.execute(sa.select(runs).where(runs.c.id == run_id))).first()
+    if row is None:
+        raise NotFound(f"no run {run_id!r}")
+    return RunRecord.from_row(row._mapping)
+
+
+async def read_runs(conn: AsyncConnection, *, limit: int = 50) -> list[RunRecord]:
+    """The newest runs first."""
+    rows = await conn.execute(sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit))
+    return [RunRecord.from_row(r._mapping) for r in rows]
+
+
+async def update_run_status(
+    conn: AsyncConnection, run_id: str, status: RunStatus, *, allowed_from: Sequence[RunStatus]
+) -> bool:
+    """Move a run to ``status`` if it is in one of ``allowed_from``; True if it moved."""
+    now = utcnow()
+    values: dict[str, object] = {"status": status, "updated_at": now}
+    if status.terminal:
+        values["finished_at"] = now
+    result = await conn.execute(
+        runs.update().where(runs.c.id == run_id, runs.c.status.in_(list(allowed_from))).values(**values)
+    )
+    return result.rowcount == 1
+
+
+async def finish_run_if_done(conn: AsyncConnection, run_id: str, now: datetime | None = None) -> RunStatus | None:
+    """End the run if none of its tasks can still run; return the final status, or None if still going."""
+    counts: dict[str, int] = dict(
+        (
+            await conn.execute(
+                sa.select(tasks.c.status, sa.func.count()).where(tasks.c.run_id == run_id).group_by(tasks.c.status)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    if any(counts.get(s, 0) for s in (TaskStatus.PENDING, TaskStatus.READY, TaskStatus.RUNNING)):
+        return None
+    final = RunStatus.SUCCEEDED if set(counts) <= {TaskStatus.SUCCEEDED} else RunStatus.FAILED
+    now = now or utcnow()
+    result = await conn.execute(
+        runs.update()
+        .where(runs.c.id == run_id, runs.c.status.in_([RunStatus.RUNNING, RunStatus.PAUSED]))
+        .values(status=final, updated_at=now, finished_at=now)
+    )
+    return final if result.rowcount == 1 else None

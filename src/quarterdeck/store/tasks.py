@@ -1,0 +1,269 @@
+"""Task repository: claim under a lease, renew it, complete fenced by it, reap expired ones.
+
+Every status change is a conditional update whose ``WHERE status IN (…)`` comes from the
+domain's transition rules, so a racing or zombie writer changes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quarterdeck.domain import ids, transitions
+from quarterdeck.domain.statuses import AttemptStatus, TaskStatus
+from quarterdeck.errors import LeaseLost, NotFound
+from quarterdeck.store import dialects
+from quarterdeck.store.records import AttemptRecord, Claim, TaskRecord
+from quarterdeck.store.tables import attempts, dependencies, tasks
+
+__all__ = [
+    "Expired",
+    "claim_task",
+    "complete_task",
+    "fail_task",
+    "read_attempts",
+    "read_task",
+    "read_tasks",
+    "reap_expired",
+    "renew_lease",
+    "update_attempt",
+]
+
+
+def _sources(target: TaskStatus) -> list[str]:
+    return [str(s) for s in transitions.sources(target)]
+
+
+async def claim_task(
+    conn: AsyncConnection,
+    *,
+    dialect: str,
+    worker_id: str,
+    lease_s: float,
+    now: datetime,
+    run_id: str | None = None,
+) -> Claim | None:
+    """Claim the best ready task with a fresh lease and open its attempt; None if nothing is ready."""
+    token = secrets.token_hex(16)
+    attempt_id = ids.new_id("a")
+    result = await conn.execute(
+        tasks.update()
+        .where(
+            tasks.c.pk == dialects.next_claimable(dialect, now, run_id),
+            tasks.c.status.in_(_sources(TaskStatus.RUNNING)),
+        )
+        .values(
+            status=TaskStatus.RUNNING,
+            worker_id=worker_id,
+            lease_token=token,
+            lease_expires_at=now + timedelta(seconds=lease_s),
+            attempt_id=attempt_id,
+            attempts=tasks.c.attempts + 1,
+            started_at=sa.func.coalesce(tasks.c.started_at, now),
+            error=None,
+        )
+        .returning(*tasks.c)
+    )
+    row = result.first()
+    if row is None:
+        return None
+    task = TaskRecord.from_row(row._mapping)
+    await conn.execute(
+        attempts.insert(),
+        [
+            {
+                "id": attempt_id,
+                "task_pk": task.pk,
+                "number": task.attempts,
+                "status": AttemptStatus.RUNNING,
+                "worker_id": worker_id,
+                "lease_token": token,
+                "heartbeat_at": now,
+                "started_at": now,
+            }
+        ],
+    )
+    return Claim(task=task, attempt_id=attempt_id, attempt_number=task.attempts, lease_token=token)
+
+
+async def renew_lease(conn: AsyncConnection, claim: Claim, *, lease_s: float, now: datetime) -> None:
+    """Extend the lease; raise LeaseLost if the task is no longer ours."""
+    result = await conn.execute(
+        tasks.update()
+        .where(tasks.c.pk == claim.task.pk, tasks.c.lease_token == claim.lease_token)
+        .values(lease_expires_at=now + timedelta(seconds=lease_s))
+    )
+    if result.rowcount != 1:
+        raise LeaseLost(f"task {claim.task.id!r} attempt {claim.attempt_number} lost its lease")
+    await conn.execute(attempts.update().where(attempts.c.id == claim.attempt_id).values(heartbeat_at=now))
+
+
+async def update_attempt(conn: AsyncConnection, claim: Claim, **values: object) -> None:
+    """Record facts about a running attempt (branch, worktree, commit), fenced by its lease."""
+    result = await conn.execute(
+        attempts.update()
+        .where(attempts.c.id == claim.attempt_id, attempts.c.lease_token == claim.lease_token)
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise LeaseLost(f"attempt {claim.attempt_id} is not ours")
+
+
+async def _finish(
+    conn: AsyncConnection,
+    claim: Claim,
+    target: TaskStatus,
+    attempt_status: AttemptStatus,
+    now: datetime,
+    **values: object,
+) -> None:
+    result = await conn.execute(
+        tasks.update()
+        .where(
+            tasks.c.pk == claim.task.pk,
+            tasks.c.lease_token == claim.lease_token,
+            tasks.c.status.in_(_sources(target)),
+        )
+        .values(status=target, lease_token=None, lease_expires_at=None, worker_id=None, **values)
+    )
+    if result.rowcount != 1:
+        raise LeaseLost(f"task {claim.task.id!r} attempt {claim.attempt_number} lost its lease")
+    await conn.execute(
+        attempts.update()
+        .where(attempts.c.id == claim.attempt_id)
+        .values(
+            status=attempt_status,
+            finished_at=now,
+            error=values.get("error"),
+            commit_sha=values.get("commit_sha"),
+        )
+    )
+
+
+async def complete_task(conn: AsyncConnection, claim: Claim, *, commit_sha: str | None, now: datetime) -> list[str]:
+    """Mark the task succeeded (fenced) and return the ids of dependants that became ready."""
+    await _finish(
+        conn, claim, TaskStatus.SUCCEEDED, AttemptStatus.SUCCEEDED, now, commit_sha=commit_sha, finished_at=now
+    )
+    dependants = sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk == claim.task.pk)
+    await conn.execute(tasks.update().where(tasks.c.pk.in_(dependants)).values(pending_deps=tasks.c.pending_deps - 1))
+    result = await conn.execute(
+        tasks.update()
+        .where(
+            tasks.c.pk.in_(dependants),
+            tasks.c.pending_deps == 0,
+            tasks.c.status.in_([TaskStatus.PENDING]),
+        )
+        .values(status=TaskStatus.READY)
+        .returning(tasks.c.id)
+    )
+    return sorted(result.scalars().all())
+
+
+async def fail_task(
+    conn: AsyncConnection, claim: Claim, *, error: str, retry_at: datetime | None, now: datetime
+) -> list[str]:
+    """Record a failed attempt; requeue it at ``retry_at``, or fail it and block every dependant.
+
+    Returns the ids of the tasks that became blocked.
+    """
+    if retry_at is not None:
+        await _finish(
+            conn,
+            claim,
+            TaskStatus.READY,
+            AttemptStatus.FAILED,
+            now,
+            error=error,
+            not_before=retry_at,
+            failures=tasks.c.failures + 1,
+        )
+        return []
+    await _finish(
+        conn,
+        claim,
+        TaskStatus.FAILED,
+        AttemptStatus.FAILED,
+        now,
+        error=error,
+        finished_at=now,
+        failures=tasks.c.failures + 1,
+    )
+    return await _block_dependants(conn, claim.task.pk, f"dependency {claim.task.id!r} failed", now)
+
+
+async def _block_dependants(conn: AsyncConnection, pk: int, reason: str, now: datetime) -> list[str]:
+    down = sa.select(dependencies.c.task_pk.label("pk")).where(dependencies.c.depends_on_pk == pk).cte(recursive=True)
+    down = down.union(sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk == down.c.pk))
+    result = await conn.execute(
+        tasks.update()
+        .where(tasks.c.pk.in_(sa.select(down.c.pk)), tasks.c.status.in_(_sources(TaskStatus.BLOCKED)))
+        .values(status=TaskStatus.BLOCKED, error=reason, finished_at=now)
+        .returning(tasks.c.id)
+    )
+    return sorted(result.scalars().all())
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A lease that ran out: the task went back to ``ready``."""
+
+    run_id: str
+    task_id: str
+    attempt_id: str | None
+    worker_id: str | None
+
+
+async def reap_expired(conn: AsyncConnection, *, now: datetime) -> list[Expired]:
+    """Hand every task whose lease expired back to ``ready``; its attempt ends ``expired``.
+
+    A worker dying is not the task's fault: the attempt is kept in the history but is not a
+    failure, so it does not count against ``max_attempts``.
+    """
+    result = await conn.execute(
+        tasks.update()
+        .where(tasks.c.status == TaskStatus.RUNNING, tasks.c.lease_expires_at < now)
+        .values(
+            status=TaskStatus.READY,
+            lease_token=None,
+            lease_expires_at=None,
+            worker_id=None,
+        )
+        .returning(tasks.c.run_id, tasks.c.id, tasks.c.attempt_id)
+    )
+    expired = [Expired(run_id, task_id, attempt_id, None) for run_id, task_id, attempt_id in result.tuples()]
+    if expired:
+        attempt_ids = [e.attempt_id for e in expired if e.attempt_id]
+        rows = await conn.execute(
+            attempts.update()
+            .where(attempts.c.id.in_(attempt_ids), attempts.c.status == AttemptStatus.RUNNING)
+            .values(status=AttemptStatus.EXPIRED, finished_at=now, error="lease expired")
+            .returning(attempts.c.id, attempts.c.worker_id)
+        )
+        workers: dict[str, str] = dict(rows.tuples().all())
+        expired = [Expired(e.run_id, e.task_id, e.attempt_id, workers.get(e.attempt_id or "")) for e in expired]
+    return expired
+
+
+async def read_task(conn: AsyncConnection, run_id: str, task_id: str) -> TaskRecord:
+    """One task of a run, or NotFound."""
+    row = (await conn.execute(sa.select(tasks).where(tasks.c.run_id == run_id, tasks.c.id == task_id))).first()
+    if row is None:
+        raise NotFound(f"no task {task_id!r} in run {run_id!r}")
+    return TaskRecord.from_row(row._mapping)
+
+
+async def read_tasks(conn: AsyncConnection, run_id: str) -> list[TaskRecord]:
+    """A run's tasks in plan order."""
+    rows = await conn.execute(sa.select(tasks).where(tasks.c.run_id == run_id).order_by(tasks.c.seq))
+    return [TaskRecord.from_row(r._mapping) for r in rows]
+
+
+async def read_attempts(conn: AsyncConnection, task_pk: int) -> list[AttemptRecord]:
+    """A task's attempts, first first."""
+    rows = await conn.execute(sa.select(attempts).where(attempts.c.task_pk == task_pk).order_by(attempts.c.number))
+    return [AttemptRecord.from_row(r._mapping) for r in rows]

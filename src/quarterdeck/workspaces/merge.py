@@ -1,0 +1,85 @@
+"""The merge train: land a task's branch on the integration branch, one at a time, atomically.
+
+The merge never touches a working tree: ``git merge-tree --write-tree`` computes the result (and
+reports conflicts before anything moves), ``git commit-tree`` writes one squashed commit, and
+``git update-ref`` moves the branch only if nobody else moved it in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from quarterdeck.errors import WorkspaceError
+from quarterdeck.workspaces import worktrees
+from quarterdeck.workspaces.git import git
+
+__all__ = ["MergeResult", "merge_lock", "squash_onto"]
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    """A landed commit, or the paths that conflict."""
+
+    commit: str | None
+    conflicts: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.commit is not None
+
+
+@contextlib.asynccontextmanager
+async def merge_lock(repo: Path) -> AsyncIterator[None]:
+    """Serialise merges into one repository across threads and processes (a lock file in ``.git``)."""
+    common = Path((await git(repo, "rev-parse", "--git-common-dir")).stdout.strip())
+    if not common.is_absolute():
+        common = repo / common
+    fd = os.open(common / "quarterdeck-merge.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+async def squash_onto(repo: Path, branch: str, commit: str) -> MergeResult:
+    """Land ``commit``'s changes on ``branch`` as one commit with ``commit``'s message and author."""
+    async with merge_lock(repo):
+        head = await worktrees.resolve_commit(repo, f"refs/heads/{branch}")
+        merged = await git(repo, "merge-tree", "--write-tree", "--name-only", head, commit, ok_codes=(0, 1))
+        lines = merged.stdout.splitlines()
+        if merged.returncode == 1:
+            return MergeResult(commit=None, conflicts=_conflicted_paths(lines))
+        tree = lines[0].strip()
+        meta = (await git(repo, "log", "-1", "--format=%an%n%ae%n%aI", commit)).stdout.splitlines()
+        message = (await git(repo, "log", "-1", "--format=%B", commit)).stdout
+        env = {"GIT_AUTHOR_NAME": meta[0], "GIT_AUTHOR_EMAIL": meta[1], "GIT_AUTHOR_DATE": meta[2]}
+        env |= {"GIT_COMMITTER_NAME": meta[0], "GIT_COMMITTER_EMAIL": meta[1]}
+        new = (await git(repo, "commit-tree", tree, "-p", head, "-F", "-", stdin=message, env=env)).stdout.strip()
+        moved = await git(repo, "update-ref", f"refs/heads/{branch}", new, head, check=False)
+        if moved.returncode != 0:
+            raise WorkspaceError(f"{branch} moved while merging {commit[:12]}: {moved.stderr.strip()}")
+        checkout = await worktrees.checked_out_at(repo, branch)
+        if checkout is not None:
+            # Bring a checked-out integration branch's files along (two-way, keeps local edits safe).
+            await git(checkout, "read-tree", "-m", "-u", head, new)
+        return MergeResult(commit=new)
+
+
+def _conflicted_paths(lines: list[str]) -> tuple[str, ...]:
+    """Paths from ``merge-tree --name-only`` output: after the tree id, up to the blank line."""
+    paths: list[str] = []
+    for line in lines[1:]:
+        if not line:
+            break
+        paths.append(line)
+    return tuple(dict.fromkeys(paths))

@@ -1,0 +1,125 @@
+"""Worktrees: one git worktree and branch per task, its commit with trailers, and its removal."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from quarterdeck.domain import ids
+from quarterdeck.errors import WorkspaceError
+from quarterdeck.workspaces.git import git
+
+__all__ = [
+    "Author",
+    "Workspace",
+    "checked_out_at",
+    "commit_all",
+    "create_branch",
+    "create_worktree",
+    "remove_worktree",
+    "resolve_commit",
+    "task_branch",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who agent commits are written by."""
+
+    name: str
+    email: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            "GIT_AUTHOR_NAME": self.name,
+            "GIT_AUTHOR_EMAIL": self.email,
+            "GIT_COMMITTER_NAME": self.name,
+            "GIT_COMMITTER_EMAIL": self.email,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """A task's worktree: where it is, on which branch, started from which commit."""
+
+    repo: Path
+    path: Path
+    branch: str
+    base_commit: str
+
+
+def task_branch(run_id: str, task_id: str) -> str:
+    """The branch of a task; both parts are checked so they can only ever name one ref."""
+    return f"qd/{ids.check_safe_name(run_id, what='run id')}/{ids.check_safe_name(task_id, what='task id')}"
+
+
+async def resolve_commit(repo: Path, ref: str) -> str:
+    """The commit id ``ref`` names (``--end-of-options`` keeps a ref from being read as an option)."""
+    result = await git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False)
+    if result.returncode != 0:
+        raise WorkspaceError(f"{ref!r} does not name a commit in {repo}")
+    return result.stdout.strip()
+
+
+async def create_branch(repo: Path, branch: str, start: str) -> None:
+    """Create ``branch`` at ``start`` unless it exists already."""
+    check = await git(repo, "check-ref-format", "--branch", branch, check=False)
+    if check.returncode != 0:
+        raise WorkspaceError(f"{branch!r} is not a valid branch name")
+    exists = await git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False)
+    if exists.returncode != 0:
+        await git(repo, "branch", "--no-track", "--end-of-options", branch, start)
+
+
+async def checked_out_at(repo: Path, branch: str) -> Path | None:
+    """The worktree where ``branch`` is checked out, if any."""
+    listing = await git(repo, "worktree", "list", "--porcelain")
+    path: Path | None = None
+    for line in listing.stdout.splitlines():
+        if line.startswith("worktree "):
+            path = Path(line.removeprefix("worktree "))
+        elif line == f"branch refs/heads/{branch}":
+            return path
+    return None
+
+
+async def create_worktree(repo: Path, root: Path, run_id: str, task_id: str, base: str) -> Workspace:
+    """Create (or re-create, for a retry) the task's worktree on its branch, starting at ``base``."""
+    branch = task_branch(run_id, task_id)
+    path = root / run_id / task_id
+    await remove_worktree(repo, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await git(repo, "worktree", "add", "--force", "-B", branch, str(path), base)
+    return Workspace(repo=repo, path=path, branch=branch, base_commit=base)
+
+
+async def remove_worktree(repo: Path, path: Path) -> None:
+    """Remove a worktree if it exists (its branch stays, for inspection)."""
+    if path.exists():
+        result = await git(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
+        if result.returncode != 0 and path.exists():
+            shutil.rmtree(path)
+    await git(repo, "worktree", "prune", check=False)
+
+
+async def commit_all(
+    ws: Workspace, *, subject: str, body: str, trailers: Mapping[str, str], author: Author
+) -> tuple[str | None, list[str]]:
+    """Commit everything in the worktree (the agent may have committed some of it itself).
+
+    Returns the head commit if the branch moved past its base, else None, and the files changed.
+    """
+    await git(ws.path, "add", "--all")
+    staged = await git(ws.path, "diff", "--cached", "--quiet", check=False)
+    if staged.returncode == 1:
+        message = subject.strip().splitlines()[0][:200] if subject.strip() else "Quarterdeck task"
+        trailer_text = "\n".join(f"{k}: {v}" for k, v in trailers.items())
+        full = f"{message}\n\n{body.strip()}\n\n{trailer_text}\n" if body.strip() else f"{message}\n\n{trailer_text}\n"
+        await git(ws.path, "commit", "--quiet", "--no-verify", "--file=-", stdin=full, env=author.env())
+    head = (await git(ws.path, "rev-parse", "HEAD")).stdout.strip()
+    if head == ws.base_commit:
+        return None, []
+    changed = await git(ws.path, "diff", "--name-only", ws.base_commit, head)
+    return head, changed.stdout.split()

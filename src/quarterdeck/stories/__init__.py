@@ -4,39 +4,89 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from string import Template
 
 from quarterdeck.domain import plans
 from quarterdeck.errors import PlanError, Problem
-from quarterdeck.stories import planfile
+from quarterdeck.stories import deps, detect, folder, planfile, prompt, records, specs
 
-__all__ = ["LoadedPlan", "Skipped", "load_plan"]
+__all__ = ["POLICIES", "LoadedPlan", "Skipped", "load_plan", "load_template"]
 
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """A file in an input folder that is not a story, and why."""
-
-    path: str
-    reason: str
+POLICIES = deps.POLICIES
+Skipped = folder.Skipped
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedPlan:
-    """A validated plan and the files that were passed over while reading it."""
+    """A validated plan, the files passed over while reading it, and the records of the tasks it holds."""
 
     plan: plans.Plan
     skipped: tuple[Skipped, ...] = field(default=())
+    records: tuple[records.Record, ...] = field(default=())
+
+    def status_of(self, task_id: str) -> str:
+        """The normalised status of a planned task (``ready`` when its format has none)."""
+        return next((r.status for r in self.records if r.safe_id == task_id), "ready")
 
 
-def load_plan(path: Path, *, deps: str | None = None) -> LoadedPlan:
-    """Read a plan file (or, later, a story folder) into a validated plan.
+def load_template(path: Path) -> Template:
+    """Read and check a prompt template file (see ``prompt.PLACEHOLDERS``).
 
     Raises:
-        PlanError: every problem found, each with ``path:line``.
+        PlanError: the file cannot be read, or names an unknown placeholder.
     """
-    del deps  # only meaningful for ordered story formats
+    text, problem = folder.read_text(path, str(path))
+    if problem is not None or text is None:
+        raise PlanError([problem or Problem(str(path), 0, "cannot read")])
+    return prompt.check_template(text, str(path))
+
+
+def load_plan(
+    path: Path,
+    *,
+    deps: str | None = None,
+    prompt_template: Path | None = None,
+) -> LoadedPlan:
+    """Read a file or folder of stories in any supported format into a validated plan.
+
+    ``deps`` is ``"sequential"`` or ``"explicit"``; None picks each format's default (sequential
+    for BMAD, spec-kit and Kiro; explicit for the rest).  Done items are left out of the plan.
+
+    Raises:
+        PlanError: every problem found, each with ``path:line``, in one pass.
+    """
+    if deps is not None and deps not in POLICIES:
+        raise PlanError([Problem("--deps", 0, f"unknown policy {deps!r} (use {' or '.join(POLICIES)})")])
+    template = load_template(prompt_template) if prompt_template is not None else None
+    if path.is_file() and path.suffix.lower() in (".json", ".yaml", ".yml"):
+        plan = _plan_file(path)
+        if plan is not None:
+            return LoadedPlan(plan, (), tuple(specs.from_plan(plan)))
+    intake = folder.read(path)
+    built: specs.Built | None = None
+    problems = list(intake.problems)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError([Problem(str(path), 0, f"cannot read: {exc}")]) from None
-    return LoadedPlan(planfile.parse_plan(text, str(path)))
+        built = specs.build(intake.records, policy=deps, template=template)
+    except PlanError as exc:
+        problems.extend(exc.problems)
+    if problems or built is None:
+        raise PlanError(_ordered(problems))
+    if not intake.records and not intake.skipped:
+        raise PlanError([Problem(str(path), 0, "no stories found")])
+    name = path.stem if path.is_file() else path.resolve().name
+    plan = plans.validate(plans.Plan(name=name or "plan", tasks=built.tasks, source=plans.SourceRef(str(path), 0)))
+    return LoadedPlan(plan, tuple(intake.skipped), built.records)
+
+
+def _plan_file(path: Path) -> plans.Plan | None:
+    """A single plan file, parsed directly (the fast path); None when the file is something else."""
+    text, problem = folder.read_text(path, str(path))
+    if problem is not None or text is None:
+        raise PlanError([problem or Problem(str(path), 0, "cannot read")])
+    if detect.detect(text, str(path)).format != "plan":
+        return None
+    return planfile.parse_plan(text, str(path))
+
+
+def _ordered(problems: list[Problem]) -> list[Problem]:
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.path, p.line))

@@ -41,12 +41,13 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from quarterdeck.cli import db, run, worker
+    from quarterdeck.cli import db, demo, run, worker
 
     main.add_command(run.run)
     main.add_command(run.status)
     main.add_command(worker.worker)
     main.add_command(db.db)
+    main.add_command(demo.demo)
 
 
 _register()

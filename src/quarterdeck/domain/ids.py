@@ -41,23 +41,23 @@ def check_safe_name(name: str, *, what: str = "name") -> str:
     """
     reason: str | None = None
     if not name:
-        reason = "it is empty"
+        reason = "is empty"
     elif len(name) > MAX_NAME:
-        reason = f"it is longer than {MAX_NAME} characters"
+        reason = f"is longer than {MAX_NAME} characters"
     elif any(ord(c) < 32 or ord(c) == 127 for c in name):
-        reason = "it contains control characters"
+        reason = "contains control characters"
     elif name.startswith("-"):
-        reason = "it starts with '-'"
+        reason = "starts with '-'"
     elif ".." in name:
-        reason = "it contains '..'"
+        reason = "contains '..'"
     elif "@{" in name:
-        reason = "it contains '@{'"
+        reason = "contains '@{'"
     elif name.endswith(".lock"):
-        reason = "it ends with '.lock'"
+        reason = "ends with '.lock'"
     elif name.endswith("."):
-        reason = "it ends with '.'"
+        reason = "ends with '.'"
     elif not _SAFE.match(name):
-        reason = "only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit"
+        reason = "may only hold letters, digits, '.', '_' and '-', starting with a letter or digit"
     if reason:
         raise UnsafeNameError(name, f"{what} {reason}")
     return name

@@ -99,7 +99,7 @@ def validate(plan: Plan) -> Plan:
                     Problem(task.source.path, task.source.line, f"task {task.id!r} depends on unknown task {dep!r}")
                 )
     if problems:
-        raise PlanError(problems)
+        raise PlanError(sorted(problems, key=lambda p: (p.path, p.line)))
     cycle = find_cycle({t.id: t.depends_on for t in plan.tasks})
     if cycle:
         first = seen[cycle[0]].source

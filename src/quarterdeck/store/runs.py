@@ -70,7 +70,8 @@ async def create_run(
     ]
     if task_rows:
         await conn.execute(tasks.insert(), task_rows)
-    pks = dict((await conn.execute(sa.select(tasks.c.id, tasks.c.pk).where(tasks.c.run_id == run_id))).tuples().all())
+    result = await conn.execute(sa.select(tasks.c.id, tasks.c.pk).where(tasks.c.run_id == run_id))
+    pks = {task_id: pk for task_id, pk in result}
     edges = [{"task_pk": pks[t.id], "depends_on_pk": pks[d]} for t in plan.tasks for d in t.depends_on]
     if edges:
         await conn.execute(dependencies.insert(), edges)
@@ -107,22 +108,17 @@ async def update_run_status(
 
 async def finish_run_if_done(conn: AsyncConnection, run_id: str, now: datetime | None = None) -> RunStatus | None:
     """End the run if none of its tasks can still run; return the final status, or None if still going."""
-    counts: dict[str, int] = dict(
-        (
-            await conn.execute(
-                sa.select(tasks.c.status, sa.func.count()).where(tasks.c.run_id == run_id).group_by(tasks.c.status)
-            )
-        )
-        .tuples()
-        .all()
+    result = await conn.execute(
+        sa.select(tasks.c.status, sa.func.count()).where(tasks.c.run_id == run_id).group_by(tasks.c.status)
     )
+    counts: dict[str, int] = {status: n for status, n in result}
     if any(counts.get(s, 0) for s in (TaskStatus.PENDING, TaskStatus.READY, TaskStatus.RUNNING)):
         return None
     final = RunStatus.SUCCEEDED if set(counts) <= {TaskStatus.SUCCEEDED} else RunStatus.FAILED
     now = now or utcnow()
-    result = await conn.execute(
+    moved = await conn.execute(
         runs.update()
         .where(runs.c.id == run_id, runs.c.status.in_([RunStatus.RUNNING, RunStatus.PAUSED]))
         .values(status=final, updated_at=now, finished_at=now)
     )
-    return final if result.rowcount == 1 else None
+    return final if moved.rowcount == 1 else None

@@ -235,7 +235,7 @@ async def reap_expired(conn: AsyncConnection, *, now: datetime) -> list[Expired]
         )
         .returning(tasks.c.run_id, tasks.c.id, tasks.c.attempt_id)
     )
-    expired = [Expired(run_id, task_id, attempt_id, None) for run_id, task_id, attempt_id in result.tuples()]
+    expired = [Expired(run_id, task_id, attempt_id, None) for run_id, task_id, attempt_id in result]
     if expired:
         attempt_ids = [e.attempt_id for e in expired if e.attempt_id]
         rows = await conn.execute(
@@ -244,7 +244,7 @@ async def reap_expired(conn: AsyncConnection, *, now: datetime) -> list[Expired]
             .values(status=AttemptStatus.EXPIRED, finished_at=now, error="lease expired")
             .returning(attempts.c.id, attempts.c.worker_id)
         )
-        workers: dict[str, str] = dict(rows.tuples().all())
+        workers: dict[str, str] = {attempt_id: worker for attempt_id, worker in rows}
         expired = [Expired(e.run_id, e.task_id, e.attempt_id, workers.get(e.attempt_id or "")) for e in expired]
     return expired
 

@@ -1,0 +1,7 @@
+"""``python -m quarterdeck``."""
+
+from __future__ import annotations
+
+from quarterdeck.cli.main import main
+
+main()

@@ -1,0 +1,205 @@
+"""The store's contract, run on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from quarterdeck.domain import plans
+from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
+from quarterdeck.errors import LeaseLost, NotFound
+from quarterdeck.store import events as event_store
+from quarterdeck.store import runs as run_store
+from quarterdeck.store import tasks as task_store
+from quarterdeck.store.database import Database
+from quarterdeck.store.records import Claim
+from quarterdeck.store.types import utcnow
+
+
+def _plan(*specs: tuple[str, tuple[str, ...], int]) -> plans.Plan:
+    return plans.Plan(
+        name="contract",
+        tasks=tuple(plans.TaskSpec(id=i, title=i.upper(), depends_on=d, priority=p) for i, d, p in specs),
+    )
+
+
+DIAMOND = _plan(("a", (), 0), ("b", ("a",), 0), ("c", ("a",), 5), ("d", ("b", "c"), 0), ("e", ("d",), 0))
+
+
+async def _create(db: Database, plan: plans.Plan, run_id: str = "r1") -> None:
+    async with db.transaction() as conn:
+        await run_store.create_run(
+            conn, run_id=run_id, plan=plan, repo_path="/repo", base_ref="abc", integration_branch="qd"
+        )
+
+
+async def _claim(db: Database, worker: str = "w1", lease_s: float = 30, run_id: str | None = None) -> Claim | None:
+    async with db.transaction() as conn:
+        return await task_store.claim_task(
+            conn, dialect=db.dialect, worker_id=worker, lease_s=lease_s, now=utcnow(), run_id=run_id
+        )
+
+
+async def _statuses(db: Database, run_id: str = "r1") -> dict[str, TaskStatus]:
+    async with db.read() as conn:
+        return {t.id: t.status for t in await task_store.read_tasks(conn, run_id)}
+
+
+async def test_migrations_reach_head_and_are_idempotent(db: Database) -> None:
+    assert await db.current_revision() == db.head_revision()
+    assert await db.upgrade() is False
+
+
+async def test_create_run_marks_roots_ready(db: Database) -> None:
+    await _create(db, DIAMOND)
+    assert await _statuses(db) == {
+        "a": TaskStatus.READY,
+        "b": TaskStatus.PENDING,
+        "c": TaskStatus.PENDING,
+        "d": TaskStatus.PENDING,
+        "e": TaskStatus.PENDING,
+    }
+    async with db.read() as conn:
+        run = await run_store.read_run(conn, "r1")
+        tasks = await task_store.read_tasks(conn, "r1")
+    assert run.status is RunStatus.RUNNING
+    assert [t.path_length for t in tasks] == [4, 3, 3, 2, 1]
+    assert tasks[3].pending_deps == 2
+
+
+async def test_read_missing_run_is_not_found(db: Database) -> None:
+    async with db.read() as conn:
+        with pytest.raises(NotFound, match="no run 'nope'"):
+            await run_store.read_run(conn, "nope")
+
+
+async def test_claim_order_is_priority_then_critical_path_then_plan_order(db: Database) -> None:
+    await _create(db, _plan(("low", (), 0), ("short", (), 1), ("long", (), 1), ("tail", ("long",), 0)))
+    order = []
+    while (claim := await _claim(db)) is not None:
+        order.append(claim.task.id)
+    assert order == ["long", "short", "low"]
+
+
+async def test_concurrent_claims_never_share_a_task(db: Database) -> None:
+    await _create(db, _plan(*((f"t{i}", (), 0) for i in range(30))))
+    claims = await asyncio.gather(*(_claim(db, worker=f"w{i}") for i in range(40)))
+    won = [c.task.id for c in claims if c is not None]
+    assert len(won) == 30
+    assert len(set(won)) == 30
+
+
+async def test_success_promotes_dependants_once_all_their_dependencies_succeed(db: Database) -> None:
+    await _create(db, DIAMOND)
+    a = await _claim(db)
+    assert a is not None
+    assert a.attempt_number == 1
+    async with db.transaction() as conn:
+        assert await task_store.complete_task(conn, a, commit_sha="c0ffee", now=utcnow()) == ["b", "c"]
+    c = await _claim(db)
+    assert c is not None
+    assert c.task.id == "c"  # priority 5
+    async with db.transaction() as conn:
+        assert await task_store.complete_task(conn, c, commit_sha=None, now=utcnow()) == []
+    b = await _claim(db)
+    assert b is not None
+    async with db.transaction() as conn:
+        assert await task_store.complete_task(conn, b, commit_sha=None, now=utcnow()) == ["d"]
+        assert await run_store.finish_run_if_done(conn, "r1") is None
+
+
+async def test_completion_is_fenced_by_the_lease_token(db: Database) -> None:
+    await _create(db, DIAMOND)
+    claim = await _claim(db)
+    assert claim is not None
+    zombie = Claim(task=claim.task, attempt_id=claim.attempt_id, attempt_number=1, lease_token="not-the-token")
+    async with db.transaction() as conn:
+        with pytest.raises(LeaseLost):
+            await task_store.complete_task(conn, zombie, commit_sha="bad", now=utcnow())
+    async with db.transaction() as conn:
+        with pytest.raises(LeaseLost):
+            await task_store.renew_lease(conn, zombie, lease_s=30, now=utcnow())
+    assert (await _statuses(db))["a"] is TaskStatus.RUNNING
+
+
+async def test_failure_blocks_every_dependant_and_ends_the_run_failed(db: Database) -> None:
+    await _create(db, DIAMOND)
+    a = await _claim(db)
+    assert a is not None
+    async with db.transaction() as conn:
+        blocked = await task_store.fail_task(conn, a, error="boom", retry_at=None, now=utcnow())
+        assert await run_store.finish_run_if_done(conn, "r1") is RunStatus.FAILED
+    assert blocked == ["b", "c", "d", "e"]
+    assert set((await _statuses(db)).values()) == {TaskStatus.FAILED, TaskStatus.BLOCKED}
+    async with db.read() as conn:
+        tasks = await task_store.read_tasks(conn, "r1")
+        attempts = await task_store.read_attempts(conn, tasks[0].pk)
+    assert tasks[1].error == "dependency 'a' failed"
+    assert [(x.status, x.error) for x in attempts] == [(AttemptStatus.FAILED, "boom")]
+
+
+async def test_retry_waits_until_not_before(db: Database) -> None:
+    await _create(db, _plan(("a", (), 0)))
+    first = await _claim(db)
+    assert first is not None
+    async with db.transaction() as conn:
+        await task_store.fail_task(conn, first, error="flaky", retry_at=utcnow() + timedelta(hours=1), now=utcnow())
+    assert await _claim(db) is None
+    async with db.transaction() as conn:
+        later = await task_store.claim_task(
+            conn, dialect=db.dialect, worker_id="w", lease_s=30, now=utcnow() + timedelta(hours=2)
+        )
+    assert later is not None
+    assert later.attempt_number == 2
+    assert later.task.failures == 1
+
+
+async def test_expired_leases_are_reaped_and_the_attempt_kept(db: Database) -> None:
+    await _create(db, _plan(("a", (), 0)))
+    claim = await _claim(db, worker="dead", lease_s=0.001)
+    assert claim is not None
+    async with db.transaction() as conn:
+        expired = await task_store.reap_expired(conn, now=utcnow() + timedelta(seconds=1))
+    assert [(e.task_id, e.worker_id) for e in expired] == [("a", "dead")]
+    second = await _claim(db, worker="alive")
+    assert second is not None
+    assert second.attempt_number == 2
+    async with db.transaction() as conn:
+        with pytest.raises(LeaseLost):  # the dead worker's late completion is fenced off
+            await task_store.complete_task(conn, claim, commit_sha="late", now=utcnow())
+        await task_store.complete_task(conn, second, commit_sha="ok", now=utcnow())
+        assert await run_store.finish_run_if_done(conn, "r1") is RunStatus.SUCCEEDED
+        attempts = await task_store.read_attempts(conn, second.task.pk)
+    assert [(x.number, x.status, x.worker_id) for x in attempts] == [
+        (1, AttemptStatus.EXPIRED, "dead"),
+        (2, AttemptStatus.SUCCEEDED, "alive"),
+    ]
+
+
+async def test_paused_runs_are_not_claimed_and_claims_can_be_scoped_to_a_run(db: Database) -> None:
+    await _create(db, _plan(("a", (), 0)), run_id="r1")
+    await _create(db, _plan(("a", (), 0)), run_id="r2")
+    async with db.transaction() as conn:
+        assert await run_store.update_run_status(conn, "r1", RunStatus.PAUSED, allowed_from=[RunStatus.RUNNING])
+    assert await _claim(db, run_id="r1") is None
+    claim = await _claim(db)
+    assert claim is not None
+    assert claim.task.run_id == "r2"
+
+
+async def test_events_are_appended_in_order_and_read_after_an_id(db: Database) -> None:
+    await _create(db, _plan(("a", (), 0)))
+    async with db.transaction() as conn:
+        await event_store.create_events(
+            conn,
+            [event_store.NewEvent("r1", "x", {"n": n}, task_id="a" if n % 2 else None) for n in range(5)],
+        )
+    async with db.read() as conn:
+        everything = await event_store.read_events(conn, "r1")
+        after = await event_store.read_events(conn, "r1", after_id=everything[1].id)
+        of_task = await event_store.read_events(conn, "r1", task_id="a")
+    assert [e.payload["n"] for e in everything] == [0, 1, 2, 3, 4]
+    assert [e.payload["n"] for e in after] == [2, 3, 4]
+    assert [e.payload["n"] for e in of_task] == [1, 3]

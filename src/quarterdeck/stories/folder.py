@@ -103,6 +103,7 @@ def read(root: Path) -> Intake:
         else:
             texts.append((shown, found.format, text))
     _parse_all(texts, intake, single=not root.is_dir())
+    intake.skipped.sort(key=lambda s: s.path)
     return intake
 
 

@@ -16,7 +16,7 @@ FORMAT = "kiro"
 #: ``- [ ] 1. Title``, ``- [x] 2.3 Title``, ``- [ ]* 4.1 Optional title``
 ITEM = re.compile(r"^(\s*)[-*+]\s+\[([^\]]?)\]\*?\s+(\d+(?:\.\d+)*)\.?\s+(.+)$")
 _REQUIREMENTS = re.compile(r"^\s*[-*+]?\s*_?\s*Requirements?\s*:\s*(.*?)_?\s*$", re.IGNORECASE)
-_NUM = re.compile(r"\b\d+(?:\.\d+)*\b")
+_NUM = re.compile(r"(?<![\d.])\d+(?:\.\d+)*")
 
 
 @dataclass(slots=True)

@@ -14,6 +14,8 @@ __all__ = ["DEFAULT_TEMPLATE", "PLACEHOLDERS", "check_template", "render", "valu
 DEFAULT_TEMPLATE = """\
 # $id: $title
 
+(From $source. Meet every acceptance criterion; leave work that belongs to other stories alone.)
+
 $statement
 
 ## Acceptance criteria
@@ -28,13 +30,11 @@ $subtasks
 
 $dev_notes
 
-$sections
-
 ## Verification
 
 $verify
 
-(Source: $source. Meet every acceptance criterion; do not start work that belongs to another story.)
+$sections
 """
 
 #: Every placeholder a template may use, with what it expands to.

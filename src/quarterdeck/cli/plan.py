@@ -1,0 +1,100 @@
+"""``quarterdeck plan PATH``: read stories in any supported format and show the DAG they make."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from quarterdeck import stories
+from quarterdeck.domain import plans
+from quarterdeck.errors import PlanError, QuarterdeckError
+
+__all__ = ["plan", "plan_json"]
+
+
+def plan_json(loaded: stories.LoadedPlan) -> dict[str, Any]:
+    """The ``--json`` document: tasks to schedule, levels, critical path and skipped files."""
+    return {
+        "tasks": [
+            {
+                "id": t.id,
+                "title": t.title,
+                "status": loaded.status_of(t.id),
+                "depends_on": list(t.depends_on),
+                "acceptance_criteria": [{"id": c.id, "text": c.text} for c in t.acceptance_criteria],
+                "verify": list(t.verify),
+                "source": {"path": t.source.path, "line": t.source.line},
+            }
+            for t in loaded.plan.tasks
+        ],
+        "levels": plans.levels(loaded.plan),
+        "critical_path": plans.critical_path(loaded.plan),
+        "skipped": [{"path": s.path, "reason": s.reason} for s in loaded.skipped],
+    }
+
+
+def _show(loaded: stories.LoadedPlan, console: Console) -> None:
+    shown = {r.safe_id: r.id for r in loaded.records}
+    titles = {t.id: t.title for t in loaded.plan.tasks}
+
+    def name(task_id: str) -> str:
+        written = shown.get(task_id, task_id)
+        return task_id if written == task_id else f"{task_id} ({written})"
+
+    count = len(loaded.plan.tasks)
+    console.print(f"[bold]{loaded.plan.name}[/bold]: {count} task{'s' * (count != 1)} to schedule")
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("level", "id", "status", "title", "waits for"):
+        table.add_column(column)
+    by_id = loaded.plan.by_id()
+    for depth, level in enumerate(plans.levels(loaded.plan)):
+        for task_id in level:
+            task = by_id[task_id]
+            table.add_row(
+                str(depth), name(task_id), loaded.status_of(task_id), titles[task_id], ", ".join(task.depends_on) or "—"
+            )
+    if count:
+        console.print(table)
+        console.print("[bold]critical path[/bold]: " + " → ".join(plans.critical_path(loaded.plan)))
+    if loaded.skipped:
+        console.print(f"[bold]skipped[/bold] ({len(loaded.skipped)}):")
+        for skipped in loaded.skipped:
+            console.print(f"  {skipped.path}: {skipped.reason}", markup=False)
+
+
+@click.command("plan")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--deps",
+    type=click.Choice(list(stories.POLICIES)),
+    default=None,
+    help="Dependency policy: 'sequential' links each story to the one before it (default for BMAD, "
+    "spec-kit and Kiro); 'explicit' uses only what is written.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option(
+    "--prompt-template",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="A string.Template file for the agent prompt (see docs/stories.md).",
+)
+def plan(path: Path, deps: str | None, as_json: bool, prompt_template: Path | None) -> None:
+    """Read a story file or folder and print the dependency DAG it makes (exit 2 on bad input)."""
+    try:
+        loaded = stories.load_plan(path, deps=deps, prompt_template=prompt_template)
+    except PlanError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(2) from None
+    except QuarterdeckError as exc:
+        click.echo(exc.message, err=True)
+        raise SystemExit(2) from None
+    if as_json:
+        click.echo(json.dumps(plan_json(loaded), ensure_ascii=False))
+        return
+    _show(loaded, Console(highlight=False, soft_wrap=True))

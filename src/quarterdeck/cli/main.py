@@ -41,13 +41,14 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from quarterdeck.cli import db, demo, run, worker
+    from quarterdeck.cli import db, demo, plan, run, worker
 
     main.add_command(run.run)
     main.add_command(run.status)
     main.add_command(worker.worker)
     main.add_command(db.db)
     main.add_command(demo.demo)
+    main.add_command(plan.plan)
 
 
 _register()

@@ -88,7 +88,8 @@ def _status(issue: Any, path: str, line: int, problems: list[Problem]) -> tuple[
     if state.lower() != "open":
         problems.append(Problem(path, line, f"unknown state {state!r} (expected OPEN or CLOSED)"))
         return "ready", state
-    for label in issue.get("labels") or []:
+    labels = issue.get("labels")
+    for label in labels if isinstance(labels, list) else []:
         name = str(label.get("name", "")) if isinstance(label, dict) else str(label)
         match = _STATUS_LABEL.match(name)
         if match:

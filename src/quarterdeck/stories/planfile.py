@@ -40,18 +40,21 @@ class _Located:
     line: int
 
 
-def _to_located(node: yaml.Node) -> _Located:
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _to_located(node: yaml.Node, constructor: yaml.constructor.SafeConstructor) -> _Located:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, _Located] = {}
         for key_node, value_node in node.value:
             scalar_key = isinstance(key_node, yaml.ScalarNode)
-            key = key_node.value if scalar_key else yaml.safe_load(yaml.serialize(key_node))
-            out[str(key)] = _to_located(value_node)
+            key = key_node.value if scalar_key else constructor.construct_object(key_node, deep=True)
+            out[str(key)] = _to_located(value_node, constructor)
         return _Located(out, line)
     if isinstance(node, yaml.SequenceNode):
-        return _Located([_to_located(child) for child in node.value], line)
-    return _Located(yaml.safe_load(yaml.serialize(node)), line)
+        return _Located([_to_located(child, constructor) for child in node.value], line)
+    return _Located(constructor.construct_object(node, deep=True), line)
 
 
 def _plain(located: _Located) -> Any:
@@ -87,15 +90,23 @@ def _load(text: str, path: str) -> _Located:
         except json.JSONDecodeError as exc:
             raise PlanError([Problem(path, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
         problem = getattr(exc, "problem", None) or str(exc)
         raise PlanError([Problem(path, line, f"invalid YAML: {problem}")]) from None
+    except RecursionError:
+        raise PlanError([Problem(path, 1, "invalid YAML: nested too deeply")]) from None
     if node is None:
         raise PlanError([Problem(path, 1, "the plan is empty")])
-    return _to_located(node)
+    try:
+        return _to_located(node, yaml.constructor.SafeConstructor())
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PlanError([Problem(path, line, f"invalid YAML value: {problem}")]) from None
 
 
 def _str(v: Any) -> str:

@@ -55,8 +55,25 @@ def parse(text: str, path: str) -> records.Parsed:
         prefix = "" if len(lists) == 1 or tag in ("", "master") else f"{tag}/"
         safe = "" if not prefix else ids.slug(tag, limit=40) + "-"
         for task in tasks:
+            bad = _malformed(task)
+            if bad:
+                problems.append(Problem(path, _line(task), bad))
+                continue
             out.append(_record(task, prefix, safe, path, problems, len(out)))
     return records.Parsed(records=tuple(out), problems=tuple(problems))
+
+
+def _malformed(task: Any) -> str:
+    """Why a task object cannot be read, or empty when it can."""
+    tid = task.get("id")
+    if isinstance(tid, bool) or not isinstance(tid, int | str) or not str(tid).strip():
+        return f"task id {tid!r} must be a number or a string"
+    if not isinstance(task.get("title"), str):
+        return f"task {tid}: 'title' must be a string"
+    for key in ("subtasks", "dependencies"):
+        if task.get(key) is not None and not isinstance(task[key], list):
+            return f"task {tid}: {key!r} must be a list"
+    return ""
 
 
 def _line(obj: Any) -> int:
@@ -97,8 +114,7 @@ def _record(task: Any, prefix: str, safe: str, path: str, problems: list[Problem
             target = _ref(dep)
             if target and "." in str(dep) and target != tid:
                 refs.append(records.DepRef(prefix + target, _line(sub)))
-    deps_value = task.get("dependencies") or []
-    for dep in deps_value if isinstance(deps_value, list) else [deps_value]:
+    for dep in task.get("dependencies") or []:
         target = _ref(dep)
         if target:
             refs.append(records.DepRef(prefix + target, _line(task)))
@@ -119,7 +135,7 @@ def _record(task: Any, prefix: str, safe: str, path: str, problems: list[Problem
         status_line=_line(task),
         statement=statement,
         subtasks=tuple(subtasks),
-        depends_on=tuple(refs),
+        depends_on=tuple({r.ref: r for r in reversed(refs)}[ref] for ref in dict.fromkeys(r.ref for r in refs)),
         sections=sections,
         group=prefix,
         chain=path + "#" + prefix,

@@ -41,7 +41,8 @@ Gate: CONCERNS
 
 def test_v4_story_is_read_whole() -> None:
     parsed = bmad.parse(V4, "docs/stories/1.2.sign-up.md")
-    assert parsed.problems == () and parsed.skip == ""
+    assert parsed.problems == ()
+    assert parsed.skip == ""
     (record,) = parsed.records
     assert (record.id, record.title, record.status, record.status_raw, record.status_line) == (
         "1.2",
@@ -123,7 +124,8 @@ def test_letter_suffix_id() -> None:
 )
 def test_non_stories_are_skipped_with_a_reason(text: str, reason: str) -> None:
     parsed = bmad.parse(text, "notes.md")
-    assert parsed.records == () and reason in parsed.skip
+    assert parsed.records == ()
+    assert reason in parsed.skip
 
 
 def test_dependencies_come_only_from_labelled_fields() -> None:
@@ -191,4 +193,5 @@ def test_front_matter_spec_file_takes_its_id_from_the_manifest() -> None:
 def test_fenced_code_is_not_read_as_structure() -> None:
     text = "# Story 1.1: A\n\n## Status\n\nDraft\n\n```\n## Status\nDone\n**Depends On:** Story 2.2\n```\n"
     (record,) = bmad.parse(text, "s.md").records
-    assert record.status == "draft" and record.depends_on == ()
+    assert record.status == "draft"
+    assert record.depends_on == ()

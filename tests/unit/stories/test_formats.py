@@ -78,7 +78,13 @@ def test_taskmaster_unknown_status_names_the_task() -> None:
 
 def test_github_issues() -> None:
     issues = [
-        {"number": 5, "title": "A", "body": "Depends on #4\nBlocked by #3\nsee #2, x/y#1", "labels": [], "state": "OPEN"},
+        {
+            "number": 5,
+            "title": "A",
+            "body": "Depends on #4\nBlocked by #3\nsee #2, x/y#1",
+            "labels": [],
+            "state": "OPEN",
+        },
         {"number": 4, "title": "B", "body": "", "labels": [{"name": "status: review"}], "state": "OPEN"},
         {"number": 3, "title": "C", "body": None, "labels": [], "state": "CLOSED"},
     ]

@@ -83,7 +83,7 @@ def test_manifest_orders_spec_files_and_adds_unwritten_stories(fixtures: Path) -
     loaded = stories.load_plan(fixtures / "bmad-spec")
     two, three = loaded.plan.tasks
     assert (two.title, loaded.status_of("2")) == ("Send invoice email", "review")
-    assert [c.text for c in two.acceptance_criteria][0].startswith("Given an invoice, when it is sent")
+    assert next(c.text for c in two.acceptance_criteria).startswith("Given an invoice, when it is sent")
     assert "Use the existing mailer" in two.prompt
     assert (three.title, loaded.status_of("3-2"), three.depends_on) == ("Payment webhook", "draft", ("2",))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -85,10 +86,8 @@ def test_parsers_never_raise_foreign_exceptions(parse: Callable[[str, str], obje
 @given(text=anything)
 def test_plan_file_parser_raises_only_plan_errors(text: str) -> None:
     for path in ("plan.yaml", "plan.json"):
-        try:
+        with contextlib.suppress(QuarterdeckError):
             planfile.parse_plan(text, path)
-        except QuarterdeckError:
-            pass
 
 
 json_values = st.recursive(
@@ -115,24 +114,22 @@ task_like = st.fixed_dictionaries(
 def test_json_shaped_like_taskmaster_or_github(tasks: list[dict[str, object]], tag: bool) -> None:
     data: object = {"master": {"tasks": tasks}} if tag else {"tasks": tasks}
     for parse, value in ((taskmaster.parse, data), (github.parse, [{**t, "number": t["id"]} for t in tasks])):
-        try:
+        with contextlib.suppress(QuarterdeckError):
             parse(json.dumps(value), "x.json")
-        except QuarterdeckError:
-            pass
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(files=st.lists(st.tuples(st.sampled_from(["a.md", "b.md", "tasks.json", "s.yaml", "c.md"]), anything), max_size=4))
+@given(
+    files=st.lists(st.tuples(st.sampled_from(["a.md", "b.md", "tasks.json", "s.yaml", "c.md"]), anything), max_size=4)
+)
 def test_load_plan_on_arbitrary_folders_raises_only_plan_errors(
     tmp_path_factory: pytest.TempPathFactory, files: list[tuple[str, str]]
 ) -> None:
     root = tmp_path_factory.mktemp("stories")
     for name, text in files:
         (root / name).write_text(text, encoding="utf-8", errors="surrogatepass")
-    try:
+    with contextlib.suppress(QuarterdeckError):
         stories.load_plan(root)
-    except QuarterdeckError:
-        pass
 
 
 def test_fixture_folder_still_exists() -> None:

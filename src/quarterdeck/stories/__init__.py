@@ -23,10 +23,14 @@ class LoadedPlan:
     plan: plans.Plan
     skipped: tuple[Skipped, ...] = field(default=())
     records: tuple[records.Record, ...] = field(default=())
+    _status: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._status.update((r.safe_id, r.status) for r in self.records)
 
     def status_of(self, task_id: str) -> str:
         """The normalised status of a planned task (``ready`` when its format has none)."""
-        return next((r.status for r in self.records if r.safe_id == task_id), "ready")
+        return self._status.get(task_id, "ready")
 
 
 def load_template(path: Path) -> Template:
@@ -61,7 +65,7 @@ def load_plan(
     if path.is_file() and path.suffix.lower() in (".json", ".yaml", ".yml"):
         plan = _plan_file(path)
         if plan is not None:
-            return LoadedPlan(plan, (), tuple(specs.from_plan(plan)))
+            return LoadedPlan(plan)
     intake = folder.read(path)
     built: specs.Built | None = None
     problems = list(intake.problems)

@@ -128,10 +128,11 @@ def _clean(value: str) -> str:
 
 
 def _record(body: Sequence[markup.Line], story_id: str, title: str, title_line: int, path: str) -> records.Record:
+    first_h2 = _first_h2(body)
     rest = [
         line
         for line in body
-        if line.number != title_line and not (line.number < _first_h2(body) and _STATUS_LINE.match(line.text))
+        if line.number != title_line and not (line.number < first_h2 and _STATUS_LINE.match(line.text))
     ]
     parts = bodyparts.parse_body(rest, deps.bmad_refs, preamble="Header")
     epic = story_id.split(".")[0] if "." in story_id else ""

@@ -48,7 +48,7 @@ def parse_body(
     notes: list[str] = []
     verify: list[str] = []
     kept: list[records.Section] = []
-    refs: list[records.DepRef] = deps.labelled_refs(lines, extract)
+    refs: list[records.DepRef] = deps.labelled_refs(lines, extract) + deps.heading_refs(lines, extract)
     if markup.text_of(head).strip():
         if preamble == "statement":
             statement.append(markup.text_of(head))
@@ -56,12 +56,9 @@ def parse_body(
             kept.append(records.Section(preamble, markup.text_of(head), head[0].number))
     for block in blocks:
         name = block.title.strip().strip("*_ ").rstrip(":").lower()
-        for sub in markup.split_sections(block.body, 6)[1]:
-            refs.extend(deps.section_refs(sub, extract) or ())
-        found = deps.section_refs(block, extract)
-        if found is not None:
-            refs.extend(found)
-        elif name in _STATEMENT:
+        if deps.section_refs(block, extract) is not None:
+            continue  # a whole "## Dependencies" section: read by heading_refs above
+        if name in _STATEMENT:
             statement.append(markup.text_of(block.body))
         elif name in _CRITERIA:
             criteria.extend(markup.criteria(block.body))

@@ -13,6 +13,7 @@ __all__ = [
     "POLICIES",
     "SEQUENTIAL",
     "bmad_refs",
+    "heading_refs",
     "implied",
     "labelled_refs",
     "natural_key",
@@ -42,6 +43,7 @@ _LABEL = re.compile(
     re.IGNORECASE,
 )
 _SECTION = re.compile(r"^(depends\s+on|dependencies|prerequisites?|blocked\s+by|requires)\s*:?$", re.IGNORECASE)
+_ANY_LABEL = re.compile(r"depend|prerequisite|blocked|requires", re.IGNORECASE)
 _STORY_ID = r"\d+[A-Za-z]?\.\d+[A-Za-z]?"
 _STORY_LIST = re.compile(
     rf"\bStor(?:y|ies)\s+({_STORY_ID}(?:\s*(?:,|&|/|\band\b|\bor\b)\s*(?:Story\s+)?{_STORY_ID})*)", re.IGNORECASE
@@ -64,6 +66,8 @@ def labelled_refs(lines: Sequence[markup.Line], extract: Extractor) -> list[reco
     so prose such as "requires care" is never read.
     """
     out: list[records.DepRef] = []
+    if not _mentions_a_label(lines):
+        return out
     following = False
     for line in lines:
         if line.fenced:
@@ -89,6 +93,33 @@ def section_refs(block: markup.Block, extract: Extractor) -> list[records.DepRef
     if not _SECTION.match(block.title.strip().strip("*_ ")):
         return None
     return [records.DepRef(ref, line.number) for line in block.body if not line.fenced for ref in extract(line.text)]
+
+
+def heading_refs(lines: Sequence[markup.Line], extract: Extractor) -> list[records.DepRef]:
+    """Every reference under any ``### Dependencies``-style heading, up to the next heading as high."""
+    out: list[records.DepRef] = []
+    if not _mentions_a_label(lines):
+        return out
+    inside: int | None = None
+    for line in lines:
+        if line.fenced:
+            continue
+        heading = markup.HEADING.match(line.text) if line.text.startswith("#") else None
+        if heading:
+            level = len(heading.group(1))
+            if inside is not None and level <= inside:
+                inside = None
+            if inside is None and _SECTION.match(heading.group(2).strip().strip("*_ ")):
+                inside = level
+            continue
+        if inside is not None:
+            out.extend(records.DepRef(ref, line.number) for ref in extract(line.text))
+    return out
+
+
+def _mentions_a_label(lines: Sequence[markup.Line]) -> bool:
+    """A cheap first look: does any label word appear at all?"""
+    return _ANY_LABEL.search("\n".join(line.text for line in lines)) is not None
 
 
 def _starts_with_ref(value: str, ref: str) -> bool:

@@ -6,6 +6,8 @@ import bisect
 import json
 import json.decoder
 import json.scanner
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -15,6 +17,8 @@ from quarterdeck.stories import markup
 
 __all__ = ["LineDict", "Loaded", "load_json", "load_yaml_node", "mapping_items", "scalar"]
 
+_BRACE_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\{')
+_NEWLINE = re.compile("\n")
 _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -36,7 +40,41 @@ class Loaded:
 
 def load_json(text: str, path: str) -> Loaded:
     """Parse JSON, recording each object's line; a syntax error becomes ``path:line: invalid JSON: …``."""
-    newlines = [i for i, c in enumerate(text) if c == "\n"] if "\n" in text else []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Loaded(problem=Problem(path, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+    except RecursionError:
+        return Loaded(problem=Problem(path, 1, "invalid JSON: nested too deeply"))
+    # Objects are decoded in text order, so the n-th "{" outside strings opens the n-th object met
+    # in a pre-order walk -- unless a duplicated key dropped one, which the count check catches.
+    braces = [m.start() for m in _BRACE_OR_STRING.finditer(text) if m.group() == "{"]
+    newlines = [m.start() for m in _NEWLINE.finditer(text)]
+    lines = iter([bisect.bisect_left(newlines, b) + 1 for b in braces])
+    try:
+        located = _with_lines(data, lines)
+    except (StopIteration, RecursionError):
+        located = None
+    if located is None or next(lines, None) is not None:
+        return _load_json_slowly(text, path)
+    return Loaded(located)
+
+
+def _with_lines(value: Any, lines: Iterator[int]) -> Any:
+    if isinstance(value, dict):
+        obj = LineDict()
+        obj.line = next(lines)
+        for key, item in value.items():
+            obj[key] = _with_lines(item, lines)
+        return obj
+    if isinstance(value, list):
+        return [_with_lines(item, lines) for item in value]
+    return value
+
+
+def _load_json_slowly(text: str, path: str) -> Loaded:
+    """The pure-Python decoder with a hook on every object: exact even when keys repeat."""
+    newlines = [m.start() for m in _NEWLINE.finditer(text)]
     decoder: Any = json.JSONDecoder()
     scanner: Any = json.scanner
     json_object: Any = vars(json.decoder)["JSONObject"]

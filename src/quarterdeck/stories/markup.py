@@ -74,7 +74,7 @@ def split_lines(text: str, start: int = 1) -> list[Line]:
     out: list[Line] = []
     fence: str | None = None
     for number, raw in enumerate(text.splitlines(), start):
-        match = _FENCE.match(raw)
+        match = _FENCE.match(raw) if "```" in raw or "~~~" in raw else None
         if fence is None and match:
             fence = match.group(1)
             out.append(Line(number, raw, True))

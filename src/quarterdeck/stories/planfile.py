@@ -11,6 +11,7 @@ import yaml
 
 from quarterdeck.domain import plans
 from quarterdeck.errors import CycleError, PlanError, Problem
+from quarterdeck.stories import documents
 
 __all__ = ["TASK_FIELDS", "looks_like_plan", "parse_plan"]
 
@@ -177,10 +178,32 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 def parse_plan(text: str, path: str) -> plans.Plan:
     """Parse and validate a plan file, reporting every problem in one pass.
 
+    JSON takes a fast path (the standard JSON decoder, lines per object); when that finds any problem
+    the file is read again through YAML composition, which gives every problem its exact line.
+
     Raises:
         PlanError: with one ``path:line: message`` problem per fault (``CycleError`` for a cycle).
     """
-    root = _load(text, path)
+    if path.lower().endswith(".json"):
+        loaded = documents.load_json(text, path)
+        if loaded.problem is None:
+            try:
+                return _parse_root(_from_json(loaded.value, 1), path)
+            except PlanError:
+                pass  # read again below for exact lines
+    return _parse_root(_load(text, path), path)
+
+
+def _from_json(value: Any, line: int) -> _Located:
+    if isinstance(value, dict):
+        own = int(getattr(value, "line", line))
+        return _Located({str(k): _from_json(v, own) for k, v in value.items()}, own)
+    if isinstance(value, list):
+        return _Located([_from_json(v, line) for v in value], line)
+    return _Located(value, line)
+
+
+def _parse_root(root: _Located, path: str) -> plans.Plan:
     if not isinstance(root.value, dict):
         raise PlanError([Problem(path, root.line, "a plan must be a mapping with 'name' and 'tasks'")])
     top: dict[str, _Located] = root.value

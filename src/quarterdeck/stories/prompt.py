@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from string import Template
 
@@ -54,6 +55,7 @@ PLACEHOLDERS = {
     "depends_on": "the ids this story waits for, comma-separated",
 }
 
+_DEFAULT = Template(DEFAULT_TEMPLATE)
 _HEADING = re.compile(r"(?m)^(?=#{2,6} |\$sections[ \t]*$)")
 
 
@@ -105,14 +107,23 @@ def values(record: records.Record, depends_on: tuple[str, ...] = ()) -> dict[str
     }
 
 
+@functools.lru_cache(maxsize=8)
+def _chunks(text: str) -> tuple[tuple[str, Template | None], ...]:
+    """The template cut at its ``##`` headings: each chunk with the body to test for emptiness (None: always kept)."""
+    out: list[tuple[str, Template | None]] = []
+    for chunk in _HEADING.split(text):
+        _, _, rest = chunk.partition("\n")
+        out.append((chunk, Template(rest) if chunk.startswith("#") and rest.strip() else None))
+    return tuple(out)
+
+
 def render(record: records.Record, template: Template | None = None, depends_on: tuple[str, ...] = ()) -> str:
     """The prompt for ``record``; a template heading whose placeholders all come out empty is left out."""
     filled = values(record, depends_on)
-    kept = []
-    for chunk in _HEADING.split((template or Template(DEFAULT_TEMPLATE)).template):
-        _, _, rest = chunk.partition("\n")
-        if chunk.startswith("#") and rest.strip() and not Template(rest).safe_substitute(filled).strip():
-            continue
-        kept.append(chunk)
+    kept = [
+        chunk
+        for chunk, body in _chunks((template or _DEFAULT).template)
+        if body is None or body.safe_substitute(filled).strip()
+    ]
     text = Template("".join(kept)).safe_substitute(filled)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"

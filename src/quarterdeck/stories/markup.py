@@ -71,6 +71,8 @@ class FrontMatter:
 
 def split_lines(text: str, start: int = 1) -> list[Line]:
     """Number the lines of ``text`` from ``start`` and mark the ones inside fenced code blocks."""
+    if "```" not in text and "~~~" not in text:
+        return [Line(number, raw) for number, raw in enumerate(text.splitlines(), start)]
     out: list[Line] = []
     fence: str | None = None
     for number, raw in enumerate(text.splitlines(), start):
@@ -126,26 +128,19 @@ def headings(lines: Sequence[Line]) -> Iterator[tuple[int, str, int]]:
 
 def split_sections(lines: Sequence[Line], level: int) -> tuple[tuple[Line, ...], list[Block]]:
     """Split lines at headings of ``level`` or higher: the preamble and one block per heading."""
-    preamble: list[Line] = []
+    marks: list[tuple[int, re.Match[str]]] = []
+    for index, line in enumerate(lines):
+        if line.text.startswith("#") and not line.fenced:
+            match = HEADING.match(line.text)
+            if match and len(match.group(1)) <= level:
+                marks.append((index, match))
+    if not marks:
+        return tuple(lines), []
     blocks: list[Block] = []
-    current: tuple[str, int, int] | None = None
-    body: list[Line] = []
-    for line in lines:
-        match = HEADING.match(line.text) if not line.fenced and line.text.startswith("#") else None
-        if match and len(match.group(1)) <= level:
-            if current is None:
-                preamble = body
-            else:
-                blocks.append(Block(current[0], current[1], current[2], tuple(body)))
-            current = (match.group(2), len(match.group(1)), line.number)
-            body = []
-        else:
-            body.append(line)
-    if current is None:
-        preamble = body
-    else:
-        blocks.append(Block(current[0], current[1], current[2], tuple(body)))
-    return tuple(preamble), blocks
+    for n, (index, match) in enumerate(marks):
+        end = marks[n + 1][0] if n + 1 < len(marks) else len(lines)
+        blocks.append(Block(match.group(2), len(match.group(1)), lines[index].number, tuple(lines[index + 1 : end])))
+    return tuple(lines[: marks[0][0]]), blocks
 
 
 def text_of(lines: Sequence[Line]) -> str:

@@ -49,7 +49,7 @@ def parse(text: str, path: str) -> records.Parsed:
     for issue in loaded.value:
         line = int(getattr(issue, "line", 0))
         number = str(issue.get("number"))
-        if not number.isdigit():
+        if not re.fullmatch(r"[0-9]+", number):
             problems.append(Problem(path, line, f"issue number {number!r} is not a number"))
             continue
         status, raw = _status(issue, path, line, problems)

@@ -203,3 +203,22 @@ async def test_events_are_appended_in_order_and_read_after_an_id(db: Database) -
     assert [e.payload["n"] for e in everything] == [0, 1, 2, 3, 4]
     assert [e.payload["n"] for e in after] == [2, 3, 4]
     assert [e.payload["n"] for e in of_task] == [1, 3]
+
+
+async def test_the_last_two_tasks_finishing_at_once_end_the_run_exactly_once(db: Database) -> None:
+    await _create(db, _plan(("a", (), 0), ("b", (), 0)))
+    first, second = await _claim(db), await _claim(db)
+    assert first is not None
+    assert second is not None
+    entered = asyncio.Barrier(2)
+
+    async def finish(claim: Claim) -> RunStatus | None:
+        async with db.transaction() as conn:
+            if db.dialect == "postgresql":  # (SQLite's BEGIN IMMEDIATE would make the second wait forever)
+                await entered.wait()  # both transactions are open before either writes
+            await run_store.lock_run(conn, "r1")
+            await task_store.complete_task(conn, claim, commit_sha=None, now=utcnow())
+            return await run_store.finish_run_if_done(conn, "r1")
+
+    outcomes = await asyncio.gather(finish(first), finish(second))
+    assert sorted(outcomes, key=str) == [None, RunStatus.SUCCEEDED]

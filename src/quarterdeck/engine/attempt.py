@@ -214,6 +214,7 @@ async def _record(
     new: list[event_store.NewEvent] = []
     try:
         async with db.transaction() as conn:
+            await run_store.lock_run(conn, run.id)
             if error is None:
                 ready = await task_store.complete_task(conn, claim, commit_sha=commit, now=now)
                 new.append(event_store.NewEvent(run.id, EventType.TASK_SUCCEEDED, {"commit": commit}, task.id))

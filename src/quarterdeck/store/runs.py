@@ -15,7 +15,7 @@ from quarterdeck.store.records import RunRecord
 from quarterdeck.store.tables import dependencies, runs, tasks
 from quarterdeck.store.types import utcnow
 
-__all__ = ["create_run", "finish_run_if_done", "read_run", "read_runs", "update_run_status"]
+__all__ = ["create_run", "finish_run_if_done", "lock_run", "read_run", "read_runs", "update_run_status"]
 
 
 async def create_run(
@@ -84,6 +84,15 @@ async def read_run(conn: AsyncConnection, run_id: str) -> RunRecord:
     if row is None:
         raise NotFound(f"no run {run_id!r}")
     return RunRecord.from_row(row._mapping)
+
+
+async def lock_run(conn: AsyncConnection, run_id: str) -> None:
+    """Serialise outcome writes of one run (PostgreSQL row lock; SQLite writers are serial already).
+
+    Without it, two tasks finishing at once in READ COMMITTED each see the other still running,
+    and neither ends the run.
+    """
+    await conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id).with_for_update())
 
 
 async def read_runs(conn: AsyncConnection, *, limit: int = 50) -> list[RunRecord]:

@@ -7,19 +7,14 @@ reports conflicts before anything moves), ``git commit-tree`` writes one squashe
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import fcntl
-import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from quarterdeck.errors import WorkspaceError
-from quarterdeck.workspaces import worktrees
+from quarterdeck.workspaces import locks, worktrees
 from quarterdeck.workspaces.git import git
 
-__all__ = ["MergeResult", "merge_lock", "squash_onto"]
+__all__ = ["MergeResult", "squash_onto"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,26 +29,9 @@ class MergeResult:
         return self.commit is not None
 
 
-@contextlib.asynccontextmanager
-async def merge_lock(repo: Path) -> AsyncIterator[None]:
-    """Serialise merges into one repository across threads and processes (a lock file in ``.git``)."""
-    common = Path((await git(repo, "rev-parse", "--git-common-dir")).stdout.strip())
-    if not common.is_absolute():
-        common = repo / common
-    fd = os.open(common / "quarterdeck-merge.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
 async def squash_onto(repo: Path, branch: str, commit: str) -> MergeResult:
     """Land ``commit``'s changes on ``branch`` as one commit with ``commit``'s message and author."""
-    async with merge_lock(repo):
+    async with locks.repo_lock(repo, "merge"):
         head = await worktrees.resolve_commit(repo, f"refs/heads/{branch}")
         merged = await git(repo, "merge-tree", "--write-tree", "--name-only", head, commit, ok_codes=(0, 1))
         lines = merged.stdout.splitlines()

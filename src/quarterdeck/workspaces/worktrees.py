@@ -9,6 +9,7 @@ from pathlib import Path
 
 from quarterdeck.domain import ids
 from quarterdeck.errors import WorkspaceError
+from quarterdeck.workspaces import locks
 from quarterdeck.workspaces.git import git
 
 __all__ = [
@@ -89,19 +90,25 @@ async def create_worktree(repo: Path, root: Path, run_id: str, task_id: str, bas
     """Create (or re-create, for a retry) the task's worktree on its branch, starting at ``base``."""
     branch = task_branch(run_id, task_id)
     path = root / run_id / task_id
-    await remove_worktree(repo, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    await git(repo, "worktree", "add", "--force", "-B", branch, str(path), base)
+    async with locks.repo_lock(repo, "worktrees"):
+        await _remove(repo, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # --force: a worktree registered at this path but deleted by hand is taken over.
+        await git(repo, "worktree", "add", "--force", "-B", branch, str(path), base)
     return Workspace(repo=repo, path=path, branch=branch, base_commit=base)
 
 
 async def remove_worktree(repo: Path, path: Path) -> None:
     """Remove a worktree if it exists (its branch stays, for inspection)."""
+    async with locks.repo_lock(repo, "worktrees"):
+        await _remove(repo, path)
+
+
+async def _remove(repo: Path, path: Path) -> None:
     if path.exists():
         result = await git(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
         if result.returncode != 0 and path.exists():
             shutil.rmtree(path)
-    await git(repo, "worktree", "prune", check=False)
 
 
 async def commit_all(

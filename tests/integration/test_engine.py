@@ -1,0 +1,171 @@
+"""The engine end to end through the app facade: real git, real processes, both databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quarterdeck.app import Quarterdeck, RunView
+from quarterdeck.domain import plans
+from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
+from quarterdeck.errors import InputError, PlanError
+from quarterdeck.stories.planfile import parse_plan
+from tests.support.gitrepo import git, log_subjects, trailer_tasks
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "textkit"
+
+
+def _task(task_id: str, *deps: str, actions: list[dict[str, Any]], **extra: Any) -> plans.TaskSpec:
+    return plans.TaskSpec(
+        id=task_id,
+        title=f"Task {task_id}",
+        depends_on=deps,
+        runtime="scripted",
+        options={"actions": actions},
+        **extra,
+    )
+
+
+def _write(path: str, content: str) -> dict[str, Any]:
+    return {"write": path, "content": content}
+
+
+async def _run(app: Quarterdeck, plan: plans.Plan, repo: Path, workers: int = 2, **kw: Any) -> RunView:
+    record = await app.submit(plan, repo=repo, **kw)
+    return await app.run_until_done(record.id, worker=app.worker(slots=workers, run_id=record.id), tick_s=0.02)
+
+
+async def test_the_example_plan_lands_one_commit_per_task_in_dependency_order(app: Quarterdeck, tmp_path: Path) -> None:
+    from quarterdeck.cli.demo import make_repository
+
+    repo = make_repository(EXAMPLE, tmp_path / "textkit")
+    plan = parse_plan((EXAMPLE / "plan.yaml").read_text(), str(EXAMPLE / "plan.yaml"))
+    view = await _run(app, plan, repo, branch="integration")
+    assert view.run.status is RunStatus.SUCCEEDED, [(t.id, t.error) for t in view.tasks]
+    order = trailer_tasks(repo, "integration")
+    assert sorted(order) == sorted(t.id for t in plan.tasks)
+    position = {task_id: n for n, task_id in enumerate(order)}
+    for task in plan.tasks:
+        for dep in task.depends_on:
+            assert position[dep] < position[task.id], f"{dep} landed after {task.id}"
+    # The integration branch passes the project's own tests.
+    git(repo, "checkout", "--quiet", "integration")
+    assert (repo / "CHANGELOG.md").read_text().startswith("# Changelog")
+    assert all(t.attempts == 1 and t.commit_sha for t in view.tasks)
+    # Worktrees of finished tasks are gone; the branches stay.
+    assert not any((app.settings.resolved_worktree_root() / view.run.id).glob("*/*"))
+    assert f"qd/{view.run.id}/normalize" in git(repo, "branch", "--list", "qd/*")
+
+
+async def test_a_failed_task_blocks_its_dependants_and_fails_the_run(app: Quarterdeck, repo: Path) -> None:
+    plan = plans.Plan(
+        name="failing",
+        tasks=(
+            _task("ok", actions=[_write("ok.txt", "ok")]),
+            _task("bad", actions=[{"fail": "cannot do this"}]),
+            _task("after-bad", "bad", actions=[_write("x.txt", "x")]),
+            _task("after-both", "ok", "after-bad", actions=[_write("y.txt", "y")]),
+        ),
+    )
+    view = await _run(app, plan, repo)
+    states = {t.id: (t.status, t.error) for t in view.tasks}
+    assert view.run.status is RunStatus.FAILED
+    assert states == {
+        "ok": (TaskStatus.SUCCEEDED, None),
+        "bad": (TaskStatus.FAILED, "action 1: cannot do this"),
+        "after-bad": (TaskStatus.BLOCKED, "dependency 'bad' failed"),
+        "after-both": (TaskStatus.BLOCKED, "dependency 'bad' failed"),
+    }
+    assert log_subjects(repo, view.run.integration_branch) == ["initial", "Task ok"]
+
+
+async def test_retryable_failures_are_retried_until_they_succeed(app: Quarterdeck, repo: Path) -> None:
+    flaky = _task(
+        "flaky",
+        actions=[{"fail": "provider overloaded", "on_attempts": [1], "retryable": True}, _write("f.txt", "f")],
+        max_attempts=3,
+    )
+    view = await _run(app, plans.Plan(name="retry", tasks=(flaky,)), repo)
+    assert view.run.status is RunStatus.SUCCEEDED
+    attempts = await app.attempts(view.tasks[0])
+    assert [(a.number, a.status, a.error) for a in attempts] == [
+        (1, AttemptStatus.FAILED, "action 1: provider overloaded"),
+        (2, AttemptStatus.SUCCEEDED, None),
+    ]
+
+
+async def test_verification_failure_fails_the_task_and_moves_nothing(app: Quarterdeck, repo: Path) -> None:
+    task = _task("unverified", actions=[_write("app/x.py", "x = 1\n")], verify=("test -f app/y.py",))
+    view = await _run(app, plans.Plan(name="verify", tasks=(task,)), repo)
+    assert view.run.status is RunStatus.FAILED
+    assert "verification 'test -f app/y.py' exited 1" in (view.tasks[0].error or "")
+    assert log_subjects(repo, view.run.integration_branch) == ["initial"]
+    events = [e.type for e in await app.events(view.run.id)]
+    assert "verify.result" in events
+    assert "merge.done" not in events
+    # The failed worktree is kept for inspection.
+    assert (app.settings.resolved_worktree_root() / view.run.id / "unverified" / "app" / "x.py").exists()
+
+
+async def test_shell_tasks_get_their_environment_and_stream_output(app: Quarterdeck, repo: Path) -> None:
+    task = plans.TaskSpec(
+        id="env",
+        title="Write the environment",
+        runtime="shell",
+        options={"script": 'echo "$QUARTERDECK_TASK_ID/$QUARTERDECK_ATTEMPT" | tee env.txt'},
+    )
+    view = await _run(app, plans.Plan(name="shell", tasks=(task,)), repo)
+    assert view.run.status is RunStatus.SUCCEEDED
+    assert git(repo, "show", f"{view.run.integration_branch}:env.txt") == "env/1\n"
+    output = [e.payload["text"] for e in await app.events(view.run.id) if e.type == "agent.output"]
+    assert output == ["env/1"]
+
+
+async def test_two_tasks_editing_the_same_line_conflict_and_the_branch_stays(
+    app: Quarterdeck, repo: Path, tmp_path: Path
+) -> None:
+    def side(me: str, other: str) -> plans.TaskSpec:
+        # A barrier: each agent finishes only once both worktrees exist, so both start from the same base.
+        barrier = f"touch {tmp_path}/{me}; until [ -e {tmp_path}/{other} ]; do sleep 0.01; done"
+        return _task(me, actions=[_write("README.md", f"{me}\n"), {"shell": barrier}], timeout_s=30)
+
+    view = await _run(app, plans.Plan(name="conflict", tasks=(side("left", "right"), side("right", "left"))), repo)
+    statuses = sorted(str(t.status) for t in view.tasks)
+    assert statuses == ["failed", "succeeded"], [(t.id, t.error) for t in view.tasks]
+    loser = next(t for t in view.tasks if t.status is TaskStatus.FAILED)
+    assert loser.error == "merge conflict in README.md"
+    winner = next(t for t in view.tasks if t.status is TaskStatus.SUCCEEDED)
+    assert git(repo, "show", f"{view.run.integration_branch}:README.md") == f"{winner.id}\n"
+    assert len(log_subjects(repo, view.run.integration_branch)) == 2
+    events = [e for e in await app.events(view.run.id) if e.type == "merge.conflict"]
+    assert [(e.task_id, e.payload["paths"]) for e in events] == [(loser.id, ["README.md"])]
+
+
+async def test_submit_refuses_unknown_runtimes_and_bad_options(app: Quarterdeck, repo: Path) -> None:
+    plan = plans.Plan(
+        name="bad",
+        tasks=(
+            plans.TaskSpec(id="a", title="A", runtime="nope", source=plans.SourceRef("p.yaml", 3)),
+            plans.TaskSpec(id="b", title="B", runtime="shell", options={}, source=plans.SourceRef("p.yaml", 7)),
+        ),
+    )
+    with pytest.raises(PlanError) as caught:
+        await app.submit(plan, repo=repo)
+    lines = str(caught.value).splitlines()
+    assert lines[0].startswith("p.yaml:3: task 'a': unknown runtime 'nope'; available: ")
+    assert (
+        lines[1]
+        == "p.yaml:7: task 'b' (shell) options: Value error, give exactly one of 'argv' (a list) or 'script' (run with bash -c)"
+    )
+    assert await app.runs() == []
+
+
+async def test_submit_refuses_a_dirty_checked_out_integration_branch(app: Quarterdeck, repo: Path) -> None:
+    (repo / "README.md").write_text("uncommitted\n")
+    plan = plans.Plan(name="p", tasks=(_task("a", actions=[]),))
+    with pytest.raises(InputError, match="checked out at .* with uncommitted changes"):
+        await app.submit(plan, repo=repo, branch="main")
+    with pytest.raises(InputError, match="is not a git repository"):
+        await app.submit(plan, repo=repo.parent)

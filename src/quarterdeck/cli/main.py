@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from quarterdeck.errors import InputError, QuarterdeckError
+from quarterdeck.errors import InputError, PlanError, QuarterdeckError
 
 __all__ = ["EXIT_FAILED", "EXIT_INPUT", "main"]
 
@@ -23,8 +23,11 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except PlanError as exc:  # one `path:line: message` per problem, as compilers print them
+            click.echo(exc.message, err=True)
+            sys.exit(EXIT_INPUT)
         except InputError as exc:
-            click.echo(f"error: {exc.message}" if "\n" not in exc.message else exc.message, err=True)
+            click.echo(f"error: {exc.message}", err=True)
             sys.exit(EXIT_INPUT)
         except QuarterdeckError as exc:
             click.echo(f"error: {exc.message}", err=True)

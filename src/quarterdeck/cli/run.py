@@ -84,11 +84,12 @@ def run(
         click.echo(json.dumps(views.run_json(view, **where), indent=2))
     else:
         console.print(views.summary_table(view))
-        console.print(f"database:           {where['database']}")
-        console.print(f"repository:         {view.run.repo_path}")
-        console.print(f"integration branch: {view.run.integration_branch}")
+        # Plain echo: paths must stay whole and copyable, never wrapped by the console.
+        click.echo(f"database:           {where['database']}")
+        click.echo(f"repository:         {view.run.repo_path}")
+        click.echo(f"integration branch: {view.run.integration_branch}")
         if not view.run.status.terminal:
-            console.print(f"run {view.run.id} was interrupted before it finished")
+            click.echo(f"run {view.run.id} was interrupted before it finished")
     if view.run.status is not RunStatus.SUCCEEDED:
         sys.exit(EXIT_FAILED)
 

@@ -14,7 +14,7 @@ from quarterdeck.domain.events import EventType
 from quarterdeck.domain.retry import RetryPolicy
 from quarterdeck.errors import LeaseLost, QuarterdeckError
 from quarterdeck.runtimes import process
-from quarterdeck.runtimes.base import RunResult, TaskContext
+from quarterdeck.runtimes.base import RunResult, TaskContext, needs_workspace
 from quarterdeck.runtimes.registry import Registry
 from quarterdeck.settings import Settings
 from quarterdeck.store import events as event_store
@@ -57,17 +57,39 @@ class _Attempt:
         self.task = claim.task
         self.run = run
         self.repo = Path(run.repo_path)
+        self.runtime = registry.get(claim.task.runtime)
+        self.pending: list[event_store.NewEvent] = []
+        self.inflight: asyncio.Future[None] | None = None
 
     async def emit(self, type: str, /, **payload: Any) -> None:
-        async with self.db.transaction() as conn:
-            await event_store.create_events(
-                conn,
-                [
-                    event_store.NewEvent(
-                        self.run.id, type, payload, task_id=self.task.id, attempt_id=self.claim.attempt_id
-                    )
-                ],
-            )
+        """Queue an event; the flusher writes queued events every ``_FLUSH_S`` and the outcome writes the rest."""
+        self.pending.append(
+            event_store.NewEvent(self.run.id, type, payload, task_id=self.task.id, attempt_id=self.claim.attempt_id)
+        )
+
+    def take_events(self) -> list[event_store.NewEvent]:
+        taken, self.pending = self.pending, []
+        return taken
+
+    async def flush(self) -> None:
+        """Write queued events; a cancelled flush still finishes its write (see ``settle``)."""
+        if self.pending:
+            self.inflight = asyncio.ensure_future(self._write(self.take_events()))
+            await asyncio.shield(self.inflight)
+
+    async def _write(self, events: list[event_store.NewEvent]) -> None:
+        try:
+            async with self.db.transaction() as conn:
+                await event_store.create_events(conn, events)
+        except QuarterdeckError:
+            self.pending[:0] = events  # the outcome's transaction writes them instead
+            raise
+
+    async def settle(self) -> None:
+        """Wait for a write the flusher started, so no event is lost or written out of order."""
+        if self.inflight is not None:
+            with contextlib.suppress(QuarterdeckError):
+                await self.inflight
 
     async def prepare(self) -> worktrees.Workspace:
         head = await worktrees.resolve_commit(self.repo, f"refs/heads/{self.run.integration_branch}")
@@ -88,8 +110,8 @@ class _Attempt:
             }
         )
 
-    async def agent(self, ws: worktrees.Workspace) -> RunResult:
-        runtime_cls = self.registry.get(self.task.runtime)
+    async def agent(self, workdir: Path) -> RunResult:
+        runtime_cls = self.runtime
         options = runtime_cls.Options.model_validate(self.task.options)
         context = TaskContext(
             run_id=self.run.id,
@@ -100,7 +122,7 @@ class _Attempt:
             options=options,
             timeout_s=self.task.timeout_s,
             plan_dir=Path(self.task.source_path).parent,
-            workdir=ws.path,
+            workdir=workdir,
             env=self.env(),
             verify=tuple(self.task.verify),
             acceptance_criteria=tuple(c["text"] for c in self.task.acceptance_criteria),
@@ -149,8 +171,13 @@ class _Attempt:
         return result.commit
 
     async def steps(self) -> str | None:
+        if not needs_workspace(self.runtime):
+            result = await self.agent(self.repo)
+            if not result.ok:
+                raise _Failure(result.error or "the agent failed", retryable=result.retryable)
+            return None
         ws = await self.prepare()
-        result = await self.agent(ws)
+        result = await self.agent(ws.path)
         if not result.ok:
             raise _Failure(result.error or "the agent failed", retryable=result.retryable)
         await self.verify(ws)
@@ -160,8 +187,21 @@ class _Attempt:
         return landed
 
 
+_FLUSH_S = 0.1
+
+
+async def _flusher(attempt: _Attempt) -> None:
+    """Write queued events while the attempt runs, so watchers see them live."""
+    while True:
+        await asyncio.sleep(_FLUSH_S)
+        try:
+            await attempt.flush()
+        except QuarterdeckError as exc:
+            log.warning("events of %s not written yet: %s", attempt.task.id, exc)
+
+
 async def _heartbeat(db: Database, settings: Settings, claim: Claim, holder: asyncio.Task[Any]) -> None:
-    """Renew the lease until cancelled; if it is lost, cancel the attempt."""
+    """Renew the lease until cancelled; if it is lost (expired, or the task cancelled), cancel the attempt."""
     while True:
         await asyncio.sleep(settings.heartbeat_s)
         try:
@@ -182,6 +222,7 @@ async def execute_attempt(
     await attempt.emit(EventType.TASK_CLAIMED, attempt=claim.attempt_number)
     work = asyncio.ensure_future(attempt.steps())
     beat = asyncio.ensure_future(_heartbeat(db, settings, claim, work))
+    flusher = asyncio.ensure_future(_flusher(attempt))
     error: str | None = None
     retryable = False
     commit: str | None = None
@@ -200,18 +241,27 @@ async def execute_attempt(
             raise  # we are being shut down: the lease will expire and another worker takes over
         return AttemptOutcome(succeeded=False)  # lease lost: a newer attempt owns the task
     finally:
-        beat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beat
-    return await _record(db, claim, run, commit=commit, error=error, retryable=retryable)
+        for helper in (beat, flusher):
+            helper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await helper
+        await attempt.settle()
+    return await _record(db, claim, run, attempt.take_events(), commit=commit, error=error, retryable=retryable)
 
 
 async def _record(
-    db: Database, claim: Claim, run: RunRecord, *, commit: str | None, error: str | None, retryable: bool
+    db: Database,
+    claim: Claim,
+    run: RunRecord,
+    new: list[event_store.NewEvent],
+    *,
+    commit: str | None,
+    error: str | None,
+    retryable: bool,
 ) -> AttemptOutcome:
+    """Write the attempt's outcome, its remaining events and what follows from it in one transaction."""
     now = utcnow()
     task = claim.task
-    new: list[event_store.NewEvent] = []
     try:
         async with db.transaction() as conn:
             await run_store.lock_run(conn, run.id)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["EventSink", "RunResult", "Runtime", "RuntimeOptions", "TaskContext"]
+__all__ = ["EventSink", "RunResult", "Runtime", "RuntimeOptions", "TaskContext", "needs_workspace"]
 
 
 class RuntimeOptions(BaseModel):
@@ -37,12 +37,43 @@ class TaskContext:
     env: Mapping[str, str] = field(default_factory=dict)
     verify: tuple[str, ...] = ()
     acceptance_criteria: tuple[str, ...] = ()
+    #: continue this agent session (``RunResult.session_id`` of an earlier run) instead of starting anew
+    resume_session_id: str | None = None
+    #: the text of the next turn when resuming (e.g. ``verification_follow_up(...)``); default: ``prompt``
+    follow_up: str | None = None
+    #: the most this run may spend, in USD (the run's remaining budget); None: no cap
+    budget_usd: float | None = None
 
 
 class EventSink(Protocol):
     """Where a runtime reports what it does, as it does it."""
 
     async def __call__(self, type: str, /, **payload: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Tokens one agent run used; ``input`` excludes the cached reads and writes counted beside it."""
+
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    #: reasoning tokens, already included in ``output`` where the provider bills them as output
+    reasoning: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output + self.cache_read + self.cache_write
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            self.input + other.input,
+            self.output + other.output,
+            self.cache_read + other.cache_read,
+            self.cache_write + other.cache_write,
+            self.reasoning + other.reasoning,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +85,18 @@ class RunResult:
     error: str | None = None
     #: a failure worth trying again (timeouts, overloaded providers), not a wrong answer
     retryable: bool = False
+    #: what this run spent (a delta: a resumed session's earlier spend is not counted again)
     cost_usd: float = 0.0
     session_id: str | None = None
+    #: tokens this run used
+    tokens: TokenUsage = field(default_factory=TokenUsage)
+    #: the model that did the work, as the agent reported it
+    model: str | None = None
+    #: model round trips in this run
+    turns: int = 0
+    #: where ``cost_usd`` comes from: ``agent`` (reported by the CLI), ``price-table`` (tokens × our prices),
+    #: ``unpriced`` (a model missing from the price table: cost unknown, 0 recorded), or empty (no agent cost)
+    cost_source: str = ""
 
 
 @runtime_checkable
@@ -68,3 +109,22 @@ class Runtime(Protocol):
     async def run(self, task: TaskContext, events: EventSink) -> RunResult:
         """Do the task in ``task.workdir``, reporting events; return how it ended."""
         ...
+
+
+def needs_workspace(runtime: type[Runtime]) -> bool:
+    """Whether the engine prepares a worktree (and commits and merges) for this runtime.
+
+    A runtime opts out with ``workspace: ClassVar[bool] = False``; its ``workdir`` is then the
+    repository root, which it must not write to.
+    """
+    return bool(getattr(runtime, "workspace", True))
+
+
+def verification_follow_up(command: str, exit_code: int, output: str, *, limit: int = 8000) -> str:
+    """The follow-up turn that hands a failed verification back to the agent that did the work."""
+    tail = output[-limit:]
+    return (
+        f"The verification command `{command}` failed with exit code {exit_code}.\n"
+        f"Its output (last {len(tail)} characters):\n\n```\n{tail}\n```\n\n"
+        "Fix the code so that this command passes, then stop. Do not change the verification command."
+    )

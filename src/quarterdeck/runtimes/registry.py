@@ -24,6 +24,7 @@ ENTRY_POINT_GROUP = "quarterdeck.runtimes"
 DEFAULT_RUNTIMES = (
     "quarterdeck.runtimes.shell:ShellRuntime",
     "quarterdeck.runtimes.scripted:ScriptedRuntime",
+    "quarterdeck.runtimes.noop:NoopRuntime",
 )
 
 

@@ -156,8 +156,8 @@ async def test_submit_refuses_unknown_runtimes_and_bad_options(app: Quarterdeck,
     lines = str(caught.value).splitlines()
     assert lines[0].startswith("p.yaml:3: task 'a': unknown runtime 'nope'; available: ")
     assert (
-        lines[1]
-        == "p.yaml:7: task 'b' (shell) options: Value error, give exactly one of 'argv' (a list) or 'script' (run with bash -c)"
+        lines[1] == "p.yaml:7: task 'b' (shell) options: Value error, "
+        "give exactly one of 'argv' (a list) or 'script' (run with bash -c)"
     )
     assert await app.runs() == []
 
@@ -165,7 +165,7 @@ async def test_submit_refuses_unknown_runtimes_and_bad_options(app: Quarterdeck,
 async def test_submit_refuses_a_dirty_checked_out_integration_branch(app: Quarterdeck, repo: Path) -> None:
     (repo / "README.md").write_text("uncommitted\n")
     plan = plans.Plan(name="p", tasks=(_task("a", actions=[]),))
-    with pytest.raises(InputError, match="checked out at .* with uncommitted changes"):
+    with pytest.raises(InputError, match=r"checked out at .* with uncommitted changes"):
         await app.submit(plan, repo=repo, branch="main")
     with pytest.raises(InputError, match="is not a git repository"):
         await app.submit(plan, repo=repo.parent)

@@ -10,8 +10,9 @@ from types import TracebackType
 from typing import Self
 
 from quarterdeck.domain import plans
-from quarterdeck.engine import submit
+from quarterdeck.engine import control, submit
 from quarterdeck.engine.worker import Worker
+from quarterdeck.errors import StoreError
 from quarterdeck.runtimes.registry import Registry, default_registry
 from quarterdeck.settings import Settings
 from quarterdeck.store import events as event_store
@@ -21,6 +22,9 @@ from quarterdeck.store.database import Database
 from quarterdeck.store.records import AttemptRecord, EventRecord, RunRecord, TaskRecord
 
 __all__ = ["Quarterdeck", "RunView"]
+
+#: how long ``run_until_done`` keeps watching through a database outage
+_WATCH_PATIENCE_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +72,19 @@ class Quarterdeck:
         """Serve the run with ``worker`` (None: leave it to other workers) until it ends or the worker stops."""
         serving = asyncio.create_task(worker.serve()) if worker is not None else None
         try:
+            outage_since: float | None = None
             while True:
-                view = await self.view(run_id)
+                try:
+                    view = await self.view(run_id)
+                    outage_since = None
+                except StoreError:
+                    # Workers ride out a database outage; so does the watcher, for a while.
+                    now = asyncio.get_running_loop().time()
+                    outage_since = outage_since or now
+                    if now - outage_since > _WATCH_PATIENCE_S:
+                        raise
+                    await asyncio.sleep(tick_s)
+                    continue
                 if on_tick is not None:
                     on_tick(view)
                 if view.run.status.terminal:
@@ -83,6 +98,31 @@ class Quarterdeck:
                 worker.should_exit = True
                 worker.wake()
                 await serving
+
+    async def cancel_task(self, run_id: str, task_id: str) -> list[str]:
+        """Cancel a task; returns the dependants it blocked."""
+        return await control.cancel_task(self.db, run_id, task_id)
+
+    async def cancel_run(self, run_id: str) -> list[str]:
+        return await control.cancel_run(self.db, run_id)
+
+    async def pause_run(self, run_id: str) -> None:
+        await control.pause_run(self.db, run_id)
+
+    async def unpause_run(self, run_id: str) -> bool:
+        return await control.unpause_run(self.db, run_id)
+
+    async def prioritize_task(self, run_id: str, task_id: str, priority: int) -> None:
+        await control.prioritize_task(self.db, run_id, task_id, priority)
+
+    async def requeue_task(self, run_id: str, task_id: str) -> list[str]:
+        """Give a failed or cancelled task fresh attempts; returns the dependants that wait again."""
+        return await control.requeue_task(self.db, run_id, task_id)
+
+    async def find_run_of_task(self, task_id: str) -> str:
+        """The newest run that has a task called ``task_id``."""
+        async with self.db.read() as conn:
+            return await task_store.read_newest_run_of_task(conn, task_id)
 
     async def view(self, run_id: str) -> RunView:
         async with self.db.read() as conn:

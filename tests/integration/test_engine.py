@@ -55,7 +55,7 @@ async def test_the_example_plan_lands_one_commit_per_task_in_dependency_order(ap
     assert (repo / "CHANGELOG.md").read_text().startswith("# Changelog")
     assert all(t.attempts == 1 and t.commit_sha for t in view.tasks)
     # Worktrees of finished tasks are gone; the branches stay.
-    assert not any((app.settings.resolved_worktree_root() / view.run.id).glob("*/*"))
+    assert not any((app.settings.resolved_worktree_root() / view.run.id).glob("*/*/*"))
     assert f"qd/{view.run.id}/normalize" in git(repo, "branch", "--list", "qd/*")
 
 
@@ -106,7 +106,7 @@ async def test_verification_failure_fails_the_task_and_moves_nothing(app: Quarte
     assert "verify.result" in events
     assert "merge.done" not in events
     # The failed worktree is kept for inspection.
-    assert (app.settings.resolved_worktree_root() / view.run.id / "unverified" / "app" / "x.py").exists()
+    assert (app.settings.resolved_worktree_root() / view.run.id / "unverified" / "1" / "app" / "x.py").exists()
 
 
 async def test_shell_tasks_get_their_environment_and_stream_output(app: Quarterdeck, repo: Path) -> None:

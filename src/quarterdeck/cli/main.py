@@ -44,7 +44,7 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from quarterdeck.cli import db, demo, plan, run, worker
+    from quarterdeck.cli import control, db, demo, plan, run, worker
 
     main.add_command(run.run)
     main.add_command(run.status)
@@ -52,6 +52,8 @@ def _register() -> None:
     main.add_command(db.db)
     main.add_command(demo.demo)
     main.add_command(plan.plan)
+    for command in (control.cancel, control.pause, control.resume, control.task):
+        main.add_command(command)
 
 
 _register()

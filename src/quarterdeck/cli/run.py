@@ -20,7 +20,7 @@ from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.settings import Settings
 from quarterdeck.store.database import mask_url
 
-__all__ = ["run", "status"]
+__all__ = ["report", "run", "status", "watch"]
 
 
 @click.command()
@@ -59,26 +59,33 @@ def run(
     async def _run() -> RunView:
         async with Quarterdeck(settings) as app:
             record = await app.submit(loaded.plan, repo=repo, base=base, branch=branch)
-            worker = app.worker(slots=workers, run_id=record.id) if workers else None
             if not as_json:
                 console.print(
                     f"run [bold]{record.id}[/] started: {len(loaded.plan.tasks)} tasks, {workers} worker slot(s)"
                 )
-            with (
-                Live(console=console, auto_refresh=False, transient=False)
-                if not as_json and console.is_terminal
-                else _NoLive() as live
-            ):
+            return await watch(app, record.id, workers=workers, console=console, live=not as_json)
 
-                def tick(view: RunView) -> None:
-                    live.update(views.live_view(view), refresh=True)
+    report(asyncio.run(_run()), settings=settings, console=console, as_json=as_json)
 
-                if worker is not None:
-                    with graceful(worker):
-                        return await app.run_until_done(record.id, worker=worker, on_tick=tick)
-                return await app.run_until_done(record.id, worker=None, on_tick=tick)
 
-    view = asyncio.run(_run())
+async def watch(app: Quarterdeck, run_id: str, *, workers: int, console: Console, live: bool) -> RunView:
+    """Serve a run with ``workers`` in-process slots (0: others serve it) and show it live until it ends."""
+    worker = app.worker(slots=workers, run_id=run_id) if workers else None
+    with (
+        Live(console=console, auto_refresh=False, transient=False) if live and console.is_terminal else _NoLive()
+    ) as display:
+
+        def tick(view: RunView) -> None:
+            display.update(views.live_view(view), refresh=True)
+
+        if worker is None:
+            return await app.run_until_done(run_id, worker=None, on_tick=tick)
+        with graceful(worker):
+            return await app.run_until_done(run_id, worker=worker, on_tick=tick)
+
+
+def report(view: RunView, *, settings: Settings, console: Console, as_json: bool) -> None:
+    """Print the outcome (table or JSON) and exit 1 unless the run succeeded."""
     where = {"database": mask_url(settings.resolved_database_url())}
     if as_json:
         click.echo(json.dumps(views.run_json(view, **where), indent=2))
@@ -89,7 +96,7 @@ def run(
         click.echo(f"repository:         {view.run.repo_path}")
         click.echo(f"integration branch: {view.run.integration_branch}")
         if not view.run.status.terminal:
-            click.echo(f"run {view.run.id} was interrupted before it finished")
+            click.echo(f"run {view.run.id} is {view.run.status}; continue it with `quarterdeck resume {view.run.id}`")
     if view.run.status is not RunStatus.SUCCEEDED:
         sys.exit(EXIT_FAILED)
 

@@ -24,6 +24,18 @@ class EventType(StrEnum):
     TASK_FAILED = "task.failed"
     #: a task can never run (``reason``)
     TASK_BLOCKED = "task.blocked"
+    #: a user cancelled a task (``blocked``: dependants that can no longer run)
+    TASK_CANCELLED = "task.cancelled"
+    #: a failed or cancelled task was given fresh attempts (``waiting``: dependants that wait again)
+    TASK_REQUEUED = "task.requeued"
+    #: a task's priority changed (``priority``)
+    TASK_PRIORITIZED = "task.prioritized"
+    #: a run was paused, resumed or cancelled by a user
+    RUN_PAUSED = "run.paused"
+    RUN_RESUMED = "run.resumed"
+    RUN_CANCELLED = "run.cancelled"
+    #: a worker stopping hard handed a running task back (``worker``)
+    TASK_RELEASED = "task.released"
     #: an attempt's lease expired and the task was handed back (``worker``)
     LEASE_EXPIRED = "lease.expired"
     #: a worktree was prepared (``path``, ``branch``, ``base``)

@@ -54,13 +54,13 @@ def _f(*states: S) -> frozenset[S]:
 
 #: The rules, in the order they are applied; the first rejection wins.
 RULES: tuple[Rule, ...] = (
-    Rule("ready-needs-dependencies", _f(S.READY), _f(S.PENDING, S.RUNNING, S.FAILED), _deps_succeeded),
-    Rule("retry-needs-attempts-left", _f(S.READY), _f(S.PENDING, S.RUNNING, S.FAILED), _attempts_left),
+    Rule("ready-needs-dependencies", _f(S.READY), _f(S.PENDING, S.RUNNING, S.FAILED, S.CANCELLED), _deps_succeeded),
+    Rule("retry-needs-attempts-left", _f(S.READY), _f(S.PENDING, S.RUNNING, S.FAILED, S.CANCELLED), _attempts_left),
     Rule("claim-only-ready", _f(S.RUNNING), _f(S.READY)),
     Rule("finish-only-running", _f(S.SUCCEEDED, S.FAILED), _f(S.RUNNING)),
     Rule("block-only-waiting", _f(S.BLOCKED), _f(S.PENDING, S.READY)),
     Rule("cancel-unfinished", _f(S.CANCELLED), _f(S.PENDING, S.READY, S.RUNNING)),
-    Rule("pending-is-initial", _f(S.PENDING), frozenset()),
+    Rule("wait-again-only-when-unblocked-or-requeued", _f(S.PENDING), _f(S.BLOCKED, S.CANCELLED)),
 )
 
 

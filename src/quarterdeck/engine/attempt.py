@@ -12,11 +12,12 @@ from typing import Any
 
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.retry import RetryPolicy
-from quarterdeck.errors import LeaseLost, QuarterdeckError
+from quarterdeck.errors import LeaseLost, QuarterdeckError, StoreError
 from quarterdeck.runtimes import process
 from quarterdeck.runtimes.base import RunResult, TaskContext, needs_workspace
 from quarterdeck.runtimes.registry import Registry
 from quarterdeck.settings import Settings
+from quarterdeck.store import control as control_store
 from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store import tasks as task_store
@@ -94,7 +95,12 @@ class _Attempt:
     async def prepare(self) -> worktrees.Workspace:
         head = await worktrees.resolve_commit(self.repo, f"refs/heads/{self.run.integration_branch}")
         ws = await worktrees.create_worktree(
-            self.repo, self.settings.resolved_worktree_root(), self.run.id, self.task.id, head
+            self.repo,
+            self.settings.resolved_worktree_root(),
+            self.run.id,
+            self.task.id,
+            self.claim.attempt_number,
+            head,
         )
         async with self.db.transaction() as conn:
             await task_store.update_attempt(conn, self.claim, branch=ws.branch, worktree=str(ws.path))
@@ -238,8 +244,10 @@ async def execute_attempt(
         error = f"internal error: {exc!r}"
     except asyncio.CancelledError:
         if work.cancelled() and not beat.done():
-            raise  # we are being shut down: the lease will expire and another worker takes over
-        return AttemptOutcome(succeeded=False)  # lease lost: a newer attempt owns the task
+            # The worker is stopping hard: hand the task back now rather than at lease expiry.
+            await asyncio.shield(_release(db, claim, run))
+            raise
+        return AttemptOutcome(succeeded=False)  # lease lost or task cancelled: nothing of ours to record
     finally:
         for helper in (beat, flusher):
             helper.cancel()
@@ -249,7 +257,54 @@ async def execute_attempt(
     return await _record(db, claim, run, attempt.take_events(), commit=commit, error=error, retryable=retryable)
 
 
+async def _release(db: Database, claim: Claim, run: RunRecord) -> None:
+    try:
+        async with db.transaction() as conn:
+            if await control_store.release_task(conn, claim, now=utcnow()):
+                await event_store.create_events(
+                    conn,
+                    [event_store.NewEvent(run.id, EventType.TASK_RELEASED, {}, claim.task.id, claim.attempt_id)],
+                )
+    except QuarterdeckError as exc:  # the lease will expire instead
+        log.warning("could not release %s: %s", claim.task.id, exc)
+
+
 async def _record(
+    db: Database,
+    claim: Claim,
+    run: RunRecord,
+    events: list[event_store.NewEvent],
+    *,
+    commit: str | None,
+    error: str | None,
+    retryable: bool,
+) -> AttemptOutcome:
+    """Write the attempt's outcome with its remaining events; retried while the database is away.
+
+    A retry after a commit whose acknowledgement was lost finds the lease already released and
+    stops (``LeaseLost``): the outcome is written exactly once either way.
+    """
+    delay = 0.1
+    deadline = asyncio.get_running_loop().time() + _RECORD_PATIENCE_S
+    while True:
+        try:
+            return await _record_once(db, claim, run, list(events), commit=commit, error=error, retryable=retryable)
+        except LeaseLost:
+            log.info("attempt %s of %s lost its lease; its outcome is dropped", claim.attempt_number, claim.task.id)
+            return AttemptOutcome(succeeded=False)
+        except StoreError as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            log.warning("recording %s failed, retrying in %.1fs: %s", claim.task.id, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+#: how long an attempt keeps trying to record its outcome while the database is unreachable
+_RECORD_PATIENCE_S = 120.0
+
+
+async def _record_once(
     db: Database,
     claim: Claim,
     run: RunRecord,
@@ -259,38 +314,28 @@ async def _record(
     error: str | None,
     retryable: bool,
 ) -> AttemptOutcome:
-    """Write the attempt's outcome, its remaining events and what follows from it in one transaction."""
     now = utcnow()
     task = claim.task
-    try:
-        async with db.transaction() as conn:
-            await run_store.lock_run(conn, run.id)
-            if error is None:
-                ready = await task_store.complete_task(conn, claim, commit_sha=commit, now=now)
-                new.append(event_store.NewEvent(run.id, EventType.TASK_SUCCEEDED, {"commit": commit}, task.id))
-                new += [event_store.NewEvent(run.id, EventType.TASK_READY, {}, t) for t in ready]
-                blocked: list[str] = []
-            else:
-                policy = RetryPolicy(max_attempts=task.max_attempts)
-                decision = policy.decide(task.failures + 1, retryable=retryable)
-                retry_at = None if decision is None else now + timedelta(seconds=decision.delay_s)
-                blocked = await task_store.fail_task(conn, claim, error=error, retry_at=retry_at, now=now)
-                payload: dict[str, Any] = {"error": error}
-                if decision is not None:
-                    payload["retry_in"] = round(decision.delay_s, 3)
-                new.append(event_store.NewEvent(run.id, EventType.TASK_FAILED, payload, task.id, claim.attempt_id))
-                new += [
-                    event_store.NewEvent(
-                        run.id, EventType.TASK_BLOCKED, {"reason": f"dependency {task.id!r} failed"}, t
-                    )
-                    for t in blocked
-                ]
-                ready = [task.id] if decision is not None else []
-            final = await run_store.finish_run_if_done(conn, run.id, now)
-            if final is not None:
-                new.append(event_store.NewEvent(run.id, EventType.RUN_FINISHED, {"status": str(final)}))
-            await event_store.create_events(conn, new)
-    except LeaseLost:
-        log.info("attempt %s of %s lost its lease; its outcome is dropped", claim.attempt_number, task.id)
-        return AttemptOutcome(succeeded=False)
+    async with db.transaction() as conn:
+        await run_store.lock_run(conn, run.id)
+        if error is None:
+            ready = await task_store.complete_task(conn, claim, commit_sha=commit, now=now)
+            new.append(event_store.NewEvent(run.id, EventType.TASK_SUCCEEDED, {"commit": commit}, task.id))
+            new += [event_store.NewEvent(run.id, EventType.TASK_READY, {}, t) for t in ready]
+        else:
+            policy = RetryPolicy(max_attempts=task.max_attempts)
+            decision = policy.decide(task.failures + 1, retryable=retryable)
+            retry_at = None if decision is None else now + timedelta(seconds=decision.delay_s)
+            blocked = await task_store.fail_task(conn, claim, error=error, retry_at=retry_at, now=now)
+            payload: dict[str, Any] = {"error": error}
+            if decision is not None:
+                payload["retry_in"] = round(decision.delay_s, 3)
+            new.append(event_store.NewEvent(run.id, EventType.TASK_FAILED, payload, task.id, claim.attempt_id))
+            reason = {"reason": f"dependency {task.id!r} failed"}
+            new += [event_store.NewEvent(run.id, EventType.TASK_BLOCKED, reason, t) for t in blocked]
+            ready = [task.id] if decision is not None else []
+        final = await run_store.finish_run_if_done(conn, run.id, now)
+        if final is not None:
+            new.append(event_store.NewEvent(run.id, EventType.RUN_FINISHED, {"status": str(final)}))
+        await event_store.create_events(conn, new)
     return AttemptOutcome(succeeded=error is None, newly_ready=tuple(ready), run_finished=final is not None)

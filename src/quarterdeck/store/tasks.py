@@ -22,10 +22,12 @@ from quarterdeck.store.tables import attempts, dependencies, tasks
 
 __all__ = [
     "Expired",
+    "block_dependants",
     "claim_task",
     "complete_task",
     "fail_task",
     "read_attempts",
+    "read_newest_run_of_task",
     "read_task",
     "read_tasks",
     "reap_expired",
@@ -193,10 +195,11 @@ async def fail_task(
         finished_at=now,
         failures=tasks.c.failures + 1,
     )
-    return await _block_dependants(conn, claim.task.pk, f"dependency {claim.task.id!r} failed", now)
+    return await block_dependants(conn, claim.task.pk, f"dependency {claim.task.id!r} failed", now)
 
 
-async def _block_dependants(conn: AsyncConnection, pk: int, reason: str, now: datetime) -> list[str]:
+async def block_dependants(conn: AsyncConnection, pk: int, reason: str, now: datetime) -> list[str]:
+    """Block every task that (transitively) depends on task ``pk``; returns their ids."""
     down = sa.select(dependencies.c.task_pk.label("pk")).where(dependencies.c.depends_on_pk == pk).cte(recursive=True)
     down = down.union(sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk == down.c.pk))
     result = await conn.execute(
@@ -255,6 +258,18 @@ async def read_task(conn: AsyncConnection, run_id: str, task_id: str) -> TaskRec
     if row is None:
         raise NotFound(f"no task {task_id!r} in run {run_id!r}")
     return TaskRecord.from_row(row._mapping)
+
+
+async def read_newest_run_of_task(conn: AsyncConnection, task_id: str) -> str:
+    """The id of the newest run with a task called ``task_id``, or NotFound."""
+    row = (
+        await conn.execute(
+            sa.select(tasks.c.run_id).where(tasks.c.id == task_id).order_by(tasks.c.created_at.desc()).limit(1)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no task {task_id!r} in any run")
+    return str(row[0])
 
 
 async def read_tasks(conn: AsyncConnection, run_id: str) -> list[TaskRecord]:

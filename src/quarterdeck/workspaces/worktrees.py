@@ -86,12 +86,20 @@ async def checked_out_at(repo: Path, branch: str) -> Path | None:
     return None
 
 
-async def create_worktree(repo: Path, root: Path, run_id: str, task_id: str, base: str) -> Workspace:
-    """Create (or re-create, for a retry) the task's worktree on its branch, starting at ``base``."""
+async def create_worktree(repo: Path, root: Path, run_id: str, task_id: str, attempt: int, base: str) -> Workspace:
+    """Create the attempt's worktree (``<root>/<run>/<task>/<attempt>``) on the task's branch, at ``base``.
+
+    Each attempt gets its own directory: an agent orphaned by a worker that died cannot write into
+    the worktree of the attempt that took over.
+    """
     branch = task_branch(run_id, task_id)
-    path = root / run_id / task_id
+    path = root / run_id / task_id / str(attempt)
     async with locks.repo_lock(repo, "worktrees"):
         await _remove(repo, path)
+        previous = await checked_out_at(repo, branch)
+        if previous is not None and previous.exists():
+            # An earlier attempt's worktree is kept for inspection, detached, so the branch is free.
+            await git(previous, "checkout", "--quiet", "--detach")
         path.parent.mkdir(parents=True, exist_ok=True)
         # --force: a worktree registered at this path but deleted by hand is taken over.
         await git(repo, "worktree", "add", "--force", "-B", branch, str(path), base)

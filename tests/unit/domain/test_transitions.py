@@ -32,5 +32,6 @@ def test_finished_tasks_stay_finished() -> None:
     assert transitions.sources(S.BLOCKED) == {S.PENDING, S.READY}
 
 
-def test_nothing_becomes_pending_again() -> None:
-    assert transitions.sources(S.PENDING) == frozenset()
+def test_only_blocked_or_requeued_tasks_wait_again() -> None:
+    assert transitions.sources(S.PENDING) == {S.BLOCKED, S.CANCELLED}
+    assert check(Transition(S.SUCCEEDED, S.PENDING)) is not None

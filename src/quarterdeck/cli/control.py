@@ -1,0 +1,139 @@
+"""Steering from the command line: cancel, pause and resume runs; cancel, retry and prioritise tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+from rich.console import Console
+
+from quarterdeck.app import Quarterdeck, RunView
+from quarterdeck.cli import views
+from quarterdeck.cli.run import report, watch
+from quarterdeck.domain.statuses import TaskStatus
+from quarterdeck.settings import Settings
+
+__all__ = ["cancel", "pause", "resume", "task"]
+
+T = TypeVar("T")
+
+
+def _with_app(operation: Callable[[Quarterdeck], Awaitable[T]]) -> T:
+    async def _go() -> T:
+        async with Quarterdeck(Settings()) as app:
+            return await operation(app)
+
+    return asyncio.run(_go())
+
+
+async def _run_of(app: Quarterdeck, task_id: str, run_id: str | None) -> str:
+    return run_id or await app.find_run_of_task(task_id)
+
+
+_run_option = click.option("--run", "run_id", default=None, help="The run [default: the newest run with TASK].")
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+def cancel(run_id: str) -> None:
+    """Cancel RUN: unfinished tasks are cancelled, running agents stopped (worktrees kept)."""
+    cancelled = _with_app(lambda app: app.cancel_run(run_id))
+    click.echo(f"run {run_id} cancelled ({len(cancelled)} unfinished tasks: {', '.join(cancelled) or 'none'})")
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+def pause(run_id: str) -> None:
+    """Pause RUN: running tasks finish, nothing new starts until `quarterdeck resume`."""
+    _with_app(lambda app: app.pause_run(run_id))
+    click.echo(f"run {run_id} paused")
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(0), help="In-process worker slots.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def resume(run_id: str, workers: int, as_json: bool) -> None:
+    """Continue RUN (paused, or left behind by a `quarterdeck run` that died) and wait for it to finish.
+
+    Finished tasks are not run again; tasks a dead process held are taken over when their lease expires.
+    """
+    settings = Settings()
+    console = Console(stderr=as_json)
+
+    async def _resume(app: Quarterdeck) -> RunView:
+        if await app.unpause_run(run_id) and not as_json:
+            console.print(f"run {run_id} unpaused")
+        return await watch(app, run_id, workers=workers, console=console, live=not as_json)
+
+    view = _with_app(_resume)
+    report(view, settings=settings, console=console, as_json=as_json)
+
+
+@click.group()
+def task() -> None:
+    """Look at and steer single tasks."""
+
+
+@task.command("list")
+@click.argument("run_id", metavar="RUN")
+@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in TaskStatus]))
+@click.option("--dead", is_flag=True, help="Only dead letters: failed or cancelled tasks (re-queue with `task retry`).")
+@click.option("--json", "as_json", is_flag=True)
+def list_tasks(run_id: str, statuses: tuple[str, ...], dead: bool, as_json: bool) -> None:
+    """List RUN's tasks, optionally by status."""
+    wanted = set(statuses) | ({TaskStatus.FAILED, TaskStatus.CANCELLED} if dead else set())
+    view = _with_app(lambda app: app.view(run_id))
+    shown = RunView(view.run, tuple(t for t in view.tasks if not wanted or t.status in wanted))
+    if as_json:
+        click.echo(json.dumps(views.run_json(shown)["tasks"], indent=2))
+    else:
+        Console().print(views.summary_table(shown))
+
+
+@task.command("cancel")
+@click.argument("task_id", metavar="TASK")
+@_run_option
+def cancel_task(task_id: str, run_id: str | None) -> None:
+    """Cancel TASK (its agent is stopped; its worktree kept); its dependants are blocked."""
+
+    async def _cancel(app: Quarterdeck) -> tuple[str, list[str]]:
+        run = await _run_of(app, task_id, run_id)
+        return run, await app.cancel_task(run, task_id)
+
+    run, blocked = _with_app(_cancel)
+    click.echo(f"task {task_id} of run {run} cancelled; blocked: {', '.join(blocked) or 'none'}")
+
+
+@task.command("retry")
+@click.argument("task_id", metavar="TASK")
+@_run_option
+def retry_task(task_id: str, run_id: str | None) -> None:
+    """Re-queue a failed or cancelled TASK with fresh attempts; what it blocked waits again."""
+
+    async def _retry(app: Quarterdeck) -> tuple[str, list[str]]:
+        run = await _run_of(app, task_id, run_id)
+        return run, await app.requeue_task(run, task_id)
+
+    run, waiting = _with_app(_retry)
+    click.echo(f"task {task_id} of run {run} re-queued; waiting again: {', '.join(waiting) or 'none'}")
+    click.echo(f"serve it with `quarterdeck resume {run}` or a `quarterdeck worker`")
+
+
+@task.command("prioritize")
+@click.argument("task_id", metavar="TASK")
+@click.argument("priority", type=int)
+@_run_option
+def prioritize(task_id: str, priority: int, run_id: str | None) -> None:
+    """Set TASK's priority to PRIORITY (higher is claimed first), effective at once."""
+
+    async def _prioritize(app: Quarterdeck) -> str:
+        run = await _run_of(app, task_id, run_id)
+        await app.prioritize_task(run, task_id, priority)
+        return run
+
+    run = _with_app(_prioritize)
+    click.echo(f"task {task_id} of run {run} now has priority {priority}")

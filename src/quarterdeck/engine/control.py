@@ -1,0 +1,86 @@
+"""Steering runs and tasks: each operation is one transaction with its events and the run's end."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quarterdeck.domain.events import EventType
+from quarterdeck.domain.statuses import RunStatus
+from quarterdeck.errors import InputError
+from quarterdeck.store import control as control_store
+from quarterdeck.store import events as event_store
+from quarterdeck.store import runs as run_store
+from quarterdeck.store.database import Database
+from quarterdeck.store.types import utcnow
+
+__all__ = ["cancel_run", "cancel_task", "pause_run", "prioritize_task", "requeue_task", "unpause_run"]
+
+
+async def _finish_if_done(conn: AsyncConnection, run_id: str, new: list[event_store.NewEvent]) -> None:
+    final = await run_store.finish_run_if_done(conn, run_id)
+    if final is not None:
+        new.append(event_store.NewEvent(run_id, EventType.RUN_FINISHED, {"status": str(final)}))
+
+
+async def cancel_task(db: Database, run_id: str, task_id: str) -> list[str]:
+    """Cancel a task (a running agent is stopped at its next heartbeat); returns the tasks it blocked."""
+    async with db.transaction() as conn:
+        await run_store.lock_run(conn, run_id)
+        blocked = await control_store.cancel_task(conn, run_id, task_id, now=utcnow())
+        new = [event_store.NewEvent(run_id, EventType.TASK_CANCELLED, {"blocked": blocked}, task_id)]
+        new += [
+            event_store.NewEvent(run_id, EventType.TASK_BLOCKED, {"reason": f"dependency {task_id!r} was cancelled"}, t)
+            for t in blocked
+        ]
+        await _finish_if_done(conn, run_id, new)
+        await event_store.create_events(conn, new)
+    return blocked
+
+
+async def cancel_run(db: Database, run_id: str) -> list[str]:
+    """Cancel a run and every unfinished task in it; returns the cancelled task ids."""
+    async with db.transaction() as conn:
+        await run_store.lock_run(conn, run_id)
+        cancelled = await control_store.cancel_run(conn, run_id, now=utcnow())
+        new = [event_store.NewEvent(run_id, EventType.TASK_CANCELLED, {"blocked": []}, t) for t in cancelled]
+        new.append(event_store.NewEvent(run_id, EventType.RUN_CANCELLED, {"tasks": cancelled}))
+        await event_store.create_events(conn, new)
+    return cancelled
+
+
+async def pause_run(db: Database, run_id: str) -> None:
+    """Stop starting new tasks of the run; running ones finish."""
+    async with db.transaction() as conn:
+        run = await run_store.read_run(conn, run_id)
+        if not await run_store.update_run_status(conn, run_id, RunStatus.PAUSED, allowed_from=[RunStatus.RUNNING]):
+            raise InputError(f"run {run_id!r} is {run.status}; only a running run can be paused")
+        await event_store.create_events(conn, [event_store.NewEvent(run_id, EventType.RUN_PAUSED)])
+
+
+async def unpause_run(db: Database, run_id: str) -> bool:
+    """Let a paused run start tasks again; False if it was not paused."""
+    async with db.transaction() as conn:
+        await run_store.read_run(conn, run_id)
+        moved = await run_store.update_run_status(conn, run_id, RunStatus.RUNNING, allowed_from=[RunStatus.PAUSED])
+        if moved:
+            await event_store.create_events(conn, [event_store.NewEvent(run_id, EventType.RUN_RESUMED)])
+    return moved
+
+
+async def prioritize_task(db: Database, run_id: str, task_id: str, priority: int) -> None:
+    async with db.transaction() as conn:
+        await control_store.prioritize_task(conn, run_id, task_id, priority)
+        await event_store.create_events(
+            conn, [event_store.NewEvent(run_id, EventType.TASK_PRIORITIZED, {"priority": priority}, task_id)]
+        )
+
+
+async def requeue_task(db: Database, run_id: str, task_id: str) -> list[str]:
+    """Give a dead-letter task fresh attempts; returns the dependants that wait again."""
+    async with db.transaction() as conn:
+        await run_store.lock_run(conn, run_id)
+        waiting = await control_store.requeue_task(conn, run_id, task_id, now=utcnow())
+        await event_store.create_events(
+            conn, [event_store.NewEvent(run_id, EventType.TASK_REQUEUED, {"waiting": waiting}, task_id)]
+        )
+    return waiting

@@ -9,7 +9,16 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["EventSink", "RunResult", "Runtime", "RuntimeOptions", "TaskContext", "needs_workspace"]
+__all__ = [
+    "EventSink",
+    "RunResult",
+    "Runtime",
+    "RuntimeOptions",
+    "TaskContext",
+    "TokenUsage",
+    "needs_workspace",
+    "verification_follow_up",
+]
 
 
 class RuntimeOptions(BaseModel):

@@ -25,6 +25,7 @@ DEFAULT_RUNTIMES = (
     "quarterdeck.runtimes.shell:ShellRuntime",
     "quarterdeck.runtimes.scripted:ScriptedRuntime",
     "quarterdeck.runtimes.noop:NoopRuntime",
+    "quarterdeck.runtimes.claude_code:ClaudeCodeRuntime",
 )
 
 

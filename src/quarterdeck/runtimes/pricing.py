@@ -1,0 +1,83 @@
+"""A small, versioned price table: what a model's tokens cost, for agents that report no cost.
+
+Pure data and arithmetic, no I/O. Prices are list prices in USD per million tokens, as published by
+each provider on the date in ``PRICES_VERSION``; a model that is not listed is *unpriced* (its cost
+is unknown, not zero), and a task can give its own ``Price``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from quarterdeck.runtimes.base import TokenUsage
+
+__all__ = ["PRICES", "PRICES_VERSION", "Price", "cost_of", "price_for"]
+
+PRICES_VERSION = "2025-10-01"
+
+
+class Price(BaseModel):
+    """USD per million tokens; cached reads and cache writes default to the input price."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+
+    def cost(self, tokens: TokenUsage) -> float:
+        """What ``tokens`` cost at this price (reasoning tokens are already part of ``output``)."""
+        cache_read = self.input if self.cache_read is None else self.cache_read
+        cache_write = self.input if self.cache_write is None else self.cache_write
+        total = (
+            tokens.input * self.input
+            + tokens.output * self.output
+            + tokens.cache_read * cache_read
+            + tokens.cache_write * cache_write
+        )
+        return total / 1_000_000
+
+
+PRICES: dict[str, Price] = {
+    # OpenAI (Codex)
+    "gpt-5": Price(input=1.25, output=10.0, cache_read=0.125),
+    "gpt-5-codex": Price(input=1.25, output=10.0, cache_read=0.125),
+    "gpt-5-mini": Price(input=0.25, output=2.0, cache_read=0.025),
+    "gpt-5-nano": Price(input=0.05, output=0.40, cache_read=0.005),
+    "gpt-4.1": Price(input=2.0, output=8.0, cache_read=0.50),
+    "gpt-4.1-mini": Price(input=0.40, output=1.60, cache_read=0.10),
+    "o3": Price(input=2.0, output=8.0, cache_read=0.50),
+    "o4-mini": Price(input=1.10, output=4.40, cache_read=0.275),
+    "codex-mini-latest": Price(input=1.50, output=6.0, cache_read=0.375),
+    # Google (Gemini CLI); prompts up to 200k tokens
+    "gemini-2.5-pro": Price(input=1.25, output=10.0, cache_read=0.31),
+    "gemini-2.5-flash": Price(input=0.30, output=2.50, cache_read=0.075),
+    "gemini-2.5-flash-lite": Price(input=0.10, output=0.40, cache_read=0.025),
+}
+
+#: a dated snapshot suffix (``-2025-08-07``, ``-20250807``) or a ``-preview…`` tag
+_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|preview.*|latest)$")
+
+
+def price_for(model: str | None, table: dict[str, Price] | None = None) -> Price | None:
+    """The model's price, trying it as named and then without a dated or preview suffix."""
+    if not model:
+        return None
+    prices = PRICES if table is None else table
+    name = model.strip().lower().removeprefix("models/")
+    while True:
+        if name in prices:
+            return prices[name]
+        stripped = _SUFFIX.sub("", name)
+        if stripped == name:
+            return None
+        name = stripped
+
+
+def cost_of(model: str | None, tokens: TokenUsage, override: Price | None = None) -> float | None:
+    """What ``tokens`` on ``model`` cost, or None when the model is not priced."""
+    price = override or price_for(model)
+    return None if price is None else price.cost(tokens)

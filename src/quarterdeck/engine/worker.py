@@ -63,6 +63,8 @@ class Worker:
         self._running: set[asyncio.Task[AttemptOutcome]] = set()
         self._runs: dict[str, RunRecord] = {}
         self._last_reap = 0.0
+        #: how many times the loop has looked for work (for tests and metrics)
+        self.polls = 0
 
     def wake(self) -> None:
         """Look for work now rather than at the next poll."""
@@ -83,6 +85,7 @@ class Worker:
                     claimed += 1
             except QuarterdeckError as exc:
                 log.warning("worker %s: %s", self.worker_id, exc)
+            self.polls += 1
             delay = 0.005 if claimed else min(delay * 2, self.settings.poll_max_s)
             await self._wait(delay)
         await self._drain()

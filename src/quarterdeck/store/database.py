@@ -57,9 +57,12 @@ def translate_errors(url: str) -> Iterator[None]:
     """Turn driver and connection failures into a StoreError that names the URL and the reason."""
     try:
         yield
-    except (exc.OperationalError, exc.InterfaceError, OSError) as error:
-        reason = getattr(error, "orig", None) or error
-        raise StoreError(f"database {mask_url(url)} is unreachable or unusable: {reason}") from error
+    except exc.DBAPIError as error:
+        if not (error.connection_invalidated or isinstance(error, exc.OperationalError | exc.InterfaceError)):
+            raise
+        raise StoreError(f"database {mask_url(url)} is unreachable or unusable: {error.orig or error}") from error
+    except OSError as error:
+        raise StoreError(f"database {mask_url(url)} is unreachable or unusable: {error}") from error
 
 
 class Database:

@@ -1,0 +1,141 @@
+"""Steering runs while they run: cancel, pause/resume, re-queue dead letters, re-prioritise."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from quarterdeck.app import Quarterdeck
+from quarterdeck.domain import plans
+from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
+from quarterdeck.errors import InputError
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], *, within: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + within
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def _shell(task_id: str, script: str, *deps: str, **extra: object) -> plans.TaskSpec:
+    return plans.TaskSpec(
+        id=task_id, title=task_id, depends_on=deps, runtime="shell", options={"script": script}, **extra
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_cancelling_a_running_task_kills_its_process_group_and_blocks_dependants(
+    app: Quarterdeck, repo: Path, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "child.pid"
+    # The agent starts a grandchild and waits forever: cancellation must take down the whole group.
+    blocker = _shell("stuck", f"sleep 600 & echo $! > {pidfile}; wait")
+    plan = plans.Plan(name="cancel", tasks=(blocker, _shell("after", "true", "stuck"), _shell("free", "true")))
+    record = await app.submit(plan, repo=repo)
+    worker = app.worker(slots=2, run_id=record.id)
+    serving = asyncio.create_task(app.run_until_done(record.id, worker=worker, tick_s=0.02))
+
+    async def started() -> bool:
+        return pidfile.exists() and pidfile.read_text().strip().isdigit()
+
+    await _until(started, what="the agent's child to start")
+    child = int(pidfile.read_text())
+    assert await app.cancel_task(record.id, "stuck") == ["after"]
+    view = await asyncio.wait_for(serving, 30)
+
+    async def child_gone() -> bool:
+        return not _alive(child)
+
+    await _until(child_gone, what="the grandchild to be killed")
+    states = {t.id: t.status for t in view.tasks}
+    assert states == {"stuck": TaskStatus.CANCELLED, "after": TaskStatus.BLOCKED, "free": TaskStatus.SUCCEEDED}
+    assert view.run.status is RunStatus.FAILED
+    attempts = await app.attempts(view.tasks[0])
+    assert [(a.status, a.error) for a in attempts] == [(AttemptStatus.CANCELLED, "cancelled")]
+    assert Path(attempts[0].worktree or "").is_dir()  # kept for inspection
+    with pytest.raises(InputError, match="only unfinished tasks can be cancelled"):
+        await app.cancel_task(record.id, "free")
+
+
+async def test_a_paused_run_starts_nothing_until_it_is_resumed(app: Quarterdeck, repo: Path) -> None:
+    plan = plans.Plan(name="pause", tasks=(_shell("a", "echo a > a.txt"), _shell("b", "echo b > b.txt", "a")))
+    record = await app.submit(plan, repo=repo)
+    await app.pause_run(record.id)
+    worker = app.worker(slots=1, run_id=record.id)
+    serving = asyncio.create_task(worker.serve())
+
+    async def looked_twice() -> bool:
+        return worker.polls >= 2
+
+    await _until(looked_twice, what="the worker to poll")
+    assert {t.status for t in (await app.view(record.id)).tasks} == {TaskStatus.READY, TaskStatus.PENDING}
+    assert await app.unpause_run(record.id) is True
+    worker.wake()
+    view = await app.run_until_done(record.id, worker=None, tick_s=0.02)
+    worker.should_exit = True
+    worker.wake()
+    await serving
+    assert view.run.status is RunStatus.SUCCEEDED
+    types = [e.type for e in await app.events(record.id)]
+    assert types.index("run.paused") < types.index("run.resumed") < types.index("task.claimed")
+
+
+async def test_a_dead_letter_is_requeued_and_its_dependants_run(app: Quarterdeck, repo: Path, tmp_path: Path) -> None:
+    flag = tmp_path / "fixed"
+    plan = plans.Plan(
+        name="requeue",
+        tasks=(
+            _shell("flaky", f"test -e {flag} && echo ok > ok.txt"),
+            _shell("next", "echo next > next.txt", "flaky"),
+            _shell("last", "echo last > last.txt", "next"),
+        ),
+    )
+    record = await app.submit(plan, repo=repo)
+    first = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.02)
+    assert first.run.status is RunStatus.FAILED
+    assert [t.status for t in first.tasks] == [TaskStatus.FAILED, TaskStatus.BLOCKED, TaskStatus.BLOCKED]
+    flag.touch()
+    assert await app.requeue_task(record.id, "flaky") == ["last", "next"]
+    assert (await app.view(record.id)).run.status is RunStatus.RUNNING
+    second = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.02)
+    assert second.run.status is RunStatus.SUCCEEDED
+    assert [t.attempts for t in second.tasks] == [2, 1, 1]
+    with pytest.raises(InputError, match="only failed or cancelled tasks can be re-queued"):
+        await app.requeue_task(record.id, "flaky")
+
+
+async def test_cancelling_a_run_cancels_everything_unfinished(app: Quarterdeck, repo: Path) -> None:
+    plan = plans.Plan(name="c", tasks=(_shell("a", "true"), _shell("b", "true", "a")))
+    record = await app.submit(plan, repo=repo)
+    assert await app.cancel_run(record.id) == ["a", "b"]
+    view = await app.view(record.id)
+    assert view.run.status is RunStatus.CANCELLED
+    assert {t.status for t in view.tasks} == {TaskStatus.CANCELLED}
+    with pytest.raises(InputError, match="already ended"):
+        await app.cancel_run(record.id)
+
+
+async def test_reprioritising_changes_what_is_claimed_next(app: Quarterdeck, repo: Path, tmp_path: Path) -> None:
+    ledger = tmp_path / "order"
+    plan = plans.Plan(name="p", tasks=tuple(_shell(n, f"echo {n} >> {ledger}") for n in ("a", "b", "c")))
+    record = await app.submit(plan, repo=repo)
+    await app.prioritize_task(record.id, "c", 5)
+    await app.prioritize_task(record.id, "b", 3)
+    view = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.02)
+    assert view.run.status is RunStatus.SUCCEEDED
+    assert ledger.read_text().split() == ["c", "b", "a"]
+    assert await app.find_run_of_task("b") == record.id

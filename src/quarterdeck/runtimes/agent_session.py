@@ -1,7 +1,7 @@
 """An agent CLI's session on disk and in flight: its per-attempt area, raw JSONL, cost ledger and process.
 
-Each attempt gets ``<worktree>/../.agents/<task>-<attempt>/``, outside the worktree so nothing in it
-is committed. It holds the CLI's own config directory (``CLAUDE_CONFIG_DIR``, ``CODEX_HOME``), the
+Each attempt gets ``<worktrees>/<run>/.agents/<task>-<attempt>/``, outside the worktree so nothing in
+it is committed. It holds the CLI's own config directory (``CLAUDE_CONFIG_DIR``, ``CODEX_HOME``), the
 raw JSON lines of every invocation (``stream-1.jsonl``, ``stream-2.jsonl`` for a follow-up turn, …)
 for replay and debugging, and ``sessions.json``, the cumulative cost per session id, so a resumed
 session's cost is recorded as a delta.
@@ -21,9 +21,9 @@ from typing import Protocol
 
 from quarterdeck.runtimes import process
 from quarterdeck.runtimes.agent_events import AgentEvent, sink_event
-from quarterdeck.runtimes.base import EventSink, TaskContext
+from quarterdeck.runtimes.base import EventSink, RunResult, TaskContext
 
-__all__ = ["AgentArea", "LineParser", "Outcome", "run_agent"]
+__all__ = ["AgentArea", "LineParser", "Outcome", "copy_login", "report_usage", "run_agent"]
 
 _LEDGER = "sessions.json"
 
@@ -42,7 +42,10 @@ class AgentArea:
 
     @classmethod
     def for_task(cls, task: TaskContext) -> AgentArea:
-        area = cls(task.workdir.resolve().parent / ".agents" / f"{task.task_id}-{task.attempt}")
+        """``<run>/.agents/<task>-<attempt>`` when the worktree lies under a directory named for the run."""
+        workdir = task.workdir.resolve()
+        run_dir = next((p for p in workdir.parents if p.name == task.run_id), workdir.parent)
+        area = cls(run_dir / ".agents" / f"{task.task_id}-{task.attempt}")
         area.root.mkdir(parents=True, exist_ok=True)
         return area
 
@@ -163,3 +166,22 @@ async def run_agent(
                 raise
             return Outcome(returncode=-15, stopped=stop_reason)
     return Outcome(returncode=result.returncode, timed_out=result.timed_out)
+
+
+async def report_usage(events: EventSink, result: RunResult) -> RunResult:
+    """Record what the run spent as an ``agent.usage`` event (cost, tokens, model, session), then return it."""
+    tokens = result.tokens
+    await events(
+        "agent.usage",
+        cost_usd=round(result.cost_usd, 8),
+        cost_source=result.cost_source,
+        input_tokens=tokens.input,
+        output_tokens=tokens.output,
+        cache_read_tokens=tokens.cache_read,
+        cache_write_tokens=tokens.cache_write,
+        reasoning_tokens=tokens.reasoning,
+        model=result.model,
+        turns=result.turns,
+        session_id=result.session_id,
+    )
+    return result

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from quarterdeck.runtimes import cli_tools
 from quarterdeck.runtimes.agent_events import ClaudeStreamParser
-from quarterdeck.runtimes.agent_session import AgentArea, copy_login, run_agent
+from quarterdeck.runtimes.agent_session import AgentArea, copy_login, report_usage, run_agent
 from quarterdeck.runtimes.base import EventSink, RunResult, RuntimeOptions, TaskContext
 
 __all__ = ["ClaudeCodeOptions", "ClaudeCodeRuntime"]
@@ -137,7 +137,7 @@ class ClaudeCodeRuntime:
             area.record_spent(session, result.cost_usd)
         ok = result.ok and outcome.returncode == 0
         error = None if ok else (result.error or f"claude exited {outcome.returncode}")
-        return RunResult(
+        run = RunResult(
             ok=ok,
             summary=result.text,
             error=error,
@@ -149,3 +149,4 @@ class ClaudeCodeRuntime:
             turns=result.turns,
             cost_source="agent" if result.cost_usd is not None else "",
         )
+        return await report_usage(events, run)

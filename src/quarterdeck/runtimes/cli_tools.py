@@ -141,23 +141,14 @@ def parse_version(text: str) -> Version | None:
     return None if match is None else (int(match[1]), int(match[2]), int(match[3]))
 
 
-_versions: dict[tuple[str, float], Version | None] = {}
-
-
 async def read_version(path: Path, env: Mapping[str, str], timeout_s: float = 30.0) -> Version | None:
-    """What ``<path> --version`` reports (cached per file and modification time)."""
-    try:
-        key = (str(path.resolve()), path.stat().st_mtime)
-    except OSError:
+    """What ``<path> --version`` reports (tens of milliseconds; asked afresh for each attempt)."""
+    result = await process.run_process(
+        [str(path), "--version"], cwd=path.parent, env=env, timeout_s=timeout_s, grace_s=1.0
+    )
+    if result.timed_out or result.returncode != 0:
         return None
-    if key not in _versions:
-        result = await process.run_process(
-            [str(path), "--version"], cwd=path.parent, env=env, timeout_s=timeout_s, grace_s=1.0
-        )
-        if result.timed_out or result.returncode != 0:
-            return None
-        _versions[key] = parse_version(result.output)
-    return _versions[key]
+    return parse_version(result.output)
 
 
 def _show(version: Version) -> str:

@@ -69,13 +69,19 @@ class Quarterdeck:
         on_tick: Callable[[RunView], None] | None = None,
         tick_s: float = 0.2,
     ) -> RunView:
-        """Serve the run with ``worker`` (None: leave it to other workers) until it ends or the worker stops."""
+        """Serve the run with ``worker`` (None: leave it to other workers) until it ends or the worker stops.
+
+        Each tick reads only the run's status; the whole view is read for ``on_tick`` and at the end.
+        """
         serving = asyncio.create_task(worker.serve()) if worker is not None else None
         try:
             outage_since: float | None = None
             while True:
                 try:
-                    view = await self.view(run_id)
+                    if on_tick is not None:
+                        on_tick(await self.view(run_id))
+                    async with self.db.read() as conn:
+                        run = await run_store.read_run(conn, run_id)
                     outage_since = None
                 except StoreError:
                     # Workers ride out a database outage; so does the watcher, for a while.
@@ -85,19 +91,18 @@ class Quarterdeck:
                         raise
                     await asyncio.sleep(tick_s)
                     continue
-                if on_tick is not None:
-                    on_tick(view)
-                if view.run.status.terminal:
-                    return view
+                if run.status.terminal:
+                    break
                 if serving is not None and serving.done():
                     serving.result()  # surface a crashed worker loop
-                    return await self.view(run_id)
+                    break
                 await asyncio.sleep(tick_s)
         finally:
             if worker is not None and serving is not None:
                 worker.should_exit = True
                 worker.wake()
                 await serving
+        return await self.view(run_id)
 
     async def cancel_task(self, run_id: str, task_id: str) -> list[str]:
         """Cancel a task; returns the dependants it blocked."""

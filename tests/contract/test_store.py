@@ -210,15 +210,20 @@ async def test_the_last_two_tasks_finishing_at_once_end_the_run_exactly_once(db:
     first, second = await _claim(db), await _claim(db)
     assert first is not None
     assert second is not None
-    entered = asyncio.Barrier(2)
+    both_open = asyncio.Barrier(2)
 
-    async def finish(claim: Claim) -> RunStatus | None:
+    async def finish(claim: Claim) -> tuple[RunStatus | None, RunStatus | None]:
         async with db.transaction() as conn:
-            if db.dialect == "postgresql":  # (SQLite's BEGIN IMMEDIATE would make the second wait forever)
-                await entered.wait()  # both transactions are open before either writes
-            await run_store.lock_run(conn, "r1")
+            if db.dialect == "postgresql":  # (SQLite's writers are serial: the second would wait forever)
+                await both_open.wait()  # both transactions are open before either writes
             await task_store.complete_task(conn, claim, commit_sha=None, now=utcnow())
-            return await run_store.finish_run_if_done(conn, "r1")
+            inside = await run_store.finish_run_if_done(conn, "r1")
+        async with db.transaction() as conn:  # the engine's look after its commit
+            after = await run_store.finish_run_if_done(conn, "r1")
+        return inside, after
 
-    outcomes = await asyncio.gather(finish(first), finish(second))
-    assert sorted(outcomes, key=str) == [None, RunStatus.SUCCEEDED]
+    outcomes = [o for pair in await asyncio.gather(finish(first), finish(second)) for o in pair]
+    assert outcomes.count(RunStatus.SUCCEEDED) == 1
+    assert outcomes.count(None) == 3
+    async with db.read() as conn:
+        assert (await run_store.read_run(conn, "r1")).status is RunStatus.SUCCEEDED

@@ -12,6 +12,7 @@ from typing import Any
 
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.retry import RetryPolicy
+from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.errors import LeaseLost, QuarterdeckError, StoreError
 from quarterdeck.runtimes import process
 from quarterdeck.runtimes.base import RunResult, TaskContext, needs_workspace
@@ -317,7 +318,6 @@ async def _record_once(
     now = utcnow()
     task = claim.task
     async with db.transaction() as conn:
-        await run_store.lock_run(conn, run.id)
         if error is None:
             ready = await task_store.complete_task(conn, claim, commit_sha=commit, now=now)
             new.append(event_store.NewEvent(run.id, EventType.TASK_SUCCEEDED, {"commit": commit}, task.id))
@@ -334,8 +334,27 @@ async def _record_once(
             reason = {"reason": f"dependency {task.id!r} failed"}
             new += [event_store.NewEvent(run.id, EventType.TASK_BLOCKED, reason, t) for t in blocked]
             ready = [task.id] if decision is not None else []
-        final = await run_store.finish_run_if_done(conn, run.id, now)
+        blocker = await run_store.first_unfinished(conn, run.id)
+        final = await run_store.finish_run_if_done(conn, run.id, now) if blocker is None else None
         if final is not None:
             new.append(event_store.NewEvent(run.id, EventType.RUN_FINISHED, {"status": str(final)}))
         await event_store.create_events(conn, new)
+        # Under READ COMMITTED a task finishing concurrently may have seen this one still running;
+        # whoever commits last sees everything, so each of them looks again after its commit.
+        recheck = blocker is TaskStatus.RUNNING and db.dialect == "postgresql"
+    if recheck and await _finish_after_commit(db, run.id):
+        final = RunStatus.FAILED  # (any terminal status: only "the run ended" is reported)
     return AttemptOutcome(succeeded=error is None, newly_ready=tuple(ready), run_finished=final is not None)
+
+
+async def _finish_after_commit(db: Database, run_id: str) -> bool:
+    """Run the end-of-run check again in a new transaction, which sees every concurrent commit."""
+    async with db.transaction() as conn:
+        if await run_store.first_unfinished(conn, run_id) in (TaskStatus.READY, TaskStatus.PENDING):
+            return False
+        final = await run_store.finish_run_if_done(conn, run_id)
+        if final is not None:
+            await event_store.create_events(
+                conn, [event_store.NewEvent(run_id, EventType.RUN_FINISHED, {"status": str(final)})]
+            )
+    return final is not None

@@ -15,8 +15,13 @@ __all__ = ["AttemptRecord", "Claim", "EventRecord", "RunRecord", "TaskRecord"]
 class _FromRow:
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Self:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in row.items() if k in names})
+        names = _FIELDS.get(cls)
+        if names is None:
+            names = _FIELDS[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        return cls(**{name: row[name] for name in names})
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,15 @@ from quarterdeck.store.records import RunRecord
 from quarterdeck.store.tables import dependencies, runs, tasks
 from quarterdeck.store.types import utcnow
 
-__all__ = ["create_run", "finish_run_if_done", "lock_run", "read_run", "read_runs", "update_run_status"]
+__all__ = [
+    "create_run",
+    "finish_run_if_done",
+    "first_unfinished",
+    "lock_run",
+    "read_run",
+    "read_runs",
+    "update_run_status",
+]
 
 
 async def create_run(
@@ -116,14 +124,17 @@ async def update_run_status(
 
 
 async def finish_run_if_done(conn: AsyncConnection, run_id: str, now: datetime | None = None) -> RunStatus | None:
-    """End the run if none of its tasks can still run; return the final status, or None if still going."""
-    result = await conn.execute(
-        sa.select(tasks.c.status, sa.func.count()).where(tasks.c.run_id == run_id).group_by(tasks.c.status)
-    )
-    counts: dict[str, int] = {status: n for status, n in result}
-    if any(counts.get(s, 0) for s in (TaskStatus.PENDING, TaskStatus.READY, TaskStatus.RUNNING)):
+    """End the run if none of its tasks can still run; return the final status, or None if still going.
+
+    On PostgreSQL two tasks finishing in concurrent transactions each see the other still running,
+    so the engine calls this again after its commit when only running tasks were left.
+    """
+    if await first_unfinished(conn, run_id) is not None:
         return None
-    final = RunStatus.SUCCEEDED if set(counts) <= {TaskStatus.SUCCEEDED} else RunStatus.FAILED
+    failed = await conn.execute(
+        sa.select(sa.literal(1)).where(tasks.c.run_id == run_id, tasks.c.status != TaskStatus.SUCCEEDED).limit(1)
+    )
+    final = RunStatus.FAILED if failed.first() is not None else RunStatus.SUCCEEDED
     now = now or utcnow()
     moved = await conn.execute(
         runs.update()
@@ -131,3 +142,14 @@ async def finish_run_if_done(conn: AsyncConnection, run_id: str, now: datetime |
         .values(status=final, updated_at=now, finished_at=now)
     )
     return final if moved.rowcount == 1 else None
+
+
+async def first_unfinished(conn: AsyncConnection, run_id: str) -> TaskStatus | None:
+    """A status (ready, pending, then running) the run still has a task in, or None; index probes only."""
+    for status in (TaskStatus.READY, TaskStatus.PENDING, TaskStatus.RUNNING):
+        row = await conn.execute(
+            sa.select(sa.literal(1)).where(tasks.c.run_id == run_id, tasks.c.status == status).limit(1)
+        )
+        if row.first() is not None:
+            return status
+    return None

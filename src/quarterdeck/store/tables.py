@@ -69,6 +69,7 @@ tasks = sa.Table(
     sa.Column("finished_at", Timestamp),
     sa.UniqueConstraint("run_id", "id"),
     sa.Index("ix_tasks_claim", "status", "priority", "path_length", "seq"),
+    sa.Index("ix_tasks_run_id_status", "run_id", "status"),
 )
 
 dependencies = sa.Table(

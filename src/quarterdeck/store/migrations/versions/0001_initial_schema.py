@@ -117,6 +117,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.create_index("ix_tasks_claim", ["status", "priority", "path_length", "seq"], unique=False)
+        batch_op.create_index("ix_tasks_run_id_status", ["run_id", "status"], unique=False)
 
     op.create_table(
         "attempts",
@@ -167,6 +168,7 @@ def downgrade() -> None:
 
     op.drop_table("attempts")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_run_id_status")
         batch_op.drop_index("ix_tasks_claim")
 
     op.drop_table("tasks")

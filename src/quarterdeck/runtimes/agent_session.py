@@ -3,8 +3,8 @@
 Each attempt gets ``<worktrees>/<run>/.agents/<task>-<attempt>/``, outside the worktree so nothing in
 it is committed. It holds the CLI's own config directory (``CLAUDE_CONFIG_DIR``, ``CODEX_HOME``), the
 raw JSON lines of every invocation (``stream-1.jsonl``, ``stream-2.jsonl`` for a follow-up turn, …)
-for replay and debugging, and ``sessions.json``, the cumulative cost per session id, so a resumed
-session's cost is recorded as a delta.
+for replay and debugging, and ``sessions.json``, the cumulative cost and tokens per session id: the
+CLIs report a resumed session's totals, and Quarterdeck records each run's share.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from quarterdeck.runtimes import process
 from quarterdeck.runtimes.agent_events import AgentEvent, sink_event
-from quarterdeck.runtimes.base import EventSink, RunResult, TaskContext
+from quarterdeck.runtimes.base import EventSink, RunResult, TaskContext, TokenUsage
 
-__all__ = ["AgentArea", "LineParser", "Outcome", "copy_login", "report_usage", "run_agent"]
+__all__ = ["AgentArea", "LineParser", "Outcome", "Spend", "copy_login", "report_usage", "run_agent"]
 
 _LEDGER = "sessions.json"
 
@@ -32,6 +32,28 @@ class LineParser(Protocol):
     """A CLI's JSON-lines parser: one line in, Quarterdeck agent events out."""
 
     def feed(self, line: str) -> list[AgentEvent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """A session's cumulative cost and tokens, as its CLI reports them."""
+
+    cost_usd: float = 0.0
+    tokens: TokenUsage = field(default_factory=TokenUsage)
+
+    def since(self, earlier: Spend) -> Spend:
+        """What was used after ``earlier`` (never negative)."""
+        a, b = self.tokens, earlier.tokens
+        return Spend(
+            max(0.0, self.cost_usd - earlier.cost_usd),
+            TokenUsage(
+                max(0, a.input - b.input),
+                max(0, a.output - b.output),
+                max(0, a.cache_read - b.cache_read),
+                max(0, a.cache_write - b.cache_write),
+                max(0, a.reasoning - b.reasoning),
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,23 +81,33 @@ class AgentArea:
         n = 1 + sum(1 for _ in self.root.glob("stream-*.jsonl"))
         return self.root / f"stream-{n}.jsonl"
 
-    def _ledger(self) -> dict[str, float]:
+    def _ledger(self) -> dict[str, Any]:
         try:
             data = json.loads((self.root / _LEDGER).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return {k: float(v) for k, v in data.items() if isinstance(v, int | float)} if isinstance(data, dict) else {}
+        return data if isinstance(data, dict) else {}
 
-    def spent(self, session_id: str) -> float:
-        """The session's cumulative cost recorded so far, in this attempt or an earlier one."""
+    def spent(self, session_id: str) -> Spend:
+        """What the session has used so far, as recorded in this attempt or an earlier one."""
         for area in (self, *self.siblings()):
-            if session_id in (ledger := area._ledger()):
-                return ledger[session_id]
-        return 0.0
+            entry = area._ledger().get(session_id)
+            if isinstance(entry, dict):
+                raw = entry.get("tokens")
+                counts = [int(n) for n in raw if isinstance(n, int)] if isinstance(raw, list) else []
+                tokens = TokenUsage(*counts[:5]) if len(counts) >= 5 else TokenUsage()
+                cost = entry.get("cost_usd")
+                return Spend(float(cost) if isinstance(cost, int | float) else 0.0, tokens)
+        return Spend()
 
-    def record_spent(self, session_id: str, cumulative_usd: float) -> None:
+    def record_spent(self, session_id: str, cumulative: Spend) -> None:
+        """Remember what the session has used in all, so a later resume records only its own share."""
         ledger = self._ledger()
-        ledger[session_id] = cumulative_usd
+        t = cumulative.tokens
+        ledger[session_id] = {
+            "cost_usd": cumulative.cost_usd,
+            "tokens": [t.input, t.output, t.cache_read, t.cache_write, t.reasoning],
+        }
         tmp = self.root / f".{_LEDGER}.tmp"
         tmp.write_text(json.dumps(ledger, indent=1), encoding="utf-8")
         tmp.replace(self.root / _LEDGER)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -11,7 +12,7 @@ from pydantic import Field
 
 from quarterdeck.runtimes import cli_tools
 from quarterdeck.runtimes.agent_events import ClaudeStreamParser
-from quarterdeck.runtimes.agent_session import AgentArea, copy_login, report_usage, run_agent
+from quarterdeck.runtimes.agent_session import AgentArea, Spend, copy_login, report_usage, run_agent
 from quarterdeck.runtimes.base import EventSink, RunResult, RuntimeOptions, TaskContext
 
 __all__ = ["ClaudeCodeOptions", "ClaudeCodeRuntime"]
@@ -48,7 +49,7 @@ class ClaudeCodeOptions(RuntimeOptions):
     env: dict[str, str] = Field(default_factory=dict)
 
 
-def _session_file_in(session_id: str) -> Any:
+def _session_file_in(session_id: str) -> Callable[[Path], bool]:
     def contains(config_dir: Path) -> bool:
         return any((config_dir / "projects").glob(f"*/{session_id}.jsonl"))
 
@@ -133,8 +134,10 @@ class ClaudeCodeRuntime:
             return RunResult(ok=False, error=message, session_id=session)
         cost = 0.0
         if result.cost_usd is not None and session:
-            cost = max(0.0, result.cost_usd - (area.spent(session) if resume else 0.0))
-            area.record_spent(session, result.cost_usd)
+            # Claude Code reports the session's cumulative cost (usage is this invocation's own).
+            earlier = area.spent(session).cost_usd if resume else 0.0
+            cost = max(0.0, result.cost_usd - earlier)
+            area.record_spent(session, Spend(result.cost_usd))
         ok = result.ok and outcome.returncode == 0
         error = None if ok else (result.error or f"claude exited {outcome.returncode}")
         run = RunResult(

@@ -26,6 +26,7 @@ DEFAULT_RUNTIMES = (
     "quarterdeck.runtimes.scripted:ScriptedRuntime",
     "quarterdeck.runtimes.noop:NoopRuntime",
     "quarterdeck.runtimes.claude_code:ClaudeCodeRuntime",
+    "quarterdeck.runtimes.codex:CodexRuntime",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.support.llm_servers.anthropic import AnthropicServer, working_directory
+from tests.support.llm_servers.openai import OpenAIResponsesServer, apply_patch_add, function_outputs
 from tests.support.llm_servers.script import Fault, Hang, Reply, Script, Text, ToolCall
 from tests.support.llm_servers.server import RecordedRequest, ScriptedServer
 
@@ -10,11 +11,14 @@ __all__ = [
     "AnthropicServer",
     "Fault",
     "Hang",
+    "OpenAIResponsesServer",
     "RecordedRequest",
     "Reply",
     "Script",
     "ScriptedServer",
     "Text",
     "ToolCall",
+    "apply_patch_add",
+    "function_outputs",
     "working_directory",
 ]

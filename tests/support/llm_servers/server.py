@@ -23,6 +23,7 @@ class RecordedRequest:
     method: str
     path: str
     query: str
+    #: header names in lower case
     headers: Mapping[str, str]
     body: Any
     #: what the script answered: ``reply``, ``fault:<status>``, ``hang`` or ``other``
@@ -124,7 +125,8 @@ class ScriptedServer:
 
     def _record(self, handler: ProviderHandler, body: Any, answer: str) -> None:
         split = urlsplit(handler.path)
-        request = RecordedRequest(handler.command, split.path, split.query, dict(handler.headers.items()), body, answer)
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        request = RecordedRequest(handler.command, split.path, split.query, headers, body, answer)
         with self._cond:
             self.requests.append(request)
             self._cond.notify_all()

@@ -81,6 +81,7 @@ async def test_a_task_through_quarterdeck_creates_commits_and_prices_tokens(
     events = await app.events(record.id)
     assert [e.payload["tool"] for e in events if e.type == "agent.tool"] == ["file_change", "command"]
     assert any(e.payload["text"] == "hi\n" for e in events if e.type == "agent.output")
+    assert function_outputs(server.requests[-1].body)[-1].endswith("Output:\nhi\n")  # what the model was told
     (usage,) = [e.payload for e in events if e.type == "agent.usage"]
     assert usage["input_tokens"] == 3000
     assert usage["output_tokens"] == 300

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PIP_CACHE_DIR ?= $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean agents
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,20 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --editable .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml tools/agents/.installed | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
 	touch $@ $(VENV)/.installed
+
+# The agent CLIs the integration tests run (pinned in tools/agents/package-lock.json), cached in .cache/npm.
+# Claude Code's postinstall places its native binary; if npm skipped it, install.cjs does it.
+agents: tools/agents/.installed
+
+tools/agents/.installed: tools/agents/package.json tools/agents/package-lock.json
+	npm_config_cache=$(CURDIR)/.cache/npm npm ci --prefix tools/agents --no-audit --no-fund --loglevel=error
+	if [ $$(wc -c < tools/agents/node_modules/@anthropic-ai/claude-code/bin/claude.exe) -lt 1000000 ]; then \
+		cd tools/agents/node_modules/@anthropic-ai/claude-code && node install.cjs; fi
+	tools/agents/node_modules/.bin/claude --version && tools/agents/node_modules/.bin/codex --version
+	touch $@
 
 demo: $(VENV)/.installed
 	$(BIN)/quarterdeck demo

@@ -42,6 +42,7 @@ from quarterdeck.app import Quarterdeck
 from quarterdeck.domain.plans import Plan, TaskSpec
 from quarterdeck.engine.attempt import AttemptOutcome
 from quarterdeck.settings import Settings
+from quarterdeck.store import runs as run_store
 
 __all__ = ["main"]
 
@@ -181,8 +182,9 @@ async def qd_workload(app: Quarterdeck, repo: Path, workload: str, n: int, backe
             if serving.done():
                 serving.result()
                 raise RuntimeError("the worker stopped before the run finished")
-            if (await app.view(run.id)).run.status.terminal:
-                break
+            async with app.db.read() as conn:  # the run row only: reading every task would load the engine
+                if (await run_store.read_run(conn, run.id)).status.terminal:
+                    break
         wall = time.perf_counter() - start
     finally:
         worker.should_exit = True

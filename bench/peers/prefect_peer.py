@@ -1,0 +1,76 @@
+"""Prefect 3 peer: the three workloads as flows of no-op tasks on a 4-thread task runner.
+
+Prefect runs on its default local backend: no ``PREFECT_API_URL``, so it starts its ephemeral
+server on a SQLite database under ``PREFECT_HOME``, which is a temporary directory here so the
+user's ``~/.prefect`` is never touched. independent: N ``.submit()`` then wait; chain: each
+``.submit(wait_for=[previous])``; fan-out: root, N leaves ``wait_for=[root]``, a join
+``wait_for=leaves``. The clock runs around the flow call.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from peer_common import emit, parse_args, skip
+
+
+def bench(args: Any) -> None:
+    from prefect import flow, task
+    from prefect.futures import wait
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    @task
+    def noop() -> None:
+        """Does nothing."""
+
+    runner = ThreadPoolTaskRunner(max_workers=args.slots)  # type: ignore[call-arg]
+
+    @flow(task_runner=runner)
+    def independent(n: int) -> None:
+        wait([noop.submit() for _ in range(n)])
+
+    @flow(task_runner=runner)
+    def chain(n: int) -> None:
+        future = noop.submit()
+        for _ in range(n - 1):
+            future = noop.submit(wait_for=[future])
+        future.result()
+
+    @flow(task_runner=runner)
+    def fanout(n: int) -> None:
+        root = noop.submit()
+        leaves = [noop.submit(wait_for=[root]) for _ in range(n)]
+        noop.submit(wait_for=leaves).result()
+
+    independent(20)  # warm-up: starts the ephemeral server, creates the database
+    for name, workload, n in (
+        ("independent", independent, args.independent),
+        ("chain", chain, args.chain),
+        ("fanout", fanout, args.fanout),
+    ):
+        start = time.perf_counter()
+        workload(n)
+        emit("sqlite", name, n, time.perf_counter() - start)
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    with tempfile.TemporaryDirectory(prefix="qd-bench-prefect-") as home:
+        os.environ["PREFECT_HOME"] = str(Path(home))
+        os.environ.pop("PREFECT_API_URL", None)
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        os.environ.setdefault("DO_NOT_TRACK", "1")
+        try:
+            import prefect  # noqa: F401
+        except ImportError as exc:
+            skip(f"prefect not installed ({exc}); pip install -e '.[bench]'")
+            return
+        bench(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -44,7 +44,7 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from quarterdeck.cli import control, db, demo, plan, run, worker
+    from quarterdeck.cli import control, db, demo, doctor, plan, run, worker
 
     main.add_command(run.run)
     main.add_command(run.status)
@@ -54,6 +54,7 @@ def _register() -> None:
     main.add_command(plan.plan)
     for command in (control.cancel, control.pause, control.resume, control.task):
         main.add_command(command)
+    main.add_command(doctor.doctor)
 
 
 _register()

@@ -27,6 +27,7 @@ DEFAULT_RUNTIMES = (
     "quarterdeck.runtimes.noop:NoopRuntime",
     "quarterdeck.runtimes.claude_code:ClaudeCodeRuntime",
     "quarterdeck.runtimes.codex:CodexRuntime",
+    "quarterdeck.runtimes.gemini:GeminiRuntime",
 )
 
 

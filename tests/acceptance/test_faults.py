@@ -215,3 +215,42 @@ async def _terminate_backends(database: str) -> int:
         return len(rows)
     finally:
         await conn.close()
+
+
+def test_a_retry_after_a_crash_does_not_redo_the_agents_committed_work(
+    tmp_path: Path, database_url: str, stop_all: list[subprocess.Popen[str]]
+) -> None:
+    env = _env(database_url, tmp_path)
+    agent_ledger, verify_ledger, flag = Ledger(tmp_path / "agent"), Ledger(tmp_path / "verify"), tmp_path / "flag"
+    plan = tmp_path / "plan.yaml"
+    record = f'echo "$QUARTERDECK_ATTEMPT" >> {verify_ledger.path}'
+    plan.write_text(yaml.safe_dump({
+        "name": "checkpoints",
+        "tasks": [{
+            "id": "costly",
+            "title": "An expensive agent step",
+            "runtime": "shell",
+            "options": {"script": f'echo "$QUARTERDECK_ATTEMPT" >> {agent_ledger.path}; echo work > work.txt'},
+            # Verification waits until told, so the worker can be killed after the agent's commit.
+            "verify": [f"{record}; until [ -e {flag} ]; do sleep 0.05; done; test -f work.txt"],
+        }],
+    }, sort_keys=False))  # fmt: skip
+    repo = make_repo(tmp_path / "repo")
+    first = _spawn("worker", env=env)
+    stop_all.append(first)
+    runner = _spawn("run", str(plan), "--repo", str(repo), "--workers", "0", "--json", env=env)
+    stop_all.append(runner)
+    _wait_for(verify_ledger.has("1"), first)
+    _kill9(first)
+    flag.touch()
+    second = _spawn("worker", env=env)
+    stop_all.append(second)
+    out, err = runner.communicate(timeout=120)
+    assert runner.returncode == 0, err
+    assert agent_ledger.lines() == ["1"]  # the agent ran once
+    assert verify_ledger.lines() == ["1", "2"]  # the interrupted verification ran again
+    outcome = json.loads(out)
+    assert subprocess.run(
+        ["git", "show", f"{outcome['run']['integration_branch']}:work.txt"],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout == "work\n"  # fmt: skip

@@ -38,6 +38,8 @@ class EventType(StrEnum):
     TASK_RELEASED = "task.released"
     #: an attempt's lease expired and the task was handed back (``worker``)
     LEASE_EXPIRED = "lease.expired"
+    #: an attempt continued from the steps an interrupted attempt completed (``steps``)
+    CHECKPOINT_RESUMED = "checkpoint.resumed"
     #: a worktree was prepared (``path``, ``branch``, ``base``)
     WORKSPACE_READY = "workspace.ready"
     #: an agent said something (``text``)

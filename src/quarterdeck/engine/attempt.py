@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.retry import RetryPolicy
@@ -61,6 +61,7 @@ class _Attempt:
         self.repo = Path(run.repo_path)
         self.runtime = registry.get(claim.task.runtime)
         self.pending: list[event_store.NewEvent] = []
+        self.checkpoint: dict[str, Any] = dict(claim.task.checkpoint or {})
         self.inflight: asyncio.Future[None] | None = None
 
     async def emit(self, type: str, /, **payload: Any) -> None:
@@ -93,8 +94,9 @@ class _Attempt:
             with contextlib.suppress(QuarterdeckError):
                 await self.inflight
 
-    async def prepare(self) -> worktrees.Workspace:
-        head = await worktrees.resolve_commit(self.repo, f"refs/heads/{self.run.integration_branch}")
+    async def prepare(self, at: str | None = None) -> worktrees.Workspace:
+        """The attempt's worktree: at the integration head, or at ``at`` (work an earlier attempt committed)."""
+        head = at or await worktrees.resolve_commit(self.repo, f"refs/heads/{self.run.integration_branch}")
         ws = await worktrees.create_worktree(
             self.repo,
             self.settings.resolved_worktree_root(),
@@ -177,19 +179,39 @@ class _Attempt:
         await self.emit(EventType.MERGE_DONE, commit=result.commit, branch=self.run.integration_branch)
         return result.commit
 
+    async def save(self, **steps: Any) -> None:
+        """Checkpoint completed steps (fenced by the lease) before the next step begins."""
+        self.checkpoint.update(steps)
+        async with self.db.transaction() as conn:
+            await task_store.update_checkpoint(conn, self.claim, self.checkpoint)
+
     async def steps(self) -> str | None:
+        """Run the steps not already checkpointed by an interrupted attempt; return the landed commit."""
         if not needs_workspace(self.runtime):
             result = await self.agent(self.repo)
             if not result.ok:
                 raise _Failure(result.error or "the agent failed", retryable=result.retryable)
             return None
-        ws = await self.prepare()
-        result = await self.agent(ws.path)
-        if not result.ok:
-            raise _Failure(result.error or "the agent failed", retryable=result.retryable)
-        await self.verify(ws)
-        commit = await self.commit(ws)
+        done = dict(self.checkpoint)
+        if done:
+            await self.emit(EventType.CHECKPOINT_RESUMED, steps=sorted(done))
+        if "merged" in done:  # landed, but the outcome was never recorded
+            return cast(str | None, done["merged"])
+        if "agent" in done:  # the agent's work is committed: do not pay for it twice
+            commit = cast(str | None, done.get("commit"))
+            ws = await self.prepare(at=commit)
+        else:
+            ws = await self.prepare()
+            result = await self.agent(ws.path)
+            if not result.ok:
+                raise _Failure(result.error or "the agent failed", retryable=result.retryable)
+            commit = await self.commit(ws)
+            await self.save(agent=True, commit=commit, session_id=result.session_id)
+        if "verified" not in done:
+            await self.verify(ws)
+            await self.save(verified=True)
         landed = await self.land(commit) if commit is not None else None
+        await self.save(merged=landed)
         await worktrees.remove_worktree(self.repo, ws.path)
         return landed
 
@@ -255,7 +277,17 @@ async def execute_attempt(
             with contextlib.suppress(asyncio.CancelledError):
                 await helper
         await attempt.settle()
-    return await _record(db, claim, run, attempt.take_events(), commit=commit, error=error, retryable=retryable)
+    session = attempt.checkpoint.get("session_id")
+    return await _record(
+        db,
+        claim,
+        run,
+        attempt.take_events(),
+        commit=commit,
+        error=error,
+        retryable=retryable,
+        keep={"session_id": session} if session else None,
+    )
 
 
 async def _release(db: Database, claim: Claim, run: RunRecord) -> None:
@@ -279,6 +311,7 @@ async def _record(
     commit: str | None,
     error: str | None,
     retryable: bool,
+    keep: dict[str, Any] | None = None,
 ) -> AttemptOutcome:
     """Write the attempt's outcome with its remaining events; retried while the database is away.
 
@@ -289,7 +322,9 @@ async def _record(
     deadline = asyncio.get_running_loop().time() + _RECORD_PATIENCE_S
     while True:
         try:
-            return await _record_once(db, claim, run, list(events), commit=commit, error=error, retryable=retryable)
+            return await _record_once(
+                db, claim, run, list(events), commit=commit, error=error, retryable=retryable, keep=keep
+            )
         except LeaseLost:
             log.info("attempt %s of %s lost its lease; its outcome is dropped", claim.attempt_number, claim.task.id)
             return AttemptOutcome(succeeded=False)
@@ -314,6 +349,7 @@ async def _record_once(
     commit: str | None,
     error: str | None,
     retryable: bool,
+    keep: dict[str, Any] | None,
 ) -> AttemptOutcome:
     now = utcnow()
     task = claim.task
@@ -326,7 +362,8 @@ async def _record_once(
             policy = RetryPolicy(max_attempts=task.max_attempts)
             decision = policy.decide(task.failures + 1, retryable=retryable)
             retry_at = None if decision is None else now + timedelta(seconds=decision.delay_s)
-            blocked = await task_store.fail_task(conn, claim, error=error, retry_at=retry_at, now=now)
+            # A failed attempt's steps are redone by the next one; only the agent's session carries over.
+            blocked = await task_store.fail_task(conn, claim, error=error, retry_at=retry_at, now=now, checkpoint=keep)
             payload: dict[str, Any] = {"error": error}
             if decision is not None:
                 payload["retry_in"] = round(decision.delay_s, 3)

@@ -70,6 +70,7 @@ class TaskRecord(_FromRow):
     lease_expires_at: datetime | None
     attempt_id: str | None
     commit_sha: str | None
+    checkpoint: dict[str, Any] | None
     error: str | None
     created_at: datetime
     started_at: datetime | None

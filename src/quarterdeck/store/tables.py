@@ -63,6 +63,8 @@ tasks = sa.Table(
     sa.Column("lease_expires_at", Timestamp),
     sa.Column("attempt_id", sa.String(32)),
     sa.Column("commit_sha", sa.String(64)),
+    #: steps an interrupted attempt completed, so the next attempt does not redo them
+    sa.Column("checkpoint", JSON),
     sa.Column("error", sa.Text),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("started_at", Timestamp),

@@ -33,6 +33,7 @@ __all__ = [
     "reap_expired",
     "renew_lease",
     "update_attempt",
+    "update_checkpoint",
 ]
 
 
@@ -104,6 +105,17 @@ async def renew_lease(conn: AsyncConnection, claim: Claim, *, lease_s: float, no
     await conn.execute(attempts.update().where(attempts.c.id == claim.attempt_id).values(heartbeat_at=now))
 
 
+async def update_checkpoint(conn: AsyncConnection, claim: Claim, checkpoint: dict[str, object]) -> None:
+    """Record the steps the attempt has completed, fenced by its lease."""
+    result = await conn.execute(
+        tasks.update()
+        .where(tasks.c.pk == claim.task.pk, tasks.c.lease_token == claim.lease_token)
+        .values(checkpoint=checkpoint)
+    )
+    if result.rowcount != 1:
+        raise LeaseLost(f"task {claim.task.id!r} attempt {claim.attempt_number} lost its lease")
+
+
 async def update_attempt(conn: AsyncConnection, claim: Claim, **values: object) -> None:
     """Record facts about a running attempt (branch, worktree, commit), fenced by its lease."""
     result = await conn.execute(
@@ -167,7 +179,13 @@ async def complete_task(conn: AsyncConnection, claim: Claim, *, commit_sha: str 
 
 
 async def fail_task(
-    conn: AsyncConnection, claim: Claim, *, error: str, retry_at: datetime | None, now: datetime
+    conn: AsyncConnection,
+    claim: Claim,
+    *,
+    error: str,
+    retry_at: datetime | None,
+    now: datetime,
+    checkpoint: dict[str, object] | None = None,
 ) -> list[str]:
     """Record a failed attempt; requeue it at ``retry_at``, or fail it and block every dependant.
 
@@ -183,6 +201,7 @@ async def fail_task(
             error=error,
             not_before=retry_at,
             failures=tasks.c.failures + 1,
+            checkpoint=checkpoint,
         )
         return []
     await _finish(

@@ -23,6 +23,8 @@ class MergeResult:
 
     commit: str | None
     conflicts: tuple[str, ...] = field(default=())
+    #: the branch already held these changes; nothing was written
+    already: bool = False
 
     @property
     def ok(self) -> bool:
@@ -38,6 +40,9 @@ async def squash_onto(repo: Path, branch: str, commit: str) -> MergeResult:
         if merged.returncode == 1:
             return MergeResult(commit=None, conflicts=_conflicted_paths(lines))
         tree = lines[0].strip()
+        if tree == (await git(repo, "rev-parse", f"{head}^{{tree}}")).stdout.strip():
+            # Nothing to add: already landed (an attempt that died after moving the branch).
+            return MergeResult(commit=head, already=True)
         meta = (await git(repo, "log", "-1", "--format=%an%n%ae%n%aI", commit)).stdout.splitlines()
         message = (await git(repo, "log", "-1", "--format=%B", commit)).stdout
         env = {"GIT_AUTHOR_NAME": meta[0], "GIT_AUTHOR_EMAIL": meta[1], "GIT_AUTHOR_DATE": meta[2]}

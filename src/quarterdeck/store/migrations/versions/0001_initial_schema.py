@@ -107,6 +107,9 @@ def upgrade() -> None:
         sa.Column("lease_expires_at", quarterdeck.store.types.Timestamp(timezone=True), nullable=True),
         sa.Column("attempt_id", sa.String(length=32), nullable=True),
         sa.Column("commit_sha", sa.String(length=64), nullable=True),
+        sa.Column(
+            "checkpoint", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True
+        ),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("created_at", quarterdeck.store.types.Timestamp(timezone=True), nullable=False),
         sa.Column("started_at", quarterdeck.store.types.Timestamp(timezone=True), nullable=True),

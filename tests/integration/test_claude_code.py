@@ -172,7 +172,7 @@ async def test_cancellation_mid_turn_terminates_the_whole_process_group(
         await job
     await until(lambda: not alive(sleeper), "the agent's command to be killed", timeout_s=15)
     assert sink.of("agent.tool")[0]["tool"] == "Bash"
-    assert processes_in(ctx.workdir) == [], "the CLI itself outlived the cancellation"
+    await until(lambda: processes_in(ctx.workdir) == [], "every process in the worktree to end", timeout_s=10)
 
 
 async def test_the_timeout_stops_a_hung_agent_and_is_retryable(tmp_path: Path, server: AnthropicServer) -> None:

@@ -161,7 +161,8 @@ async def test_cancellation_mid_turn_terminates_the_whole_process_group(
     with pytest.raises(asyncio.CancelledError):
         await job
     await until(lambda: not alive(sleeper), "the agent's command to be killed", timeout_s=15)
-    assert processes_in(ctx.workdir) == []
+    # Codex runs commands in sessions of their own; they go when the CLI does, within a deadline.
+    await until(lambda: processes_in(ctx.workdir) == [], "every process in the worktree to end", timeout_s=10)
 
 
 async def test_an_unknown_event_type_in_the_cli_stream_is_kept_raw(tmp_path: Path) -> None:

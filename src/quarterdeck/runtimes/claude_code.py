@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -54,6 +56,17 @@ def _session_file_in(session_id: str) -> Callable[[Path], bool]:
         return any((config_dir / "projects").glob(f"*/{session_id}.jsonl"))
 
     return contains
+
+
+def _follow_into(config_dir: Path, session_id: str, workdir: Path) -> None:
+    """Copy the transcript under the new worktree's project folder: Claude Code looks sessions up by cwd."""
+    project = config_dir / "projects" / re.sub(r"[^A-Za-z0-9]", "-", str(workdir.resolve()))
+    target = project / f"{session_id}.jsonl"
+    if not target.exists():
+        for source in (config_dir / "projects").glob(f"*/{session_id}.jsonl"):
+            project.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+            break
 
 
 class ClaudeCodeRuntime:
@@ -109,6 +122,8 @@ class ClaudeCodeRuntime:
         resume = task.resume_session_id
         if resume and not area.adopt("claude", _session_file_in(resume)):
             return RunResult(ok=False, error=f"cannot resume Claude Code session {resume}: its transcript is gone")
+        if resume:
+            _follow_into(config_dir, resume, task.workdir)
         prompt = (task.follow_up or task.prompt) if resume else task.prompt
         parser = ClaudeStreamParser()
         outcome = await run_agent(

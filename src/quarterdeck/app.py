@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Self
 
 from quarterdeck.domain import plans
+from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.engine import control, submit
 from quarterdeck.engine.worker import Worker
 from quarterdeck.errors import StoreError
@@ -54,9 +55,23 @@ class Quarterdeck:
     ) -> None:
         await self.db.dispose()
 
-    async def submit(self, plan: plans.Plan, *, repo: Path, base: str = "HEAD", branch: str | None = None) -> RunRecord:
+    async def submit(
+        self,
+        plan: plans.Plan,
+        *,
+        repo: Path,
+        base: str = "HEAD",
+        branch: str | None = None,
+        budget_usd: float | None = None,
+    ) -> RunRecord:
         """Validate a plan and create its run (tasks without dependencies are ready at once)."""
-        return await submit.submit_plan(self.db, self.registry, plan, repo=repo, base=base, branch=branch)
+        return await submit.submit_plan(
+            self.db, self.registry, plan, repo=repo, base=base, branch=branch, budget_usd=budget_usd
+        )
+
+    async def add_budget(self, run_id: str, amount_usd: float) -> float:
+        """Raise a run's budget; returns the new limit."""
+        return await control.add_budget(self.db, run_id, amount_usd)
 
     def worker(self, *, slots: int = 1, run_id: str | None = None) -> Worker:
         return Worker(self.db, self.settings, self.registry, slots=slots, run_id=run_id)
@@ -91,7 +106,7 @@ class Quarterdeck:
                         raise
                     await asyncio.sleep(tick_s)
                     continue
-                if run.status.terminal:
+                if run.status.terminal or run.status is RunStatus.BUDGET_EXHAUSTED:
                     break
                 if serving is not None and serving.done():
                     serving.result()  # surface a crashed worker loop

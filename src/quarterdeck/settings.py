@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     poll_max_s: float = Field(default=0.5, gt=0)
     #: grace period between SIGTERM and SIGKILL for an agent's process group
     kill_grace_s: float = Field(default=5.0, ge=0)
+    #: what is reserved from a run's budget before an agent step whose task sets no ``budget_usd``
+    default_reserve_usd: float = Field(default=1.0, gt=0)
     #: author and committer of agent commits
     git_author_name: str = "Quarterdeck Agent"
     git_author_email: str = "agent@quarterdeck.invalid"

@@ -16,7 +16,7 @@ from quarterdeck.cli.run import report, watch
 from quarterdeck.domain.statuses import TaskStatus
 from quarterdeck.settings import Settings
 
-__all__ = ["cancel", "pause", "resume", "task"]
+__all__ = ["budget", "cancel", "pause", "resume", "task"]
 
 T = TypeVar("T")
 
@@ -71,6 +71,15 @@ def resume(run_id: str, workers: int, as_json: bool) -> None:
 
     view = _with_app(_resume)
     report(view, settings=settings, console=console, as_json=as_json)
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--add", "amount", required=True, type=click.FloatRange(min=0, min_open=True), help="USD to add.")
+def budget(run_id: str, amount: float) -> None:
+    """Raise RUN's budget by --add USD; a run stopped as budget_exhausted runs again."""
+    limit = _with_app(lambda app: app.add_budget(run_id, amount))
+    click.echo(f"run {run_id} budget is now ${limit:.2f}; continue it with `quarterdeck resume {run_id}`")
 
 
 @click.group()

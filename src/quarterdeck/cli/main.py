@@ -52,7 +52,7 @@ def _register() -> None:
     main.add_command(db.db)
     main.add_command(demo.demo)
     main.add_command(plan.plan)
-    for command in (control.cancel, control.pause, control.resume, control.task):
+    for command in (control.budget, control.cancel, control.pause, control.resume, control.task):
         main.add_command(command)
     main.add_command(doctor.doctor)
 

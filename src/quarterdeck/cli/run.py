@@ -47,9 +47,23 @@ __all__ = ["report", "run", "status", "watch"]
     default=None,
     help="Dependency policy for ordered story formats.",
 )
+@click.option(
+    "--budget",
+    "budget_usd",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="The most the run may spend, in USD; it stops as budget_exhausted before going over.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON instead of the live view.")
 def run(
-    plan_path: Path, repo: Path, workers: int, base: str, branch: str | None, deps: str | None, as_json: bool
+    plan_path: Path,
+    repo: Path,
+    workers: int,
+    base: str,
+    branch: str | None,
+    deps: str | None,
+    budget_usd: float | None,
+    as_json: bool,
 ) -> None:
     """Run PLAN (a plan file or a story folder) on REPO and wait for it to finish."""
     settings = Settings()
@@ -58,7 +72,7 @@ def run(
 
     async def _run() -> RunView:
         async with Quarterdeck(settings) as app:
-            record = await app.submit(loaded.plan, repo=repo, base=base, branch=branch)
+            record = await app.submit(loaded.plan, repo=repo, base=base, branch=branch, budget_usd=budget_usd)
             if not as_json:
                 console.print(
                     f"run [bold]{record.id}[/] started: {len(loaded.plan.tasks)} tasks, {workers} worker slot(s)"
@@ -95,7 +109,13 @@ def report(view: RunView, *, settings: Settings, console: Console, as_json: bool
         click.echo(f"database:           {where['database']}")
         click.echo(f"repository:         {view.run.repo_path}")
         click.echo(f"integration branch: {view.run.integration_branch}")
-        if not view.run.status.terminal:
+        if view.run.status is RunStatus.BUDGET_EXHAUSTED:
+            click.echo(
+                f"run {view.run.id} stopped: budget exhausted (${view.run.spent_usd:.2f} spent of "
+                f"${view.run.budget_usd or 0:.2f}); raise it with `quarterdeck budget {view.run.id} --add USD`, "
+                f"then `quarterdeck resume {view.run.id}`"
+            )
+        elif not view.run.status.terminal:
             click.echo(f"run {view.run.id} is {view.run.status}; continue it with `quarterdeck resume {view.run.id}`")
     if view.run.status is not RunStatus.SUCCEEDED:
         sys.exit(EXIT_FAILED)

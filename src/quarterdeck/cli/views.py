@@ -41,7 +41,9 @@ def _fmt_seconds(seconds: float | None) -> str:
 
 def summary_table(view: RunView) -> Table:
     """Task, status, attempts, duration, commit — one row per task."""
-    table = Table(title=f"run {view.run.id} — {view.run.name}: {view.run.status}", title_justify="left")
+    run = view.run
+    money = f"${run.spent_usd:.2f} spent" + (f" of ${run.budget_usd:.2f}" if run.budget_usd is not None else "")
+    table = Table(title=f"run {run.id} — {run.name}: {run.status} ({money})", title_justify="left")
     for column in ("task", "status", "attempts", "duration", "commit", "note"):
         table.add_column(column, no_wrap=column != "note", overflow="fold")
     for task in view.tasks:
@@ -104,6 +106,8 @@ def run_json(view: RunView, **extra: Any) -> dict[str, Any]:
             "base": run.base_ref,
             "created_at": run.created_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "budget_usd": run.budget_usd,
+            "spent_usd": run.spent_usd,
             **extra,
         },
         "tasks": [_task_json(t) for t in view.tasks],

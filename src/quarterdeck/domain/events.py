@@ -34,6 +34,12 @@ class EventType(StrEnum):
     RUN_PAUSED = "run.paused"
     RUN_RESUMED = "run.resumed"
     RUN_CANCELLED = "run.cancelled"
+    #: a run stopped because its next step could not be afforded (``message``)
+    RUN_BUDGET_EXHAUSTED = "run.budget_exhausted"
+    #: a run's budget was raised (``budget_usd``)
+    RUN_BUDGET_RAISED = "run.budget_raised"
+    #: an agent step's cost was settled (``cost_usd``, ``model``, ``source``)
+    COST_RECORDED = "cost.recorded"
     #: a worker stopping hard handed a running task back (``worker``)
     TASK_RELEASED = "task.released"
     #: an attempt's lease expired and the task was handed back (``worker``)

@@ -53,6 +53,8 @@ class TaskSpec:
     priority: int = 0
     max_attempts: int = 1
     timeout_s: float = 1800.0
+    #: the most this task's agent may spend per attempt; what is reserved from the run's budget before it runs
+    budget_usd: float | None = None
     source: SourceRef = SourceRef("<plan>")
 
 

@@ -40,6 +40,8 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     #: running tasks finish, nothing new starts
     PAUSED = "paused"
+    #: the next step could not be afforded; continues after the budget is raised
+    BUDGET_EXHAUSTED = "budget_exhausted"
     #: every task succeeded
     SUCCEEDED = "succeeded"
     #: at least one task failed or was blocked

@@ -15,9 +15,10 @@ from quarterdeck.domain.retry import RetryPolicy
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.errors import LeaseLost, QuarterdeckError, StoreError
 from quarterdeck.runtimes import process
-from quarterdeck.runtimes.base import RunResult, TaskContext, needs_workspace
+from quarterdeck.runtimes.base import RunResult, TaskContext, needs_workspace, spends
 from quarterdeck.runtimes.registry import Registry
 from quarterdeck.settings import Settings
+from quarterdeck.store import budgets
 from quarterdeck.store import control as control_store
 from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
@@ -46,6 +47,14 @@ class _Failure(Exception):
         super().__init__(error)
         self.error = error
         self.retryable = retryable
+
+
+class _OutOfBudget(Exception):
+    """The run's remaining budget cannot cover the next agent step."""
+
+    def __init__(self, wanted_usd: float) -> None:
+        super().__init__(f"the next step needs ${wanted_usd:.2f} reserved")
+        self.wanted_usd = wanted_usd
 
 
 class _Attempt:
@@ -120,6 +129,38 @@ class _Attempt:
         )
 
     async def agent(self, workdir: Path) -> RunResult:
+        """Run the agent, within a reservation of the run's budget when its runtime spends money."""
+        reserved: float | None = None
+        if spends(self.runtime):
+            reserved = self.task.budget_usd or self.settings.default_reserve_usd
+            async with self.db.transaction() as conn:
+                if not await budgets.reserve(conn, self.claim, reserved):
+                    raise _OutOfBudget(reserved)
+        result: RunResult | None = None
+        try:
+            result = await self._run_agent(workdir, reserved)
+        finally:
+            if reserved is not None:
+                await self._settle(result)
+        return result
+
+    async def _settle(self, result: RunResult | None) -> None:
+        entry = None
+        if result is not None:
+            entry = budgets.CostEntry(
+                provider=self.task.runtime,
+                model=result.model or self.task.runtime,
+                cost_usd=result.cost_usd,
+                input_tokens=result.tokens.input + result.tokens.cache_read + result.tokens.cache_write,
+                output_tokens=result.tokens.output,
+                source=result.cost_source,
+            )
+        async with self.db.transaction() as conn:
+            await budgets.settle(conn, self.claim, entry, now=utcnow())
+        if entry is not None:
+            await self.emit(EventType.COST_RECORDED, cost_usd=entry.cost_usd, model=entry.model, source=entry.source)
+
+    async def _run_agent(self, workdir: Path, budget_usd: float | None) -> RunResult:
         runtime_cls = self.runtime
         options = runtime_cls.Options.model_validate(self.task.options)
         context = TaskContext(
@@ -135,6 +176,8 @@ class _Attempt:
             env=self.env(),
             verify=tuple(self.task.verify),
             acceptance_criteria=tuple(c["text"] for c in self.task.acceptance_criteria),
+            resume_session_id=cast(str | None, self.checkpoint.get("session_id")),
+            budget_usd=budget_usd,
         )
         result = await runtime_cls().run(context, self.emit)
         await self.emit(EventType.AGENT_RESULT, ok=result.ok, summary=result.summary, error=result.error)
@@ -257,6 +300,9 @@ async def execute_attempt(
     commit: str | None = None
     try:
         commit = await work
+    except _OutOfBudget as short:
+        await _pause_for_budget(db, claim, run, short.wanted_usd)
+        return AttemptOutcome(succeeded=False)
     except _Failure as failure:
         error, retryable = failure.error, failure.retryable
     except QuarterdeckError as exc:
@@ -288,6 +334,22 @@ async def execute_attempt(
         retryable=retryable,
         keep={"session_id": session} if session else None,
     )
+
+
+async def _pause_for_budget(db: Database, claim: Claim, run: RunRecord, wanted_usd: float) -> None:
+    """Hand the task back (nothing was spent on it) and stop the run until its budget is raised."""
+    async with db.transaction() as conn:
+        await control_store.release_task(conn, claim, now=utcnow())
+        if await budgets.mark_exhausted(conn, run.id):
+            current = await run_store.read_run(conn, run.id)
+            message = (
+                f"budget exhausted: ${current.spent_usd:.2f} spent of ${current.budget_usd or 0:.2f}; task "
+                f"{claim.task.id!r} needs ${wanted_usd:.2f} reserved. Raise it with "
+                f"`quarterdeck budget {run.id} --add USD`"
+            )
+            await event_store.create_events(
+                conn, [event_store.NewEvent(run.id, EventType.RUN_BUDGET_EXHAUSTED, {"message": message})]
+            )
 
 
 async def _release(db: Database, claim: Claim, run: RunRecord) -> None:

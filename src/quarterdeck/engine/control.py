@@ -7,13 +7,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.errors import InputError
+from quarterdeck.store import budgets
 from quarterdeck.store import control as control_store
 from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store.database import Database
 from quarterdeck.store.types import utcnow
 
-__all__ = ["cancel_run", "cancel_task", "pause_run", "prioritize_task", "requeue_task", "unpause_run"]
+__all__ = ["add_budget", "cancel_run", "cancel_task", "pause_run", "prioritize_task", "requeue_task", "unpause_run"]
 
 
 async def _finish_if_done(conn: AsyncConnection, run_id: str, new: list[event_store.NewEvent]) -> None:
@@ -84,3 +85,13 @@ async def requeue_task(db: Database, run_id: str, task_id: str) -> list[str]:
             conn, [event_store.NewEvent(run_id, EventType.TASK_REQUEUED, {"waiting": waiting}, task_id)]
         )
     return waiting
+
+
+async def add_budget(db: Database, run_id: str, amount_usd: float) -> float:
+    """Raise a run's budget; a run stopped for budget runs again. Returns the new limit."""
+    async with db.transaction() as conn:
+        limit = await budgets.add_budget(conn, run_id, amount_usd)
+        await event_store.create_events(
+            conn, [event_store.NewEvent(run_id, EventType.RUN_BUDGET_RAISED, {"budget_usd": limit})]
+        )
+    return limit

@@ -71,8 +71,11 @@ async def submit_plan(
     repo: Path,
     base: str = "HEAD",
     branch: str | None = None,
+    budget_usd: float | None = None,
 ) -> RunRecord:
     """Validate the plan against the runtimes and the repository, then create its run."""
+    if budget_usd is not None and budget_usd <= 0:
+        raise InputError("the budget must be a positive amount of US dollars")
     plans.validate(plan)
     check_runtimes(plan, registry)
     run_id = ids.new_run_id()
@@ -89,6 +92,7 @@ async def submit_plan(
             repo_path=str(top),
             base_ref=base_commit,
             integration_branch=branch,
+            budget_usd=budget_usd,
         )
         new = [event_store.NewEvent(run_id, EventType.RUN_CREATED, {"name": plan.name, "tasks": len(plan.tasks)})]
         new += [

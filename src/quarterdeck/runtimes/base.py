@@ -137,3 +137,11 @@ def verification_follow_up(command: str, exit_code: int, output: str, *, limit: 
         f"Its output (last {len(tail)} characters):\n\n```\n{tail}\n```\n\n"
         "Fix the code so that this command passes, then stop. Do not change the verification command."
     )
+
+
+def spends(runtime: type[Runtime]) -> bool:
+    """Whether running this runtime may cost money, so the run's budget is reserved first.
+
+    Unknown runtimes are assumed to spend; a runtime opts out with ``spends: ClassVar[bool] = False``.
+    """
+    return bool(getattr(runtime, "spends", True))

@@ -18,6 +18,8 @@ class NoopRuntime:
 
     name: ClassVar[str] = "noop"
     Options: ClassVar[type[RuntimeOptions]] = NoopOptions
+    #: runs local commands only: no budget is reserved
+    spends: ClassVar[bool] = False
     #: no worktree is prepared, nothing is committed or merged
     workspace: ClassVar[bool] = False
 

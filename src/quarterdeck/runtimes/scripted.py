@@ -142,6 +142,8 @@ class ScriptedRuntime:
 
     name: ClassVar[str] = "scripted"
     Options: ClassVar[type[RuntimeOptions]] = ScriptedOptions
+    #: runs local commands only: no budget is reserved
+    spends: ClassVar[bool] = False
 
     async def run(self, task: TaskContext, events: EventSink) -> RunResult:
         assert isinstance(task.options, ScriptedOptions)

@@ -34,6 +34,8 @@ class ShellRuntime:
 
     name: ClassVar[str] = "shell"
     Options: ClassVar[type[RuntimeOptions]] = ShellOptions
+    #: runs local commands only: no budget is reserved
+    spends: ClassVar[bool] = False
 
     async def run(self, task: TaskContext, events: EventSink) -> RunResult:
         assert isinstance(task.options, ShellOptions)

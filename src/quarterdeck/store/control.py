@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quarterdeck.domain import transitions
 from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
 from quarterdeck.errors import InputError
+from quarterdeck.store import budgets
 from quarterdeck.store import runs as run_store
 from quarterdeck.store import tasks as task_store
 from quarterdeck.store.records import Claim
@@ -44,11 +45,13 @@ async def cancel_task(conn: AsyncConnection, run_id: str, task_id: str, *, now: 
     )
     if result.rowcount != 1:
         raise InputError(f"task {task_id!r} is {task.status}; only unfinished tasks can be cancelled")
-    await conn.execute(
+    cancelled = await conn.execute(
         attempts.update()
         .where(attempts.c.task_pk == task.pk, attempts.c.status == AttemptStatus.RUNNING)
         .values(status=AttemptStatus.CANCELLED, finished_at=now, error="cancelled")
+        .returning(attempts.c.id)
     )
+    await budgets.release_reservations(conn, list(cancelled.scalars().all()))
     return await task_store.block_dependants(conn, task.pk, f"dependency {task_id!r} was cancelled", now)
 
 
@@ -72,13 +75,18 @@ async def cancel_run(conn: AsyncConnection, run_id: str, *, now: datetime) -> li
     )
     cancelled = [(pk, task_id) for pk, task_id in unfinished]
     if cancelled:
-        await conn.execute(
+        stopped = await conn.execute(
             attempts.update()
             .where(attempts.c.task_pk.in_([pk for pk, _ in cancelled]), attempts.c.status == AttemptStatus.RUNNING)
             .values(status=AttemptStatus.CANCELLED, finished_at=now, error="run cancelled")
+            .returning(attempts.c.id)
         )
+        await budgets.release_reservations(conn, list(stopped.scalars().all()))
     await run_store.update_run_status(
-        conn, run_id, RunStatus.CANCELLED, allowed_from=[RunStatus.RUNNING, RunStatus.PAUSED]
+        conn,
+        run_id,
+        RunStatus.CANCELLED,
+        allowed_from=[RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.BUDGET_EXHAUSTED],
     )
     return sorted(task_id for _, task_id in cancelled)
 
@@ -151,4 +159,5 @@ async def release_task(conn: AsyncConnection, claim: Claim, *, now: datetime) ->
         .where(attempts.c.id == claim.attempt_id)
         .values(status=AttemptStatus.CANCELLED, finished_at=now, error="worker stopped; released")
     )
+    await budgets.release_reservations(conn, [claim.attempt_id])
     return True

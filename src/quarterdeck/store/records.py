@@ -33,6 +33,9 @@ class RunRecord(_FromRow):
     base_ref: str
     integration_branch: str
     plan_path: str
+    budget_usd: float | None
+    spent_usd: float
+    reserved_usd: float
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
@@ -60,6 +63,7 @@ class TaskRecord(_FromRow):
     path_length: int
     max_attempts: int
     timeout_s: float
+    budget_usd: float | None
     status: TaskStatus
     pending_deps: int
     attempts: int
@@ -94,6 +98,8 @@ class AttemptRecord(_FromRow):
     branch: str | None
     worktree: str | None
     commit_sha: str | None
+    reserved_usd: float
+    cost_usd: float
     error: str | None
 
     def __post_init__(self) -> None:

@@ -34,6 +34,7 @@ async def create_run(
     repo_path: str,
     base_ref: str,
     integration_branch: str,
+    budget_usd: float | None = None,
 ) -> RunRecord:
     """Insert a run, its tasks (roots ``ready``, the rest ``pending``) and its dependency edges."""
     now = utcnow()
@@ -45,6 +46,9 @@ async def create_run(
         "base_ref": base_ref,
         "integration_branch": integration_branch,
         "plan_path": plan.source.path,
+        "budget_usd": budget_usd,
+        "spent_usd": 0.0,
+        "reserved_usd": 0.0,
         "created_at": now,
         "updated_at": now,
         "finished_at": None,
@@ -69,6 +73,7 @@ async def create_run(
             "path_length": lengths[t.id],
             "max_attempts": t.max_attempts,
             "timeout_s": t.timeout_s,
+            "budget_usd": t.budget_usd,
             "status": TaskStatus.PENDING if t.depends_on else TaskStatus.READY,
             "pending_deps": len(t.depends_on),
             "attempts": 0,
@@ -138,7 +143,10 @@ async def finish_run_if_done(conn: AsyncConnection, run_id: str, now: datetime |
     now = now or utcnow()
     moved = await conn.execute(
         runs.update()
-        .where(runs.c.id == run_id, runs.c.status.in_([RunStatus.RUNNING, RunStatus.PAUSED]))
+        .where(
+            runs.c.id == run_id,
+            runs.c.status.in_([RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.BUDGET_EXHAUSTED]),
+        )
         .values(status=final, updated_at=now, finished_at=now)
     )
     return final if moved.rowcount == 1 else None

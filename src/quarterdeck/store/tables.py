@@ -28,6 +28,9 @@ runs = sa.Table(
     sa.Column("base_ref", sa.Text, nullable=False),
     sa.Column("integration_branch", sa.Text, nullable=False),
     sa.Column("plan_path", sa.Text, nullable=False),
+    sa.Column("budget_usd", sa.Float),
+    sa.Column("spent_usd", sa.Float, nullable=False, server_default="0"),
+    sa.Column("reserved_usd", sa.Float, nullable=False, server_default="0"),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Column("finished_at", Timestamp),
@@ -53,6 +56,7 @@ tasks = sa.Table(
     sa.Column("path_length", sa.Integer, nullable=False),
     sa.Column("max_attempts", sa.Integer, nullable=False),
     sa.Column("timeout_s", sa.Float, nullable=False),
+    sa.Column("budget_usd", sa.Float),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("pending_deps", sa.Integer, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
@@ -97,6 +101,8 @@ attempts = sa.Table(
     sa.Column("branch", sa.Text),
     sa.Column("worktree", sa.Text),
     sa.Column("commit_sha", sa.String(64)),
+    sa.Column("reserved_usd", sa.Float, nullable=False, server_default="0"),
+    sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
     sa.Column("error", sa.Text),
     sa.UniqueConstraint("task_pk", "number"),
 )
@@ -125,6 +131,8 @@ cost_entries = sa.Table(
     sa.Column("model", sa.String(128), nullable=False),
     sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
     sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("cost_usd", sa.Numeric(14, 6), nullable=False),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+    #: agent (reported by the agent), price-table (tokens × our prices), unpriced (unknown model)
+    sa.Column("source", sa.String(16), nullable=False, server_default=""),
     sa.Column("created_at", Timestamp, nullable=False),
 )

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quarterdeck.domain import ids, transitions
 from quarterdeck.domain.statuses import AttemptStatus, TaskStatus
 from quarterdeck.errors import LeaseLost, NotFound
-from quarterdeck.store import dialects
+from quarterdeck.store import budgets, dialects
 from quarterdeck.store.records import AttemptRecord, Claim, TaskRecord
 from quarterdeck.store.tables import attempts, dependencies, tasks
 
@@ -267,6 +267,7 @@ async def reap_expired(conn: AsyncConnection, *, now: datetime) -> list[Expired]
             .returning(attempts.c.id, attempts.c.worker_id)
         )
         workers: dict[str, str] = {attempt_id: worker for attempt_id, worker in rows}
+        await budgets.release_reservations(conn, attempt_ids)
         expired = [Expired(e.run_id, e.task_id, e.attempt_id, workers.get(e.attempt_id or "")) for e in expired]
     return expired
 

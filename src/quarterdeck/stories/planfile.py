@@ -28,9 +28,10 @@ TASK_FIELDS = (
     "priority",
     "max_attempts",
     "timeout_s",
+    "budget_usd",
 )
 _TOP_FIELDS = ("name", "defaults", "tasks")
-_DEFAULTABLE = ("runtime", "options", "verify", "priority", "max_attempts", "timeout_s", "prompt")
+_DEFAULTABLE = ("runtime", "options", "verify", "priority", "max_attempts", "timeout_s", "prompt", "budget_usd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,12 @@ def _positive_int(v: Any) -> int:
     return int(v)
 
 
+def _positive_usd(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        raise ValueError("must be a positive amount of US dollars")
+    return float(v)
+
+
 def _positive_float(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
         raise ValueError("must be a positive number of seconds")
@@ -172,6 +179,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "priority": _int,
     "max_attempts": _positive_int,
     "timeout_s": _positive_float,
+    "budget_usd": _positive_usd,
 }
 
 

@@ -58,6 +58,8 @@ class EventType(StrEnum):
     AGENT_RESULT = "agent.result"
     #: a verification command finished (``command``, ``exit_code``, ``output``)
     VERIFY_RESULT = "verify.result"
+    #: a failed verification went back to the agent's session (``revision``, ``command``)
+    REVISION_REQUESTED = "revision.requested"
     #: the agent's work was committed (``commit``, ``files``)
     COMMIT_CREATED = "commit.created"
     #: the task's branch landed on the integration branch (``commit``, ``branch``)

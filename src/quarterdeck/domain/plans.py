@@ -55,6 +55,8 @@ class TaskSpec:
     timeout_s: float = 1800.0
     #: the most this task's agent may spend per attempt; what is reserved from the run's budget before it runs
     budget_usd: float | None = None
+    #: how many times a failed verification goes back to the same agent session before the attempt fails
+    max_revisions: int = 0
     source: SourceRef = SourceRef("<plan>")
 
 

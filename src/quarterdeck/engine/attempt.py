@@ -15,7 +15,7 @@ from quarterdeck.domain.retry import RetryPolicy
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.errors import LeaseLost, QuarterdeckError, StoreError
 from quarterdeck.runtimes import process
-from quarterdeck.runtimes.base import RunResult, TaskContext, needs_workspace, spends
+from quarterdeck.runtimes.base import RunResult, TaskContext, needs_workspace, spends, verification_follow_up
 from quarterdeck.runtimes.registry import Registry
 from quarterdeck.settings import Settings
 from quarterdeck.store import budgets
@@ -47,6 +47,22 @@ class _Failure(Exception):
         super().__init__(error)
         self.error = error
         self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A verification command that did not pass."""
+
+    command: str
+    exit_code: int
+    output: str
+    timed_out: bool = False
+
+    def message(self, revisions: int) -> str:
+        after = f" after {revisions} revision{'s' * (revisions != 1)}" if revisions else ""
+        if self.timed_out:
+            return f"verification {self.command!r} timed out{after}"
+        return f"verification {self.command!r} exited {self.exit_code}{after}:\n{self.output}"
 
 
 class _OutOfBudget(Exception):
@@ -128,8 +144,11 @@ class _Attempt:
             }
         )
 
-    async def agent(self, workdir: Path) -> RunResult:
-        """Run the agent, within a reservation of the run's budget when its runtime spends money."""
+    async def agent(self, workdir: Path, *, follow_up: str | None = None) -> RunResult:
+        """Run the agent, within a reservation of the run's budget when its runtime spends money.
+
+        ``follow_up`` continues the agent's session with that turn (a revision) instead of the prompt.
+        """
         reserved: float | None = None
         if spends(self.runtime):
             reserved = self.task.budget_usd or self.settings.default_reserve_usd
@@ -138,7 +157,7 @@ class _Attempt:
                     raise _OutOfBudget(reserved)
         result: RunResult | None = None
         try:
-            result = await self._run_agent(workdir, reserved)
+            result = await self._run_agent(workdir, reserved, follow_up)
         finally:
             if reserved is not None:
                 await self._settle(result)
@@ -160,7 +179,7 @@ class _Attempt:
         if entry is not None:
             await self.emit(EventType.COST_RECORDED, cost_usd=entry.cost_usd, model=entry.model, source=entry.source)
 
-    async def _run_agent(self, workdir: Path, budget_usd: float | None) -> RunResult:
+    async def _run_agent(self, workdir: Path, budget_usd: float | None, follow_up: str | None) -> RunResult:
         runtime_cls = self.runtime
         options = runtime_cls.Options.model_validate(self.task.options)
         context = TaskContext(
@@ -177,13 +196,15 @@ class _Attempt:
             verify=tuple(self.task.verify),
             acceptance_criteria=tuple(c["text"] for c in self.task.acceptance_criteria),
             resume_session_id=cast(str | None, self.checkpoint.get("session_id")),
+            follow_up=follow_up,
             budget_usd=budget_usd,
         )
         result = await runtime_cls().run(context, self.emit)
         await self.emit(EventType.AGENT_RESULT, ok=result.ok, summary=result.summary, error=result.error)
         return result
 
-    async def verify(self, ws: worktrees.Workspace) -> None:
+    async def verify(self, ws: worktrees.Workspace) -> _Failed | None:
+        """Run the verification commands in order; the first failure, or None when all pass."""
         for command in self.task.verify:
             result = await process.run_process(
                 ["bash", "-c", command],
@@ -195,9 +216,29 @@ class _Attempt:
             tail = "\n".join(result.output.splitlines()[-40:])
             await self.emit(EventType.VERIFY_RESULT, command=command, exit_code=result.returncode, output=tail)
             if result.timed_out:
-                raise _Failure(f"verification {command!r} timed out", retryable=True)
+                return _Failed(command, result.returncode, tail, timed_out=True)
             if result.returncode != 0:
-                raise _Failure(f"verification {command!r} exited {result.returncode}:\n{tail}", retryable=True)
+                return _Failed(command, result.returncode, tail)
+        return None
+
+    async def verify_with_revisions(self, ws: worktrees.Workspace, commit: str | None) -> str | None:
+        """The definition-of-done gate: a failed check goes back to the same agent session, up to
+        ``max_revisions`` times, before the attempt fails. Returns the (possibly newer) commit."""
+        revisions = int(self.checkpoint.get("revisions", 0))
+        while (failed := await self.verify(ws)) is not None:
+            session = cast(str | None, self.checkpoint.get("session_id"))
+            if failed.timed_out or session is None or revisions >= self.task.max_revisions:
+                raise _Failure(failed.message(revisions), retryable=True)
+            revisions += 1
+            await self.emit(EventType.REVISION_REQUESTED, revision=revisions, command=failed.command)
+            result = await self.agent(
+                ws.path, follow_up=verification_follow_up(failed.command, failed.exit_code, failed.output)
+            )
+            if not result.ok:
+                raise _Failure(result.error or "the agent failed during a revision", retryable=result.retryable)
+            commit = await self.commit(ws)
+            await self.save(commit=commit, session_id=result.session_id or session, revisions=revisions)
+        return commit
 
     async def commit(self, ws: worktrees.Workspace) -> str | None:
         author = worktrees.Author(self.settings.git_author_name, self.settings.git_author_email)
@@ -251,7 +292,7 @@ class _Attempt:
             commit = await self.commit(ws)
             await self.save(agent=True, commit=commit, session_id=result.session_id)
         if "verified" not in done:
-            await self.verify(ws)
+            commit = await self.verify_with_revisions(ws, commit)
             await self.save(verified=True)
         landed = await self.land(commit) if commit is not None else None
         await self.save(merged=landed)

@@ -21,6 +21,8 @@ __all__ = ["ProcessResult", "base_env", "run_process"]
 
 #: The most output kept in memory per process (the rest is still streamed as events).
 _KEEP = 64_000
+#: The longest line read at once; a longer one is split rather than failing the read.
+_LINE_LIMIT = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ async def run_process(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
+            limit=_LINE_LIMIT,
         )
     except (FileNotFoundError, PermissionError) as exc:
         raise RuntimeFailure(f"cannot run {argv[0]!r}: {exc.strerror}") from None
@@ -95,7 +98,7 @@ async def run_process(
                 await proc.stdin.drain()
             proc.stdin.close()
         assert proc.stdout is not None
-        while line := await proc.stdout.readline():
+        while line := await _read_line(proc.stdout):
             text = line.decode(errors="replace").rstrip("\n")
             kept.append(text)
             size += len(text) + 1
@@ -114,3 +117,13 @@ async def run_process(
         await asyncio.shield(_stop(proc, grace_s))
         raise
     return ProcessResult(returncode=proc.returncode or 0, output="\n".join(kept))
+
+
+async def _read_line(stream: asyncio.StreamReader) -> bytes:
+    """The next line, or the next ``_LINE_LIMIT`` bytes of an overlong one."""
+    try:
+        return await stream.readuntil(b"\n")
+    except asyncio.IncompleteReadError as eof:
+        return eof.partial
+    except asyncio.LimitOverrunError as overrun:
+        return await stream.readexactly(overrun.consumed)

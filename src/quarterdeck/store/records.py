@@ -64,6 +64,7 @@ class TaskRecord(_FromRow):
     max_attempts: int
     timeout_s: float
     budget_usd: float | None
+    max_revisions: int
     status: TaskStatus
     pending_deps: int
     attempts: int

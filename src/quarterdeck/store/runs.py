@@ -74,6 +74,7 @@ async def create_run(
             "max_attempts": t.max_attempts,
             "timeout_s": t.timeout_s,
             "budget_usd": t.budget_usd,
+            "max_revisions": t.max_revisions,
             "status": TaskStatus.PENDING if t.depends_on else TaskStatus.READY,
             "pending_deps": len(t.depends_on),
             "attempts": 0,

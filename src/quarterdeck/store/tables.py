@@ -57,6 +57,7 @@ tasks = sa.Table(
     sa.Column("max_attempts", sa.Integer, nullable=False),
     sa.Column("timeout_s", sa.Float, nullable=False),
     sa.Column("budget_usd", sa.Float),
+    sa.Column("max_revisions", sa.Integer, nullable=False, server_default="0"),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("pending_deps", sa.Integer, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),

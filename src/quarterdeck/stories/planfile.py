@@ -29,9 +29,20 @@ TASK_FIELDS = (
     "max_attempts",
     "timeout_s",
     "budget_usd",
+    "max_revisions",
 )
 _TOP_FIELDS = ("name", "defaults", "tasks")
-_DEFAULTABLE = ("runtime", "options", "verify", "priority", "max_attempts", "timeout_s", "prompt", "budget_usd")
+_DEFAULTABLE = (
+    "runtime",
+    "options",
+    "verify",
+    "priority",
+    "max_attempts",
+    "timeout_s",
+    "prompt",
+    "budget_usd",
+    "max_revisions",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +158,12 @@ def _positive_int(v: Any) -> int:
     return int(v)
 
 
+def _non_negative_int(v: Any) -> int:
+    if _int(v) < 0:
+        raise ValueError("must be 0 or more")
+    return int(v)
+
+
 def _positive_usd(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
         raise ValueError("must be a positive amount of US dollars")
@@ -180,6 +197,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "max_attempts": _positive_int,
     "timeout_s": _positive_float,
     "budget_usd": _positive_usd,
+    "max_revisions": _non_negative_int,
 }
 
 

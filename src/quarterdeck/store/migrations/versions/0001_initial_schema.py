@@ -102,6 +102,7 @@ def upgrade() -> None:
         sa.Column("max_attempts", sa.Integer(), nullable=False),
         sa.Column("timeout_s", sa.Float(), nullable=False),
         sa.Column("budget_usd", sa.Float(), nullable=True),
+        sa.Column("max_revisions", sa.Integer(), server_default="0", nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("pending_deps", sa.Integer(), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -29,11 +29,24 @@ class Settings(BaseSettings):
     poll_max_s: float = Field(default=0.5, gt=0)
     #: grace period between SIGTERM and SIGKILL for an agent's process group
     kill_grace_s: float = Field(default=5.0, ge=0)
+    #: how many tasks may run at once, by key: ``global``, ``runtime:<name>``, ``repo:<absolute path>``
+    #: (JSON in the environment, e.g. ``{"global": 8, "runtime:claude-code": 2}``)
+    limits: dict[str, int] = Field(default_factory=dict)
     #: what is reserved from a run's budget before an agent step whose task sets no ``budget_usd``
     default_reserve_usd: float = Field(default=1.0, gt=0)
     #: author and committer of agent commits
     git_author_name: str = "Quarterdeck Agent"
     git_author_email: str = "agent@quarterdeck.invalid"
+
+    @field_validator("limits")
+    @classmethod
+    def _known_limits(cls, limits: dict[str, int]) -> dict[str, int]:
+        for key, value in limits.items():
+            if key != "global" and not key.startswith(("runtime:", "repo:")):
+                raise ValueError(f"unknown limit {key!r}: use global, runtime:<name> or repo:<path>")
+            if value < 1:
+                raise ValueError(f"limit {key!r} must be at least 1")
+        return limits
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the state directory."""

@@ -227,3 +227,42 @@ async def test_the_last_two_tasks_finishing_at_once_end_the_run_exactly_once(db:
     assert outcomes.count(None) == 3
     async with db.read() as conn:
         assert (await run_store.read_run(conn, "r1")).status is RunStatus.SUCCEEDED
+
+
+async def _claim_limited(db: Database, limits: dict[str, int]) -> Claim | None:
+    async with db.transaction() as conn:
+        return await task_store.claim_task(
+            conn, dialect=db.dialect, worker_id="w", lease_s=30, now=utcnow(), limits=limits
+        )
+
+
+async def test_tasks_over_a_runtime_limit_wait_without_blocking_others(db: Database) -> None:
+    plan = plans.Plan(
+        name="limits",
+        tasks=(
+            plans.TaskSpec(id="s1", title="s1", runtime="shell", priority=9),
+            plans.TaskSpec(id="s2", title="s2", runtime="shell", priority=9),
+            plans.TaskSpec(id="n1", title="n1", runtime="noop"),
+        ),
+    )
+    await _create(db, plan)
+    limits = {"runtime:shell": 1}
+    first = await _claim_limited(db, limits)
+    second = await _claim_limited(db, limits)
+    assert first is not None
+    assert second is not None
+    assert (first.task.id, second.task.id) == ("s1", "n1")  # s2 waits: shell is at its limit
+    assert await _claim_limited(db, limits) is None
+    async with db.transaction() as conn:
+        await task_store.complete_task(conn, first, commit_sha=None, now=utcnow())
+    third = await _claim_limited(db, limits)
+    assert third is not None
+    assert third.task.id == "s2"
+
+
+async def test_global_and_repository_limits(db: Database) -> None:
+    await _create(db, _plan(("a", (), 0), ("b", (), 0), ("c", (), 0)))
+    assert await _claim_limited(db, {"global": 1}) is not None
+    assert await _claim_limited(db, {"global": 1}) is None
+    assert await _claim_limited(db, {"repo:/elsewhere": 1}) is not None
+    assert await _claim_limited(db, {"repo:/repo": 2}) is None

@@ -132,6 +132,7 @@ class Worker:
                 lease_s=self.settings.lease_s,
                 now=utcnow(),
                 run_id=self.run_id,
+                limits=self.settings.limits,
             )
 
     async def _run_of(self, run_id: str) -> RunRecord:

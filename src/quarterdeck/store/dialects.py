@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.store.tables import runs, tasks
 
-__all__ = ["next_claimable"]
+__all__ = ["lock_claims", "next_claimable"]
+
+#: the advisory lock key that serialises claims on PostgreSQL while concurrency limits apply
+_CLAIM_LOCK = 7207438
 
 
-def next_claimable(dialect: str, now: datetime, run_id: str | None) -> sa.ScalarSelect[int]:
+async def lock_claims(conn: AsyncConnection, dialect: str) -> None:
+    """Serialise claimers for the rest of the transaction, so limits are counted exactly.
+
+    SQLite writers are serial already (``BEGIN IMMEDIATE``); PostgreSQL takes an advisory lock.
+    """
+    if dialect == "postgresql":
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
+
+
+def next_claimable(
+    dialect: str, now: datetime, run_id: str | None, filters: Sequence[sa.ColumnElement[bool]] = ()
+) -> sa.ScalarSelect[int]:
     """The pk of the best ready task (priority, then critical-path length, then plan order).
 
     PostgreSQL locks the row with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers pass each
@@ -30,6 +46,8 @@ def next_claimable(dialect: str, now: datetime, run_id: str | None) -> sa.Scalar
     )
     if run_id is not None:
         query = query.where(tasks.c.run_id == run_id)
+    if filters:
+        query = query.where(*filters)
     active = sa.select(runs.c.id).where(runs.c.status == RunStatus.RUNNING)
     query = query.where(tasks.c.run_id.in_(active))
     if dialect == "postgresql":

@@ -7,6 +7,7 @@ domain's transition rules, so a racing or zombie writer changes nothing.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ from quarterdeck.domain.statuses import AttemptStatus, TaskStatus
 from quarterdeck.errors import LeaseLost, NotFound
 from quarterdeck.store import budgets, dialects
 from quarterdeck.store.records import AttemptRecord, Claim, TaskRecord
-from quarterdeck.store.tables import attempts, dependencies, tasks
+from quarterdeck.store.tables import attempts, dependencies, runs, tasks
 
 __all__ = [
     "Expired",
@@ -49,14 +50,26 @@ async def claim_task(
     lease_s: float,
     now: datetime,
     run_id: str | None = None,
+    limits: Mapping[str, int] | None = None,
 ) -> Claim | None:
-    """Claim the best ready task with a fresh lease and open its attempt; None if nothing is ready."""
+    """Claim the best ready task with a fresh lease and open its attempt; None if nothing is ready.
+
+    ``limits`` caps how many tasks run at once: ``global``, ``runtime:<name>``, ``repo:<path>``.
+    A task over a limit stays ``ready`` and the next eligible task is claimed instead.
+    """
+    filters: list[sa.ColumnElement[bool]] = []
+    if limits:
+        await dialects.lock_claims(conn, dialect)
+        over = await _saturated(conn, limits)
+        if over is None:
+            return None
+        filters = over
     token = secrets.token_hex(16)
     attempt_id = ids.new_id("a")
     result = await conn.execute(
         tasks.update()
         .where(
-            tasks.c.pk == dialects.next_claimable(dialect, now, run_id),
+            tasks.c.pk == dialects.next_claimable(dialect, now, run_id, filters),
             tasks.c.status.in_(_sources(TaskStatus.RUNNING)),
         )
         .values(
@@ -91,6 +104,36 @@ async def claim_task(
         ],
     )
     return Claim(task=task, attempt_id=attempt_id, attempt_number=task.attempts, lease_token=token)
+
+
+async def _saturated(conn: AsyncConnection, limits: Mapping[str, int]) -> list[sa.ColumnElement[bool]] | None:
+    """Filters that exclude tasks over a limit; None when the global limit is reached."""
+    running = tasks.c.status == TaskStatus.RUNNING
+    if "global" in limits:
+        total = (await conn.execute(sa.select(sa.func.count()).where(running))).scalar_one()
+        if total >= limits["global"]:
+            return None
+    filters: list[sa.ColumnElement[bool]] = []
+    runtime_limits = {k.removeprefix("runtime:"): v for k, v in limits.items() if k.startswith("runtime:")}
+    if runtime_limits:
+        counts = await conn.execute(
+            sa.select(tasks.c.runtime, sa.func.count()).where(running).group_by(tasks.c.runtime)
+        )
+        full = [name for name, n in counts if n >= runtime_limits.get(name, n + 1)]
+        if full:
+            filters.append(tasks.c.runtime.notin_(full))
+    repo_limits = {k.removeprefix("repo:"): v for k, v in limits.items() if k.startswith("repo:")}
+    if repo_limits:
+        counts = await conn.execute(
+            sa.select(runs.c.repo_path, sa.func.count())
+            .join(runs, runs.c.id == tasks.c.run_id)
+            .where(running)
+            .group_by(runs.c.repo_path)
+        )
+        full = [path for path, n in counts if n >= repo_limits.get(path, n + 1)]
+        if full:
+            filters.append(tasks.c.run_id.notin_(sa.select(runs.c.id).where(runs.c.repo_path.in_(full))))
+    return filters
 
 
 async def renew_lease(conn: AsyncConnection, claim: Claim, *, lease_s: float, now: datetime) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -81,7 +81,7 @@ class Quarterdeck:
         run_id: str,
         *,
         worker: Worker | None,
-        on_tick: Callable[[RunView], None] | None = None,
+        on_tick: Callable[[RunView], Awaitable[None]] | None = None,
         tick_s: float = 0.2,
     ) -> RunView:
         """Serve the run with ``worker`` (None: leave it to other workers) until it ends or the worker stops.
@@ -94,7 +94,7 @@ class Quarterdeck:
             while True:
                 try:
                     if on_tick is not None:
-                        on_tick(await self.view(run_id))
+                        await on_tick(await self.view(run_id))
                     async with self.db.read() as conn:
                         run = await run_store.read_run(conn, run_id)
                     outage_since = None

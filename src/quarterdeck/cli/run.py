@@ -88,9 +88,16 @@ async def watch(app: Quarterdeck, run_id: str, *, workers: int, console: Console
     with (
         Live(console=console, auto_refresh=False, transient=False) if live and console.is_terminal else _NoLive()
     ) as display:
+        activity: dict[str, str] = {}
+        last_event = 0
 
-        def tick(view: RunView) -> None:
-            display.update(views.live_view(view), refresh=True)
+        async def tick(view: RunView) -> None:
+            nonlocal last_event
+            for event in await app.events(run_id, after_id=last_event):
+                last_event = event.id
+                if event.task_id is not None and (line := views.activity_line(event.type, event.payload)):
+                    activity[event.task_id] = line
+            display.update(views.live_view(view, activity), refresh=True)
 
         if worker is None:
             return await app.run_until_done(run_id, worker=None, on_tick=tick)

@@ -15,7 +15,7 @@ from quarterdeck.domain.statuses import TaskStatus
 from quarterdeck.store.records import RunRecord, TaskRecord
 from quarterdeck.store.types import utcnow
 
-__all__ = ["live_view", "run_json", "runs_table", "summary_table"]
+__all__ = ["activity_line", "live_view", "run_json", "runs_table", "summary_table"]
 
 _STYLE = {
     TaskStatus.PENDING: "dim",
@@ -39,8 +39,26 @@ def _fmt_seconds(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}s"
 
 
-def summary_table(view: RunView) -> Table:
-    """Task, status, attempts, duration, commit — one row per task."""
+def activity_line(event_type: str, payload: dict[str, Any]) -> str | None:
+    """What an agent event says about what the task is doing now, in a few words (None: nothing new)."""
+    if event_type == "agent.tool":
+        tool_input = payload.get("input")
+        if isinstance(tool_input, list):
+            detail = " ".join(str(part) for part in tool_input)
+        elif isinstance(tool_input, dict):
+            detail = str(tool_input.get("path") or tool_input.get("command") or tool_input.get("cmd") or "")
+        else:
+            detail = str(tool_input or "")
+        return f"{payload.get('tool', 'tool')} {detail}".strip()
+    if event_type == "verify.result":
+        return f"verify: {payload.get('command')} → {payload.get('exit_code')}"
+    if event_type in ("merge.done", "merge.conflict", "revision.requested", "commit.created"):
+        return event_type.replace(".", " ")
+    return None
+
+
+def summary_table(view: RunView, activity: dict[str, str] | None = None) -> Table:
+    """Task, status, attempts, duration, commit — one row per task (plus what it is doing, when live)."""
     run = view.run
     money = f"${run.spent_usd:.2f} spent" + (f" of ${run.budget_usd:.2f}" if run.budget_usd is not None else "")
     table = Table(title=f"run {run.id} — {run.name}: {run.status} ({money})", title_justify="left")
@@ -48,6 +66,8 @@ def summary_table(view: RunView) -> Table:
         table.add_column(column, no_wrap=column != "note", overflow="fold")
     for task in view.tasks:
         note = (task.error or "").splitlines()[0][:80] if task.error else ""
+        if not note and activity and task.status is TaskStatus.RUNNING:
+            note = activity.get(task.id, "")[:80]
         table.add_row(
             task.id,
             Text(str(task.status), style=_STYLE.get(task.status, "")),
@@ -59,7 +79,7 @@ def summary_table(view: RunView) -> Table:
     return table
 
 
-def live_view(view: RunView) -> RenderableType:
+def live_view(view: RunView, activity: dict[str, str] | None = None) -> RenderableType:
     """The live view: a progress bar over finished tasks, then the per-task table."""
     total = len(view.tasks)
     done = sum(1 for t in view.tasks if t.status.terminal)
@@ -68,7 +88,7 @@ def live_view(view: RunView) -> RenderableType:
         counts[task.status] = counts.get(task.status, 0) + 1
     line = Text(f"{done}/{total} finished  ")
     line.append("  ".join(f"{status}: {n}" for status, n in sorted(counts.items())), style="dim")
-    return Group(ProgressBar(total=max(total, 1), completed=done, width=60), line, summary_table(view))
+    return Group(ProgressBar(total=max(total, 1), completed=done, width=60), line, summary_table(view, activity))
 
 
 def runs_table(runs: list[RunRecord]) -> Table:

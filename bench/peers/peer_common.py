@@ -17,6 +17,7 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379")
+    parser.add_argument("--one", choices=("independent", "chain", "fanout"), help="run only this workload")
     return parser.parse_args()
 
 

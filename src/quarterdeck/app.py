@@ -63,10 +63,18 @@ class Quarterdeck:
         base: str = "HEAD",
         branch: str | None = None,
         budget_usd: float | None = None,
+        merge_strategy: str = "squash",
     ) -> RunRecord:
         """Validate a plan and create its run (tasks without dependencies are ready at once)."""
         return await submit.submit_plan(
-            self.db, self.registry, plan, repo=repo, base=base, branch=branch, budget_usd=budget_usd
+            self.db,
+            self.registry,
+            plan,
+            repo=repo,
+            base=base,
+            branch=branch,
+            budget_usd=budget_usd,
+            merge_strategy=merge_strategy,
         )
 
     async def add_budget(self, run_id: str, amount_usd: float) -> float:

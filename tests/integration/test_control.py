@@ -114,7 +114,7 @@ async def test_a_dead_letter_is_requeued_and_its_dependants_run(app: Quarterdeck
     second = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.02)
     assert second.run.status is RunStatus.SUCCEEDED
     assert [t.attempts for t in second.tasks] == [2, 1, 1]
-    with pytest.raises(InputError, match="only failed or cancelled tasks can be re-queued"):
+    with pytest.raises(InputError, match="only failed, conflicted or cancelled tasks can be re-queued"):
         await app.requeue_task(record.id, "flaky")
 
 

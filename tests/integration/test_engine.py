@@ -133,14 +133,50 @@ async def test_two_tasks_editing_the_same_line_conflict_and_the_branch_stays(
 
     view = await _run(app, plans.Plan(name="conflict", tasks=(side("left", "right"), side("right", "left"))), repo)
     statuses = sorted(str(t.status) for t in view.tasks)
-    assert statuses == ["failed", "succeeded"], [(t.id, t.error) for t in view.tasks]
-    loser = next(t for t in view.tasks if t.status is TaskStatus.FAILED)
-    assert loser.error == "merge conflict in README.md"
+    assert statuses == ["conflict", "succeeded"], [(t.id, t.error) for t in view.tasks]
+    loser = next(t for t in view.tasks if t.status is TaskStatus.CONFLICT)
+    assert (loser.error or "").startswith("merge conflict in README.md (integration ")
     winner = next(t for t in view.tasks if t.status is TaskStatus.SUCCEEDED)
     assert git(repo, "show", f"{view.run.integration_branch}:README.md") == f"{winner.id}\n"
     assert len(log_subjects(repo, view.run.integration_branch)) == 2
     events = [e for e in await app.events(view.run.id) if e.type == "merge.conflict"]
     assert [(e.task_id, e.payload["paths"]) for e in events] == [(loser.id, ["README.md"])]
+    # Both sides of the conflict are recorded: the integration head and the task's commit.
+    assert events[0].payload["ours"] == git(repo, "rev-parse", f"{view.run.integration_branch}~0").strip()
+    assert events[0].payload["theirs"] == git(repo, "rev-parse", f"qd/{view.run.id}/{loser.id}").strip()
+
+
+async def test_checks_run_on_the_merge_result_and_a_failure_leaves_the_branch_alone(
+    app: Quarterdeck, repo: Path, tmp_path: Path
+) -> None:
+    # Each side passes its own check, but together they break it: only one may land.
+    def side(me: str, other: str) -> plans.TaskSpec:
+        barrier = f"touch {tmp_path}/{me}; until [ -e {tmp_path}/{other} ]; do sleep 0.01; done"
+        return _task(
+            me,
+            actions=[_write(f"{me}.txt", "x\n"), {"shell": barrier}],
+            verify=("test $(ls left.txt right.txt 2>/dev/null | wc -l) -le 1",),
+            timeout_s=30,
+        )
+
+    view = await _run(app, plans.Plan(name="green", tasks=(side("left", "right"), side("right", "left"))), repo)
+    by_status = {t.status: t for t in view.tasks}
+    assert set(by_status) == {TaskStatus.SUCCEEDED, TaskStatus.FAILED}
+    failed = by_status[TaskStatus.FAILED]
+    assert (failed.error or "").startswith("verification on the merge result: verification 'test $(ls")
+    assert log_subjects(repo, view.run.integration_branch) == ["initial", f"Task {by_status[TaskStatus.SUCCEEDED].id}"]
+    stages = [e.payload["stage"] for e in await app.events(view.run.id) if e.type == "verify.result"]
+    assert sorted(stages) == ["merge", "task", "task"]
+
+
+async def test_the_merge_strategy_writes_merge_commits(app: Quarterdeck, repo: Path) -> None:
+    plan = plans.Plan(name="m", tasks=(_task("a", actions=[_write("a.txt", "a")]),))
+    view = await _run(app, plan, repo, merge_strategy="merge")
+    assert view.run.status is RunStatus.SUCCEEDED
+    parents = git(repo, "log", "-1", "--format=%P", view.run.integration_branch).split()
+    assert len(parents) == 2
+    assert parents[1] == git(repo, "rev-parse", f"qd/{view.run.id}/a").strip()
+    assert git(repo, "log", "-1", "--format=%s", view.run.integration_branch).strip() == "Merge: Task a"
 
 
 async def test_submit_refuses_unknown_runtimes_and_bad_options(app: Quarterdeck, repo: Path) -> None:
@@ -169,3 +205,11 @@ async def test_submit_refuses_a_dirty_checked_out_integration_branch(app: Quarte
         await app.submit(plan, repo=repo, branch="main")
     with pytest.raises(InputError, match="is not a git repository"):
         await app.submit(plan, repo=repo.parent)
+
+
+@pytest.mark.parametrize("branch", ["../../etc", "-rf", "a..b", "HEAD@{1}", "new\nline", "x.lock", "a//b", ""])
+async def test_hostile_integration_branch_names_are_refused(app: Quarterdeck, repo: Path, branch: str) -> None:
+    plan = plans.Plan(name="p", tasks=(_task("a", actions=[]),))
+    with pytest.raises(InputError, match="unsafe name"):
+        await app.submit(plan, repo=repo, branch=branch)
+    assert git(repo, "branch", "--list").split() == ["*", "main"]

@@ -13,7 +13,7 @@ from rich.console import Console
 from quarterdeck.app import Quarterdeck, RunView
 from quarterdeck.cli import views
 from quarterdeck.cli.run import report, watch
-from quarterdeck.domain.statuses import TaskStatus
+from quarterdeck.domain.statuses import DEAD_TASK, TaskStatus
 from quarterdeck.settings import Settings
 
 __all__ = ["budget", "cancel", "pause", "resume", "task"]
@@ -90,11 +90,13 @@ def task() -> None:
 @task.command("list")
 @click.argument("run_id", metavar="RUN")
 @click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in TaskStatus]))
-@click.option("--dead", is_flag=True, help="Only dead letters: failed or cancelled tasks (re-queue with `task retry`).")
+@click.option(
+    "--dead", is_flag=True, help="Only dead letters: failed, conflicted or cancelled (re-queue: `task retry`)."
+)
 @click.option("--json", "as_json", is_flag=True)
 def list_tasks(run_id: str, statuses: tuple[str, ...], dead: bool, as_json: bool) -> None:
     """List RUN's tasks, optionally by status."""
-    wanted = set(statuses) | ({TaskStatus.FAILED, TaskStatus.CANCELLED} if dead else set())
+    wanted = set(statuses) | (set(DEAD_TASK) if dead else set())
     view = _with_app(lambda app: app.view(run_id))
     shown = RunView(view.run, tuple(t for t in view.tasks if not wanted or t.status in wanted))
     if as_json:

@@ -73,5 +73,7 @@ def demo(ctx: click.Context, state_dir: Path, workers: int, as_json: bool) -> No
         base="HEAD",
         branch="integration",
         deps=None,
+        budget_usd=None,
+        merge_strategy="squash",
         as_json=as_json,
     )

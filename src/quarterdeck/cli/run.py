@@ -54,6 +54,13 @@ __all__ = ["report", "run", "status", "watch"]
     default=None,
     help="The most the run may spend, in USD; it stops as budget_exhausted before going over.",
 )
+@click.option(
+    "--merge-strategy",
+    type=click.Choice(["squash", "merge"]),
+    default="squash",
+    show_default=True,
+    help="squash: one commit per task; merge: a merge commit per task.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON instead of the live view.")
 def run(
     plan_path: Path,
@@ -63,6 +70,7 @@ def run(
     branch: str | None,
     deps: str | None,
     budget_usd: float | None,
+    merge_strategy: str,
     as_json: bool,
 ) -> None:
     """Run PLAN (a plan file or a story folder) on REPO and wait for it to finish."""
@@ -72,7 +80,9 @@ def run(
 
     async def _run() -> RunView:
         async with Quarterdeck(settings) as app:
-            record = await app.submit(loaded.plan, repo=repo, base=base, branch=branch, budget_usd=budget_usd)
+            record = await app.submit(
+                loaded.plan, repo=repo, base=base, branch=branch, budget_usd=budget_usd, merge_strategy=merge_strategy
+            )
             if not as_json:
                 console.print(
                     f"run [bold]{record.id}[/] started: {len(loaded.plan.tasks)} tasks, {workers} worker slot(s)"

@@ -23,6 +23,7 @@ _STYLE = {
     TaskStatus.RUNNING: "yellow",
     TaskStatus.SUCCEEDED: "green",
     TaskStatus.FAILED: "red",
+    TaskStatus.CONFLICT: "red bold",
     TaskStatus.BLOCKED: "magenta",
     TaskStatus.CANCELLED: "red dim",
 }

@@ -8,7 +8,7 @@ import time
 
 from quarterdeck.errors import UnsafeNameError
 
-__all__ = ["check_safe_name", "new_id", "new_run_id", "slug"]
+__all__ = ["check_branch_name", "check_safe_name", "new_id", "new_run_id", "slug"]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -60,6 +60,15 @@ def check_safe_name(name: str, *, what: str = "name") -> str:
         reason = "may only hold letters, digits, '.', '_' and '-', starting with a letter or digit"
     if reason:
         raise UnsafeNameError(name, f"{what} {reason}")
+    return name
+
+
+def check_branch_name(name: str) -> str:
+    """Return ``name`` if every ``/``-separated part is a safe name (see ``check_safe_name``), else raise."""
+    if not name or len(name) > 200:
+        raise UnsafeNameError(name, "branch name must be 1 to 200 characters")
+    for part in name.split("/"):
+        check_safe_name(part, what="branch name part")
     return name
 
 

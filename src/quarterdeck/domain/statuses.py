@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["AttemptStatus", "RunStatus", "TaskStatus"]
+__all__ = ["DEAD_TASK", "TERMINAL_TASK", "AttemptStatus", "RunStatus", "TaskStatus"]
 
 
 class TaskStatus(StrEnum):
@@ -20,6 +20,8 @@ class TaskStatus(StrEnum):
     SUCCEEDED = "succeeded"
     #: out of attempts, or failed for good
     FAILED = "failed"
+    #: its branch conflicts with the integration branch; the paths and both commits are recorded
+    CONFLICT = "conflict"
     #: a dependency failed or was cancelled, so it will never run
     BLOCKED = "blocked"
     #: stopped by a user
@@ -30,7 +32,11 @@ class TaskStatus(StrEnum):
         return self in TERMINAL_TASK
 
 
-TERMINAL_TASK = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.BLOCKED, TaskStatus.CANCELLED})
+TERMINAL_TASK = frozenset(
+    {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CONFLICT, TaskStatus.BLOCKED, TaskStatus.CANCELLED}
+)
+#: ended without success: listed as dead letters, and can be re-queued
+DEAD_TASK = frozenset({TaskStatus.FAILED, TaskStatus.CONFLICT, TaskStatus.CANCELLED})
 
 
 class RunStatus(StrEnum):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from quarterdeck.domain.statuses import DEAD_TASK
 from quarterdeck.domain.statuses import TaskStatus as S
 
 __all__ = ["RULES", "Rule", "Transition", "check", "sources"]
@@ -54,13 +55,13 @@ def _f(*states: S) -> frozenset[S]:
 
 #: The rules, in the order they are applied; the first rejection wins.
 RULES: tuple[Rule, ...] = (
-    Rule("ready-needs-dependencies", _f(S.READY), _f(S.PENDING, S.RUNNING, S.FAILED, S.CANCELLED), _deps_succeeded),
-    Rule("retry-needs-attempts-left", _f(S.READY), _f(S.PENDING, S.RUNNING, S.FAILED, S.CANCELLED), _attempts_left),
+    Rule("ready-needs-dependencies", _f(S.READY), _f(S.PENDING, S.RUNNING, *DEAD_TASK), _deps_succeeded),
+    Rule("retry-needs-attempts-left", _f(S.READY), _f(S.PENDING, S.RUNNING, *DEAD_TASK), _attempts_left),
     Rule("claim-only-ready", _f(S.RUNNING), _f(S.READY)),
-    Rule("finish-only-running", _f(S.SUCCEEDED, S.FAILED), _f(S.RUNNING)),
+    Rule("finish-only-running", _f(S.SUCCEEDED, S.FAILED, S.CONFLICT), _f(S.RUNNING)),
     Rule("block-only-waiting", _f(S.BLOCKED), _f(S.PENDING, S.READY)),
     Rule("cancel-unfinished", _f(S.CANCELLED), _f(S.PENDING, S.READY, S.RUNNING)),
-    Rule("wait-again-only-when-unblocked-or-requeued", _f(S.PENDING), _f(S.BLOCKED, S.CANCELLED)),
+    Rule("wait-again-only-when-unblocked-or-requeued", _f(S.PENDING), _f(S.BLOCKED, *DEAD_TASK)),
 )
 
 

@@ -43,10 +43,11 @@ class AttemptOutcome:
 
 
 class _Failure(Exception):
-    def __init__(self, error: str, *, retryable: bool) -> None:
+    def __init__(self, error: str, *, retryable: bool, status: TaskStatus = TaskStatus.FAILED) -> None:
         super().__init__(error)
         self.error = error
         self.retryable = retryable
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,17 +205,22 @@ class _Attempt:
         return result
 
     async def verify(self, ws: worktrees.Workspace) -> _Failed | None:
-        """Run the verification commands in order; the first failure, or None when all pass."""
+        """Run the verification commands in the task's worktree; the first failure, or None when all pass."""
+        return await self.verify_at(ws.path, stage="task")
+
+    async def verify_at(self, where: Path, *, stage: str) -> _Failed | None:
         for command in self.task.verify:
             result = await process.run_process(
                 ["bash", "-c", command],
-                cwd=ws.path,
+                cwd=where,
                 env=self.env(),
                 timeout_s=self.task.timeout_s,
                 grace_s=self.settings.kill_grace_s,
             )
             tail = "\n".join(result.output.splitlines()[-40:])
-            await self.emit(EventType.VERIFY_RESULT, command=command, exit_code=result.returncode, output=tail)
+            await self.emit(
+                EventType.VERIFY_RESULT, command=command, exit_code=result.returncode, output=tail, stage=stage
+            )
             if result.timed_out:
                 return _Failed(command, result.returncode, tail, timed_out=True)
             if result.returncode != 0:
@@ -254,11 +260,42 @@ class _Attempt:
         await self.emit(EventType.COMMIT_CREATED, commit=sha, files=files)
         return sha
 
-    async def land(self, commit: str) -> str:
-        result = await merge.squash_onto(self.repo, self.run.integration_branch, commit)
+    async def land(self, ws: worktrees.Workspace, commit: str) -> str:
+        """Land the task's commit; when the integration branch moved since the task started, its checks
+        run on the merge result first (in a scratch worktree), and a failure leaves the branch alone."""
+
+        async def check_merge_result(candidate: str) -> None:
+            head = await worktrees.resolve_commit(self.repo, f"refs/heads/{self.run.integration_branch}")
+            if not self.task.verify or await worktrees.same_tree(self.repo, candidate, commit):
+                return  # the result is exactly the task's own tree, which was just checked
+            scratch = ws.path.with_name(f"{ws.path.name}-merge")
+            await worktrees.create_scratch(self.repo, scratch, candidate)
+            try:
+                failed = await self.verify_at(scratch, stage="merge")
+            finally:
+                await worktrees.remove_worktree(self.repo, scratch)
+            if failed is not None:
+                raise _Failure(
+                    f"verification on the merge result: {failed.message(0)}; "
+                    f"{self.run.integration_branch} was left at {head[:12]}",
+                    retryable=False,
+                )
+
+        result = await merge.land(
+            self.repo,
+            self.run.integration_branch,
+            commit,
+            strategy=merge.Strategy(self.run.merge_strategy),
+            check=check_merge_result,
+        )
         if not result.ok:
-            await self.emit(EventType.MERGE_CONFLICT, paths=list(result.conflicts))
-            raise _Failure(f"merge conflict in {', '.join(result.conflicts)}", retryable=False)
+            paths = list(result.conflicts)
+            await self.emit(EventType.MERGE_CONFLICT, paths=paths, ours=result.head, theirs=commit)
+            raise _Failure(
+                f"merge conflict in {', '.join(paths)} (integration {result.head[:12]}, task {commit[:12]})",
+                retryable=False,
+                status=TaskStatus.CONFLICT,
+            )
         assert result.commit is not None
         await self.emit(EventType.MERGE_DONE, commit=result.commit, branch=self.run.integration_branch)
         return result.commit
@@ -294,7 +331,7 @@ class _Attempt:
         if "verified" not in done:
             commit = await self.verify_with_revisions(ws, commit)
             await self.save(verified=True)
-        landed = await self.land(commit) if commit is not None else None
+        landed = await self.land(ws, commit) if commit is not None else None
         await self.save(merged=landed)
         await worktrees.remove_worktree(self.repo, ws.path)
         return landed
@@ -338,6 +375,7 @@ async def execute_attempt(
     flusher = asyncio.ensure_future(_flusher(attempt))
     error: str | None = None
     retryable = False
+    final_status = TaskStatus.FAILED
     commit: str | None = None
     try:
         commit = await work
@@ -345,7 +383,7 @@ async def execute_attempt(
         await _pause_for_budget(db, claim, run, short.wanted_usd)
         return AttemptOutcome(succeeded=False)
     except _Failure as failure:
-        error, retryable = failure.error, failure.retryable
+        error, retryable, final_status = failure.error, failure.retryable, failure.status
     except QuarterdeckError as exc:
         error = exc.message
         retryable = getattr(exc, "retryable", False)
@@ -374,6 +412,7 @@ async def execute_attempt(
         error=error,
         retryable=retryable,
         keep={"session_id": session} if session else None,
+        status=final_status,
     )
 
 
@@ -415,6 +454,7 @@ async def _record(
     error: str | None,
     retryable: bool,
     keep: dict[str, Any] | None = None,
+    status: TaskStatus = TaskStatus.FAILED,
 ) -> AttemptOutcome:
     """Write the attempt's outcome with its remaining events; retried while the database is away.
 
@@ -426,7 +466,15 @@ async def _record(
     while True:
         try:
             return await _record_once(
-                db, claim, run, list(events), commit=commit, error=error, retryable=retryable, keep=keep
+                db,
+                claim,
+                run,
+                list(events),
+                commit=commit,
+                error=error,
+                retryable=retryable,
+                keep=keep,
+                status=status,
             )
         except LeaseLost:
             log.info("attempt %s of %s lost its lease; its outcome is dropped", claim.attempt_number, claim.task.id)
@@ -453,6 +501,7 @@ async def _record_once(
     error: str | None,
     retryable: bool,
     keep: dict[str, Any] | None,
+    status: TaskStatus,
 ) -> AttemptOutcome:
     now = utcnow()
     task = claim.task
@@ -466,7 +515,9 @@ async def _record_once(
             decision = policy.decide(task.failures + 1, retryable=retryable)
             retry_at = None if decision is None else now + timedelta(seconds=decision.delay_s)
             # A failed attempt's steps are redone by the next one; only the agent's session carries over.
-            blocked = await task_store.fail_task(conn, claim, error=error, retry_at=retry_at, now=now, checkpoint=keep)
+            blocked = await task_store.fail_task(
+                conn, claim, error=error, retry_at=retry_at, now=now, checkpoint=keep, status=status
+            )
             payload: dict[str, Any] = {"error": error}
             if decision is not None:
                 payload["retry_in"] = round(decision.delay_s, 3)

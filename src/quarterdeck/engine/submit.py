@@ -14,7 +14,7 @@ from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store.database import Database
 from quarterdeck.store.records import RunRecord
-from quarterdeck.workspaces import git, worktrees
+from quarterdeck.workspaces import git, merge, worktrees
 
 __all__ = ["check_runtimes", "prepare_repository", "submit_plan"]
 
@@ -72,14 +72,17 @@ async def submit_plan(
     base: str = "HEAD",
     branch: str | None = None,
     budget_usd: float | None = None,
+    merge_strategy: str = "squash",
 ) -> RunRecord:
     """Validate the plan against the runtimes and the repository, then create its run."""
+    if merge_strategy not in {s.value for s in merge.Strategy}:
+        raise InputError(f"unknown merge strategy {merge_strategy!r}: use {', '.join(merge.Strategy)}")
     if budget_usd is not None and budget_usd <= 0:
         raise InputError("the budget must be a positive amount of US dollars")
     plans.validate(plan)
     check_runtimes(plan, registry)
     run_id = ids.new_run_id()
-    branch = branch or f"quarterdeck/{run_id}"
+    branch = ids.check_branch_name(branch) if branch is not None else f"quarterdeck/{run_id}"
     try:
         top, base_commit = await prepare_repository(repo, base, branch)
     except WorkspaceError as exc:
@@ -93,6 +96,7 @@ async def submit_plan(
             base_ref=base_commit,
             integration_branch=branch,
             budget_usd=budget_usd,
+            merge_strategy=merge_strategy,
         )
         new = [event_store.NewEvent(run_id, EventType.RUN_CREATED, {"name": plan.name, "tasks": len(plan.tasks)})]
         new += [

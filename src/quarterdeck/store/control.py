@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import transitions
-from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
+from quarterdeck.domain.statuses import DEAD_TASK, AttemptStatus, RunStatus, TaskStatus
 from quarterdeck.errors import InputError
 from quarterdeck.store import budgets
 from quarterdeck.store import runs as run_store
@@ -104,8 +104,10 @@ async def requeue_task(conn: AsyncConnection, run_id: str, task_id: str, *, now:
     ended run runs again. Returns the ids of the tasks that wait again.
     """
     task = await task_store.read_task(conn, run_id, task_id)
-    if task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
-        raise InputError(f"task {task_id!r} is {task.status}; only failed or cancelled tasks can be re-queued")
+    if task.status not in DEAD_TASK:
+        raise InputError(
+            f"task {task_id!r} is {task.status}; only failed, conflicted or cancelled tasks can be re-queued"
+        )
     # A task cancelled before its dependencies were done goes back to waiting for them.
     target = TaskStatus.READY if task.pending_deps == 0 else TaskStatus.PENDING
     await conn.execute(
@@ -127,7 +129,7 @@ async def requeue_task(conn: AsyncConnection, run_id: str, task_id: str, *, now:
     others = await conn.execute(
         sa.select(tasks.c.pk, tasks.c.id).where(
             tasks.c.run_id == run_id,
-            tasks.c.status.in_([TaskStatus.FAILED, TaskStatus.CANCELLED]),
+            tasks.c.status.in_(list(DEAD_TASK)),
             tasks.c.pk != task.pk,
         )
     )

@@ -32,6 +32,7 @@ class RunRecord(_FromRow):
     repo_path: str
     base_ref: str
     integration_branch: str
+    merge_strategy: str
     plan_path: str
     budget_usd: float | None
     spent_usd: float

@@ -35,6 +35,7 @@ async def create_run(
     base_ref: str,
     integration_branch: str,
     budget_usd: float | None = None,
+    merge_strategy: str = "squash",
 ) -> RunRecord:
     """Insert a run, its tasks (roots ``ready``, the rest ``pending``) and its dependency edges."""
     now = utcnow()
@@ -45,6 +46,7 @@ async def create_run(
         "repo_path": repo_path,
         "base_ref": base_ref,
         "integration_branch": integration_branch,
+        "merge_strategy": merge_strategy,
         "plan_path": plan.source.path,
         "budget_usd": budget_usd,
         "spent_usd": 0.0,

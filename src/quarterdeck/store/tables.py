@@ -27,6 +27,7 @@ runs = sa.Table(
     sa.Column("repo_path", sa.Text, nullable=False),
     sa.Column("base_ref", sa.Text, nullable=False),
     sa.Column("integration_branch", sa.Text, nullable=False),
+    sa.Column("merge_strategy", sa.String(16), nullable=False, server_default="squash"),
     sa.Column("plan_path", sa.Text, nullable=False),
     sa.Column("budget_usd", sa.Float),
     sa.Column("spent_usd", sa.Float, nullable=False, server_default="0"),

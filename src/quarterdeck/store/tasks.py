@@ -229,6 +229,7 @@ async def fail_task(
     retry_at: datetime | None,
     now: datetime,
     checkpoint: dict[str, object] | None = None,
+    status: TaskStatus = TaskStatus.FAILED,
 ) -> list[str]:
     """Record a failed attempt; requeue it at ``retry_at``, or fail it and block every dependant.
 
@@ -250,7 +251,7 @@ async def fail_task(
     await _finish(
         conn,
         claim,
-        TaskStatus.FAILED,
+        status,
         AttemptStatus.FAILED,
         now,
         error=error,

@@ -18,9 +18,11 @@ __all__ = [
     "checked_out_at",
     "commit_all",
     "create_branch",
+    "create_scratch",
     "create_worktree",
     "remove_worktree",
     "resolve_commit",
+    "same_tree",
     "task_branch",
 ]
 
@@ -64,6 +66,13 @@ async def resolve_commit(repo: Path, ref: str) -> str:
     return result.stdout.strip()
 
 
+async def same_tree(repo: Path, a: str, b: str) -> bool:
+    """Whether two commits hold exactly the same files."""
+    trees = await git(repo, "rev-parse", f"{a}^{{tree}}", f"{b}^{{tree}}")
+    first, second = trees.stdout.split()
+    return first == second
+
+
 async def create_branch(repo: Path, branch: str, start: str) -> None:
     """Create ``branch`` at ``start`` unless it exists already."""
     check = await git(repo, "check-ref-format", "--branch", branch, check=False)
@@ -104,6 +113,14 @@ async def create_worktree(repo: Path, root: Path, run_id: str, task_id: str, att
         # --force: a worktree registered at this path but deleted by hand is taken over.
         await git(repo, "worktree", "add", "--force", "-B", branch, str(path), base)
     return Workspace(repo=repo, path=path, branch=branch, base_commit=base)
+
+
+async def create_scratch(repo: Path, path: Path, commit: str) -> None:
+    """A detached worktree at ``commit``, for checking a candidate before a branch moves to it."""
+    async with locks.repo_lock(repo, "worktrees"):
+        await _remove(repo, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        await git(repo, "worktree", "add", "--force", "--detach", str(path), commit)
 
 
 async def remove_worktree(repo: Path, path: Path) -> None:

@@ -25,6 +25,7 @@ def _task(task_id: str, status: TaskStatus, error: str | None = None) -> TaskRec
 def _view() -> RunView:
     run = RunRecord(
         id="r1", name="demo", status=RunStatus.RUNNING, repo_path="/repo", base_ref="abc", integration_branch="qd",
+        merge_strategy="squash",
         plan_path="p", budget_usd=2.0, spent_usd=0.5, reserved_usd=0.0, created_at=NOW, updated_at=NOW,
         finished_at=None, error=None,
     )  # fmt: skip

@@ -33,5 +33,5 @@ def test_finished_tasks_stay_finished() -> None:
 
 
 def test_only_blocked_or_requeued_tasks_wait_again() -> None:
-    assert transitions.sources(S.PENDING) == {S.BLOCKED, S.CANCELLED}
+    assert transitions.sources(S.PENDING) == {S.BLOCKED, S.FAILED, S.CONFLICT, S.CANCELLED}
     assert check(Transition(S.SUCCEEDED, S.PENDING)) is not None

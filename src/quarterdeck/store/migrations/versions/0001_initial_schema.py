@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("repo_path", sa.Text(), nullable=False),
         sa.Column("base_ref", sa.Text(), nullable=False),
         sa.Column("integration_branch", sa.Text(), nullable=False),
+        sa.Column("merge_strategy", sa.String(length=16), server_default="squash", nullable=False),
         sa.Column("plan_path", sa.Text(), nullable=False),
         sa.Column("budget_usd", sa.Float(), nullable=True),
         sa.Column("spent_usd", sa.Float(), server_default="0", nullable=False),

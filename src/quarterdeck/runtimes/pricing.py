@@ -42,6 +42,18 @@ class Price(BaseModel):
 
 
 PRICES: dict[str, Price] = {
+    # Anthropic (api-agent, Claude Code); cache writes are the 5-minute rate
+    "claude-opus-4-5": Price(input=5.0, output=25.0, cache_read=0.50, cache_write=6.25),
+    "claude-opus-4-1": Price(input=15.0, output=75.0, cache_read=1.50, cache_write=18.75),
+    "claude-opus-4": Price(input=15.0, output=75.0, cache_read=1.50, cache_write=18.75),
+    "claude-sonnet-4-5": Price(input=3.0, output=15.0, cache_read=0.30, cache_write=3.75),
+    "claude-sonnet-4": Price(input=3.0, output=15.0, cache_read=0.30, cache_write=3.75),
+    "claude-haiku-4-5": Price(input=1.0, output=5.0, cache_read=0.10, cache_write=1.25),
+    "claude-3-5-haiku": Price(input=0.80, output=4.0, cache_read=0.08, cache_write=1.0),
+    # OpenAI chat models (api-agent)
+    "gpt-4o": Price(input=2.50, output=10.0, cache_read=1.25),
+    "gpt-4o-mini": Price(input=0.15, output=0.60, cache_read=0.075),
+    "gpt-4.1-nano": Price(input=0.10, output=0.40, cache_read=0.025),
     # OpenAI (Codex)
     "gpt-5": Price(input=1.25, output=10.0, cache_read=0.125),
     "gpt-5-codex": Price(input=1.25, output=10.0, cache_read=0.125),

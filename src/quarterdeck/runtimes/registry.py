@@ -28,6 +28,7 @@ DEFAULT_RUNTIMES = (
     "quarterdeck.runtimes.claude_code:ClaudeCodeRuntime",
     "quarterdeck.runtimes.codex:CodexRuntime",
     "quarterdeck.runtimes.gemini:GeminiRuntime",
+    "quarterdeck.runtimes.api_agent:ApiAgentRuntime",
 )
 
 

@@ -225,3 +225,26 @@ def test_two_worker_processes_and_a_run_without_workers_do_every_task_exactly_on
         assert len(served_by) == 2
     finally:
         pg_template.drop(name)
+
+
+def test_gc_removes_the_worktrees_kept_after_a_failed_run(tmp_path: Path) -> None:
+    env = _env(f"sqlite:///{tmp_path}/q.db", tmp_path)
+    repo = make_repo(tmp_path / "repo")
+    plan = _write_plan(
+        tmp_path / "plan.yaml",
+        {
+            "name": "f",
+            "tasks": [{"id": "x", "title": "X", "runtime": "shell", "options": {"script": "touch y; false"}}],
+        },
+    )
+    assert _qd("run", str(plan), "--repo", str(repo), env=env).returncode == 1
+    kept = list((tmp_path / "state" / "worktrees").glob("*/x/1"))
+    assert len(kept) == 1
+    assert (kept[0] / "y").exists()
+    dry = _qd("gc", "--dry-run", env=env)
+    assert dry.stdout.splitlines() == [f"would remove {kept[0]}", "1 worktree(s) to remove"]
+    assert kept[0].exists()
+    done = _qd("gc", env=env)
+    assert done.returncode == 0
+    assert not kept[0].exists()
+    assert str(kept[0]) not in git(repo, "worktree", "list")

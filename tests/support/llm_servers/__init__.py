@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.support.llm_servers.anthropic import AnthropicServer, working_directory
 from tests.support.llm_servers.openai import OpenAIResponsesServer, apply_patch_add, function_outputs
+from tests.support.llm_servers.openai_chat import OpenAIChatServer, chat_tool_results
 from tests.support.llm_servers.script import Fault, Hang, Reply, Script, Text, ToolCall
 from tests.support.llm_servers.server import RecordedRequest, ScriptedServer
 
@@ -11,6 +12,7 @@ __all__ = [
     "AnthropicServer",
     "Fault",
     "Hang",
+    "OpenAIChatServer",
     "OpenAIResponsesServer",
     "RecordedRequest",
     "Reply",
@@ -19,6 +21,7 @@ __all__ = [
     "Text",
     "ToolCall",
     "apply_patch_add",
+    "chat_tool_results",
     "function_outputs",
     "working_directory",
 ]

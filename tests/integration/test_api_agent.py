@@ -15,7 +15,7 @@ from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.llm.settings import LlmSettings
 from quarterdeck.runtimes.api_agent import ApiAgentRuntime
 from tests.support.gitrepo import git
-from tests.support.llm_servers import AnthropicServer, Reply, Script, ToolCall
+from tests.support.llm_servers import AnthropicServer, OpenAIChatServer, Reply, Script, ToolCall, chat_tool_results
 
 KEYS = {"ANTHROPIC_API_KEY": "sk-ant-test-1", "OPENAI_API_KEY": "sk-openai-test-1"}
 
@@ -104,3 +104,52 @@ async def test_a_task_is_done_through_tool_calls_with_the_anthropic_sdk(app: Qua
     # 2 calls × (1000 input × $1/M + 100 output × $5/M)
     assert view.run.spent_usd == pytest.approx(2 * 0.0015)
     assert "sk-ant-test-1" not in json.dumps([e.payload for e in events])
+
+
+@pytest.mark.usefixtures("api_agent")
+async def test_a_task_is_done_through_tool_calls_with_the_openai_sdk(app: Quarterdeck, repo: Path) -> None:
+    with OpenAIChatServer(Script(*WRITE_AND_RUN)) as server:
+        model = {"provider": "openai-chat", "model": "gpt-4o", "base_url": server.url + "/v1"}
+        view = await run_plan(app, repo, plan_of([model]))
+    assert view.run.status == RunStatus.SUCCEEDED, view.tasks[0].error
+    assert git(repo, "show", f"{view.run.integration_branch}:hello.py") == "print('hi')\n"
+    assert chat_tool_results(server.model_requests()[1].body)[1].startswith("exit code 0\nhi")
+    # 2 calls × (1000 × $2.50/M + 100 × $10/M)
+    assert view.run.spent_usd == pytest.approx(2 * 0.0035)
+
+
+@pytest.mark.usefixtures("api_agent")
+async def test_a_recorded_run_replays_offline_with_the_same_commits_and_costs(
+    app: Quarterdeck, repo: Path, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "run.cassette.jsonl"
+    with AnthropicServer(Script(*WRITE_AND_RUN)) as server:
+        model = {"provider": "anthropic", "model": "claude-haiku-4-5", "base_url": server.url}
+        recorded = await run_plan(app, repo, plan_of([model], record=str(cassette)))
+    assert recorded.run.status == RunStatus.SUCCEEDED, recorded.tasks[0].error
+    assert len(cassette.read_text().splitlines()) == 2
+
+    replayed = await run_plan(app, repo, plan_of([model], replay=str(cassette)))  # the server is gone
+    assert replayed.run.status == RunStatus.SUCCEEDED, replayed.tasks[0].error
+    tree = [git(repo, "rev-parse", f"{v.run.integration_branch}^{{tree}}") for v in (recorded, replayed)]
+    assert tree[0] == tree[1]
+    assert replayed.run.spent_usd == pytest.approx(recorded.run.spent_usd)
+    assert replayed.run.spent_usd > 0
+    reasons = [e.payload["reason"] for e in await app.events(replayed.run.id) if e.type == "llm.call"]
+    assert reasons == ["replayed", "replayed"]
+
+
+@pytest.mark.usefixtures("api_agent")
+async def test_a_replay_fails_loudly_naming_a_request_the_cassette_lacks(
+    app: Quarterdeck, repo: Path, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "run.cassette.jsonl"
+    with AnthropicServer(Script(Reply.text("nothing to do"))) as server:
+        model = {"provider": "anthropic", "model": "claude-haiku-4-5", "base_url": server.url}
+        await run_plan(app, repo, plan_of([model], record=str(cassette)))
+    other = plan_of([model], replay=str(cassette), instructions="Also write tests.")
+    view = await run_plan(app, repo, other)
+    assert view.run.status == RunStatus.FAILED
+    error = view.tasks[0].error or ""
+    assert f"cassette {cassette} holds no answer for request" in error
+    assert "claude-haiku-4-5 after 1 message(s), last: 'Create hello.py printing hi, run it, then stop.'" in error

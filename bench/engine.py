@@ -79,6 +79,9 @@ class Result:
     n: int
     wall_s: float
     stored_s: float | None = None
+    #: CPU seconds of this process (all threads) for the workload: Quarterdeck only, and unlike wall
+    #: time hardly affected by other load on the machine
+    cpu_s: float | None = None
 
     @property
     def figure(self) -> float:
@@ -168,7 +171,7 @@ async def qd_workload(app: Quarterdeck, repo: Path, workload: str, n: int, backe
         if outcome.run_finished:
             done.set()
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     run = await app.submit(plan, repo=repo)
     worker = app.worker(slots=SLOTS, run_id=run.id)
     worker.on_outcome = on_outcome
@@ -186,6 +189,7 @@ async def qd_workload(app: Quarterdeck, repo: Path, workload: str, n: int, backe
                 if (await run_store.read_run(conn, run.id)).status.terminal:
                     break
         wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu
     finally:
         worker.should_exit = True
         worker.wake()
@@ -194,7 +198,7 @@ async def qd_workload(app: Quarterdeck, repo: Path, workload: str, n: int, backe
     if str(view.run.status) != "succeeded":
         raise RuntimeError(f"run {run.id} ended {view.run.status}")
     stored = (view.run.finished_at - view.run.created_at).total_seconds() if view.run.finished_at else None
-    return Result("quarterdeck", backend, workload, n, wall, stored)
+    return Result("quarterdeck", backend, workload, n, wall, stored, cpu)
 
 
 async def qd_backend(backend: str, sizes: Sizes, pg_url: str) -> list[Result]:
@@ -318,6 +322,7 @@ def print_report(report: Report, sizes: Sizes) -> None:
     )
     print(f"versions: {versions}")
     print(f"worker slots: {SLOTS}; wall clock from first submit to known completion")
+    print("stored s: the run's finished_at - created_at; CPU ms/task: this process's CPU time per task")
     qd = {(r.backend, r.workload): r for r in report.results if r.system == "quarterdeck"}
     qd_backends = [b for b in ("sqlite", "postgresql") if any(k[0] == b for k in qd)]
     for workload in WORKLOADS:
@@ -326,13 +331,14 @@ def print_report(report: Report, sizes: Sizes) -> None:
             continue
         print()
         print(_TITLES[workload].format(n=sizes.of(workload)))
-        head = f"  {'system':<14}{'backend':<12}{_UNITS[workload]:>10}{'wall s':>9}{'stored s':>10}"
+        head = f"  {'system':<14}{'backend':<12}{_UNITS[workload]:>10}{'wall s':>9}{'stored s':>10}{'CPU ms/task':>13}"
         head += "".join(f"{'QD ' + b + ' ×':>16}" for b in qd_backends)
         print(head)
         for r in rows:
             stored = f"{r.stored_s:.3f}" if r.stored_s is not None else "—"
             line = f"  {r.system:<14}{r.backend:<12}{r.figure:>10.{1 if workload == 'independent' else 3}f}"
-            line += f"{r.wall_s:>9.3f}{stored:>10}"
+            cpu = f"{r.cpu_s * 1000 / r.n:.2f}" if r.cpu_s is not None else "—"
+            line += f"{r.wall_s:>9.3f}{stored:>10}{cpu:>13}"
             for b in qd_backends:
                 mine = qd.get((b, workload))
                 cell = "—" if r.system == "quarterdeck" or mine is None else f"{_ratio(mine, r):.2f}"

@@ -39,7 +39,10 @@ async def test_a_wrong_answer_is_repaired_once() -> None:
 
 
 async def test_two_wrong_answers_fail_clearly() -> None:
-    with AnthropicServer(Script(Reply.text("I approve!"), Reply.text("Yes, approved."))) as server:
-        with pytest.raises(StructuredOutputError, match="does not match Verdict after a repair") as caught:
-            await structured(router_for(server.url), Verdict, "Review this diff.")
+    script = Script(Reply.text("I approve!"), Reply.text("Yes, approved."))
+    with (
+        AnthropicServer(script) as server,
+        pytest.raises(StructuredOutputError, match="does not match Verdict after a repair") as caught,
+    ):
+        await structured(router_for(server.url), Verdict, "Review this diff.")
     assert caught.value.answer == "Yes, approved."

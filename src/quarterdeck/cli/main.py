@@ -44,7 +44,7 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from quarterdeck.cli import control, db, demo, doctor, gc, plan, run, worker
+    from quarterdeck.cli import control, costs, db, demo, doctor, gc, plan, run, worker
 
     main.add_command(run.run)
     main.add_command(run.status)
@@ -55,6 +55,7 @@ def _register() -> None:
     for command in (control.budget, control.cancel, control.pause, control.resume, control.task):
         main.add_command(command)
     main.add_command(doctor.doctor)
+    main.add_command(costs.costs)
     main.add_command(gc.gc)
 
 

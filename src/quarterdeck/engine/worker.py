@@ -77,12 +77,13 @@ class Worker:
             claimed = 0
             try:
                 await self._reap_if_due()
-                while len(self._running) < self.slots and not self.should_exit:
-                    claim = await self._claim()
-                    if claim is None:
+                while (free := self.slots - len(self._running)) > 0 and not self.should_exit:
+                    claims = await self._claim(free)
+                    for claim in claims:
+                        await self._start(claim)
+                    claimed += len(claims)
+                    if len(claims) < free:
                         break
-                    await self._start(claim)
-                    claimed += 1
             except QuarterdeckError as exc:
                 log.warning("worker %s: %s", self.worker_id, exc)
             self.polls += 1
@@ -123,9 +124,9 @@ class Worker:
                 ],
             )
 
-    async def _claim(self) -> Claim | None:
+    async def _claim(self, count: int) -> list[Claim]:
         async with self.db.transaction() as conn:
-            return await task_store.claim_task(
+            return await task_store.claim_tasks(
                 conn,
                 dialect=self.db.dialect,
                 worker_id=self.worker_id,
@@ -133,6 +134,7 @@ class Worker:
                 now=utcnow(),
                 run_id=self.run_id,
                 limits=self.settings.limits,
+                count=count,
             )
 
     async def _run_of(self, run_id: str) -> RunRecord:

@@ -27,9 +27,13 @@ async def lock_claims(conn: AsyncConnection, dialect: str) -> None:
 
 
 def next_claimable(
-    dialect: str, now: datetime, run_id: str | None, filters: Sequence[sa.ColumnElement[bool]] = ()
-) -> sa.ScalarSelect[int]:
-    """The pk of the best ready task (priority, then critical-path length, then plan order).
+    dialect: str,
+    now: datetime,
+    run_id: str | None,
+    filters: Sequence[sa.ColumnElement[bool]] = (),
+    limit: int = 1,
+) -> sa.Select[tuple[int]]:
+    """The pks of the best ``limit`` ready tasks (priority, then critical-path length, then plan order).
 
     PostgreSQL locks the row with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers pass each
     other by; SQLite has one writer at a time (``BEGIN IMMEDIATE``), so the conditional
@@ -42,7 +46,7 @@ def next_claimable(
             sa.or_(tasks.c.not_before.is_(None), tasks.c.not_before <= now),
         )
         .order_by(tasks.c.priority.desc(), tasks.c.path_length.desc(), tasks.c.seq, tasks.c.pk)
-        .limit(1)
+        .limit(limit)
     )
     if run_id is not None:
         query = query.where(tasks.c.run_id == run_id)
@@ -52,4 +56,4 @@ def next_claimable(
     query = query.where(tasks.c.run_id.in_(active))
     if dialect == "postgresql":
         query = query.with_for_update(skip_locked=True, of=tasks)
-    return query.scalar_subquery()
+    return query

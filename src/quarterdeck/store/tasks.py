@@ -25,6 +25,7 @@ __all__ = [
     "Expired",
     "block_dependants",
     "claim_task",
+    "claim_tasks",
     "complete_task",
     "fail_task",
     "read_attempts",
@@ -52,24 +53,46 @@ async def claim_task(
     run_id: str | None = None,
     limits: Mapping[str, int] | None = None,
 ) -> Claim | None:
-    """Claim the best ready task with a fresh lease and open its attempt; None if nothing is ready.
+    """Claim the best ready task with a fresh lease and open its attempt; None if nothing is ready."""
+    claims = await claim_tasks(
+        conn, dialect=dialect, worker_id=worker_id, lease_s=lease_s, now=now, run_id=run_id, limits=limits
+    )
+    return claims[0] if claims else None
+
+
+async def claim_tasks(
+    conn: AsyncConnection,
+    *,
+    dialect: str,
+    worker_id: str,
+    lease_s: float,
+    now: datetime,
+    run_id: str | None = None,
+    limits: Mapping[str, int] | None = None,
+    count: int = 1,
+) -> list[Claim]:
+    """Claim up to ``count`` of the best ready tasks, each with a fresh lease and a new attempt.
 
     ``limits`` caps how many tasks run at once: ``global``, ``runtime:<name>``, ``repo:<path>``.
-    A task over a limit stays ``ready`` and the next eligible task is claimed instead.
+    A task over a limit stays ``ready`` and the next eligible task is claimed instead (one claim
+    per transaction while limits apply, so each claim is counted against them).
     """
     filters: list[sa.ColumnElement[bool]] = []
     if limits:
+        count = 1
         await dialects.lock_claims(conn, dialect)
         over = await _saturated(conn, limits)
         if over is None:
-            return None
+            return []
         filters = over
     token = secrets.token_hex(16)
-    attempt_id = ids.new_id("a")
+    prefix = ids.new_id("a") + "-"
+    # The picked rows are locked first (a CTE is evaluated before the update), then updated by join.
+    picked = dialects.next_claimable(dialect, now, run_id, filters, limit=count).cte("picked")
     result = await conn.execute(
         tasks.update()
         .where(
-            tasks.c.pk == dialects.next_claimable(dialect, now, run_id, filters),
+            tasks.c.pk == picked.c.pk,
             tasks.c.status.in_(_sources(TaskStatus.RUNNING)),
         )
         .values(
@@ -77,22 +100,25 @@ async def claim_task(
             worker_id=worker_id,
             lease_token=token,
             lease_expires_at=now + timedelta(seconds=lease_s),
-            attempt_id=attempt_id,
+            # one statement claims several tasks: each attempt id is the batch prefix plus the task's pk
+            attempt_id=sa.literal(prefix) + sa.cast(tasks.c.pk, sa.String),
             attempts=tasks.c.attempts + 1,
             started_at=sa.func.coalesce(tasks.c.started_at, now),
             error=None,
         )
         .returning(*tasks.c)
     )
-    row = result.first()
-    if row is None:
-        return None
-    task = TaskRecord.from_row(row._mapping)
+    claimed = sorted(
+        (TaskRecord.from_row(row._mapping) for row in result),
+        key=lambda t: (-t.priority, -t.path_length, t.seq, t.pk),
+    )
+    if not claimed:
+        return []
     await conn.execute(
         attempts.insert(),
         [
             {
-                "id": attempt_id,
+                "id": task.attempt_id,
                 "task_pk": task.pk,
                 "number": task.attempts,
                 "status": AttemptStatus.RUNNING,
@@ -101,9 +127,13 @@ async def claim_task(
                 "heartbeat_at": now,
                 "started_at": now,
             }
+            for task in claimed
         ],
     )
-    return Claim(task=task, attempt_id=attempt_id, attempt_number=task.attempts, lease_token=token)
+    return [
+        Claim(task=task, attempt_id=task.attempt_id or "", attempt_number=task.attempts, lease_token=token)
+        for task in claimed
+    ]
 
 
 async def _saturated(conn: AsyncConnection, limits: Mapping[str, int]) -> list[sa.ColumnElement[bool]] | None:
@@ -206,19 +236,23 @@ async def complete_task(conn: AsyncConnection, claim: Claim, *, commit_sha: str 
     await _finish(
         conn, claim, TaskStatus.SUCCEEDED, AttemptStatus.SUCCEEDED, now, commit_sha=commit_sha, finished_at=now
     )
+    if claim.task.path_length <= 1:
+        return []  # nothing depends on it
     dependants = sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk == claim.task.pk)
-    await conn.execute(tasks.update().where(tasks.c.pk.in_(dependants)).values(pending_deps=tasks.c.pending_deps - 1))
+    # One statement: each dependant has one dependency fewer, and the last one makes it ready.
     result = await conn.execute(
         tasks.update()
-        .where(
-            tasks.c.pk.in_(dependants),
-            tasks.c.pending_deps == 0,
-            tasks.c.status.in_([TaskStatus.PENDING]),
+        .where(tasks.c.pk.in_(dependants))
+        .values(
+            pending_deps=tasks.c.pending_deps - 1,
+            status=sa.case(
+                (sa.and_(tasks.c.pending_deps == 1, tasks.c.status == TaskStatus.PENDING), TaskStatus.READY.value),
+                else_=tasks.c.status,
+            ),
         )
-        .values(status=TaskStatus.READY)
-        .returning(tasks.c.id)
+        .returning(tasks.c.id, tasks.c.status)
     )
-    return sorted(result.scalars().all())
+    return sorted(task_id for task_id, status in result if status == TaskStatus.READY)
 
 
 async def fail_task(

@@ -46,6 +46,8 @@ class EventType(StrEnum):
     LEASE_EXPIRED = "lease.expired"
     #: an attempt continued from the steps an interrupted attempt completed (``steps``)
     CHECKPOINT_RESUMED = "checkpoint.resumed"
+    #: a project setup command ran in a new worktree (``command``, ``exit_code``, ``output``)
+    SETUP_RESULT = "setup.result"
     #: a worktree was prepared (``path``, ``branch``, ``base``)
     WORKSPACE_READY = "workspace.ready"
     #: an agent said something (``text``)

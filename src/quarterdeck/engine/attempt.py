@@ -26,7 +26,7 @@ from quarterdeck.store import tasks as task_store
 from quarterdeck.store.database import Database
 from quarterdeck.store.records import Claim, RunRecord
 from quarterdeck.store.types import utcnow
-from quarterdeck.workspaces import merge, worktrees
+from quarterdeck.workspaces import merge, project, worktrees
 
 __all__ = ["AttemptOutcome", "execute_attempt"]
 
@@ -88,6 +88,8 @@ class _Attempt:
         self.runtime = registry.get(claim.task.runtime)
         self.pending: list[event_store.NewEvent] = []
         self.checkpoint: dict[str, Any] = dict(claim.task.checkpoint or {})
+        self.project = project.load_project_config(self.repo)
+        self.port: int | None = None
         self.inflight: asyncio.Future[None] | None = None
 
     async def emit(self, type: str, /, **payload: Any) -> None:
@@ -131,19 +133,34 @@ class _Attempt:
             self.claim.attempt_number,
             head,
         )
+        workspace = self.project.workspace
         async with self.db.transaction() as conn:
             await task_store.update_attempt(conn, self.claim, branch=ws.branch, worktree=str(ws.path))
-        await self.emit(EventType.WORKSPACE_READY, path=str(ws.path), branch=ws.branch, base=head)
+            if workspace.ports is not None:
+                self.port = await task_store.allocate_port(
+                    conn, self.claim, dialect=self.db.dialect, first=workspace.ports[0], last=workspace.ports[1]
+                )
+        project.apply_files(workspace, self.repo, ws.path)
+        for command in workspace.setup:
+            result = await process.run_process(
+                ["bash", "-c", command], cwd=ws.path, env=self.env(), timeout_s=self.task.timeout_s
+            )
+            tail = "\n".join(result.output.splitlines()[-20:])
+            await self.emit(EventType.SETUP_RESULT, command=command, exit_code=result.returncode, output=tail)
+            if result.timed_out or result.returncode != 0:
+                raise _Failure(f"setup command {command!r} exited {result.returncode}:\n{tail}", retryable=True)
+        await self.emit(EventType.WORKSPACE_READY, path=str(ws.path), branch=ws.branch, base=head, port=self.port)
         return ws
 
     def env(self) -> dict[str, str]:
-        return process.base_env(
-            {
-                "QUARTERDECK_RUN_ID": self.run.id,
-                "QUARTERDECK_TASK_ID": self.task.id,
-                "QUARTERDECK_ATTEMPT": str(self.claim.attempt_number),
-            }
-        )
+        ours = {
+            "QUARTERDECK_RUN_ID": self.run.id,
+            "QUARTERDECK_TASK_ID": self.task.id,
+            "QUARTERDECK_ATTEMPT": str(self.claim.attempt_number),
+        }
+        if self.port is not None:
+            ours["QUARTERDECK_PORT"] = str(self.port)
+        return process.base_env({**self.project.workspace.env, **ours})
 
     async def agent(self, workdir: Path, *, follow_up: str | None = None) -> RunResult:
         """Run the agent, within a reservation of the run's budget when its runtime spends money.
@@ -254,7 +271,15 @@ class _Attempt:
             "Quarterdeck-Attempt": str(self.claim.attempt_number),
             "Quarterdeck-Agent": self.task.runtime,
         }
-        sha, files = await worktrees.commit_all(ws, subject=self.task.title, body="", trailers=trailers, author=author)
+        workspace = self.project.workspace
+        sha, files = await worktrees.commit_all(
+            ws,
+            subject=self.task.title,
+            body="",
+            trailers=trailers,
+            author=author,
+            exclude=[*workspace.copy_files, *workspace.link],
+        )
         async with self.db.transaction() as conn:
             await task_store.update_attempt(conn, self.claim, commit_sha=sha)
         await self.emit(EventType.COMMIT_CREATED, commit=sha, files=files)

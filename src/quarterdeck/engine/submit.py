@@ -14,7 +14,7 @@ from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store.database import Database
 from quarterdeck.store.records import RunRecord
-from quarterdeck.workspaces import git, merge, worktrees
+from quarterdeck.workspaces import git, merge, project, worktrees
 
 __all__ = ["check_runtimes", "prepare_repository", "submit_plan"]
 
@@ -50,6 +50,7 @@ async def prepare_repository(repo: Path, base: str, branch: str) -> tuple[Path, 
         InputError: the integration branch is checked out with uncommitted changes.
     """
     top = await git.open_repository(repo)
+    project.load_project_config(top)  # a broken .quarterdeck/config.toml is refused before anything runs
     base_commit = await worktrees.resolve_commit(top, base)
     await worktrees.create_branch(top, branch, base_commit)
     checkout = await worktrees.checked_out_at(top, branch)

@@ -102,6 +102,7 @@ class AttemptRecord(_FromRow):
     commit_sha: str | None
     reserved_usd: float
     cost_usd: float
+    port: int | None
     error: str | None
 
     def __post_init__(self) -> None:

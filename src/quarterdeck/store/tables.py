@@ -105,6 +105,8 @@ attempts = sa.Table(
     sa.Column("commit_sha", sa.String(64)),
     sa.Column("reserved_usd", sa.Float, nullable=False, server_default="0"),
     sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
+    #: QUARTERDECK_PORT of a running attempt, unique among running attempts
+    sa.Column("port", sa.Integer),
     sa.Column("error", sa.Text),
     sa.UniqueConstraint("task_pk", "number"),
 )

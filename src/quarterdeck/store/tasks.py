@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import ids, transitions
 from quarterdeck.domain.statuses import AttemptStatus, TaskStatus
-from quarterdeck.errors import LeaseLost, NotFound
+from quarterdeck.errors import LeaseLost, NotFound, WorkspaceError
 from quarterdeck.store import budgets, dialects
 from quarterdeck.store.records import AttemptRecord, Claim, TaskRecord
 from quarterdeck.store.tables import attempts, dependencies, runs, tasks
 
 __all__ = [
     "Expired",
+    "allocate_port",
     "block_dependants",
     "claim_task",
     "claim_tasks",
@@ -187,6 +188,29 @@ async def update_checkpoint(conn: AsyncConnection, claim: Claim, checkpoint: dic
     )
     if result.rowcount != 1:
         raise LeaseLost(f"task {claim.task.id!r} attempt {claim.attempt_number} lost its lease")
+
+
+async def allocate_port(conn: AsyncConnection, claim: Claim, *, dialect: str, first: int, last: int) -> int:
+    """The lowest port in ``[first, last]`` no other running attempt holds, recorded on this attempt.
+
+    Raises:
+        WorkspaceError: every port in the range is taken.
+    """
+    await dialects.lock_claims(conn, dialect)
+    taken = set(
+        (
+            await conn.execute(
+                sa.select(attempts.c.port).where(
+                    attempts.c.status == AttemptStatus.RUNNING, attempts.c.port.is_not(None)
+                )
+            )
+        ).scalars()
+    )
+    port = next((p for p in range(first, last + 1) if p not in taken), None)
+    if port is None:
+        raise WorkspaceError(f"no free port in {first}-{last}: {len(taken)} running attempts hold them")
+    await update_attempt(conn, claim, port=port)
+    return port
 
 
 async def update_attempt(conn: AsyncConnection, claim: Claim, **values: object) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
 from quarterdeck.domain import plans
 from quarterdeck.errors import PlanError, Problem
-from quarterdeck.stories import deps, detect, folder, planfile, prompt, records, specs
+from quarterdeck.stories import deps, detect, documents, folder, planfile, prompt, records, specs
 
 __all__ = ["POLICIES", "LoadedPlan", "Skipped", "load_plan", "load_template"]
 
@@ -87,6 +88,15 @@ def _plan_file(path: Path) -> plans.Plan | None:
     text, problem = folder.read_text(path, str(path))
     if problem is not None or text is None:
         raise PlanError([problem or Problem(str(path), 0, "cannot read")])
+    if path.suffix.lower() == ".json":
+        # What detect.detect does for JSON, keeping the decoded value so it is decoded once, not twice.
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            return None  # read again as a folder, which reports the problem
+        if not detect.looks_like_plan_data(data):
+            return None
+        return planfile.parse_plan(text, str(path), parsed=documents.Loaded(data))
     if detect.detect(text, str(path)).format != "plan":
         return None
     return planfile.parse_plan(text, str(path))

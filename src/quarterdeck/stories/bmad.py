@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import replace
 from pathlib import PurePath
 
 from quarterdeck.domain import plans
@@ -22,6 +21,8 @@ STORY_HEADING = re.compile(rf"^Story\s+({_ID})\b\s*[:.\-–—]?\s*(.*)$", re.IG
 _EPIC_HEADING = re.compile(r"^Epic\s+[0-9A-Za-z]+\b", re.IGNORECASE)
 _STATUS_HEADING = re.compile(r"^[*_]{0,2}Status[*_]{0,2}\s*(?::\s*[*_]{0,2}(.*))?$", re.IGNORECASE)
 _STATUS_LINE = re.compile(r"^\s*(?:[-*+]\s+)?[*_]{0,2}Status[*_]{0,2}\s*:\s*[*_]{0,2}\s*(.+?)\s*$", re.IGNORECASE)
+_STORY_ANYWHERE = re.compile(r"(?im)^#{1,4}\s+Story\b")
+_STATUS_KEY = re.compile(r"(?im)^status\s*:")
 _FILE_DOTTED = re.compile(r"^(\d+[A-Za-z]?)\.(\d+[A-Za-z]?)\.")
 _FILE_DASHED = re.compile(r"^(\d+[A-Za-z]?)-(\d+[A-Za-z]?)-[A-Za-z]")
 
@@ -36,9 +37,7 @@ def story_id_from_filename(path: str) -> str:
 def looks_like_story(text: str) -> bool:
     """Cheap content check: a ``Story N.M`` heading, or front matter holding a ``status``."""
     head = text[:4000]
-    return bool(re.search(r"(?im)^#{1,4}\s+Story\b", head)) or (
-        head.startswith("---") and bool(re.search(r"(?im)^status\s*:", head))
-    )
+    return bool(_STORY_ANYWHERE.search(head)) or (head.startswith("---") and bool(_STATUS_KEY.search(head)))
 
 
 def parse(text: str, path: str, *, manifest_ids: Collection[str] = ()) -> records.Parsed:
@@ -47,7 +46,7 @@ def parse(text: str, path: str, *, manifest_ids: Collection[str] = ()) -> record
     fm = markup.front_matter(lines, path)
     if fm.problem is not None:
         return records.Parsed(problems=(fm.problem,))
-    body = [line for line in lines if line.number >= fm.body_start]
+    body = lines[fm.body_start - 1 :]  # lines are numbered 1, 2, … so the body is a slice
     heads = list(markup.headings(body))
     story_heads = [(lvl, t, n) for lvl, t, n in heads if STORY_HEADING.match(t)]
     if len(story_heads) > 1:
@@ -55,7 +54,7 @@ def parse(text: str, path: str, *, manifest_ids: Collection[str] = ()) -> record
     if heads and _EPIC_HEADING.match(heads[0][1]) and not story_heads:
         return records.Parsed(skip="not a story: an epic file")
     title, title_line, story_id = _title(heads, fm.data, path, manifest_ids)
-    status_raw, status_line = _status(lines, fm.body_start, fm.data)
+    status_raw, status_line = _status(lines, body, fm.body_start, fm.data)
     if not status_raw:
         if story_heads:
             return records.Parsed(skip="not a story: a Story heading but no Status")
@@ -66,8 +65,8 @@ def parse(text: str, path: str, *, manifest_ids: Collection[str] = ()) -> record
     status = statuses.normalise(status_raw)
     if status is None:
         problems.append(Problem(path, status_line, f"unknown status {status_raw!r} (see the status table)"))
-    record = _record(body, story_id, title, title_line, path)
-    record = replace(record, status=status or "ready", status_raw=status_raw, status_line=status_line)
+    first_h2 = next((n for level, _, n in heads if level >= 2), 1 << 30)
+    record = _record(body, first_h2, story_id, title, title_line, path, (status or "ready", status_raw, status_line))
     return records.Parsed(records=(record,), problems=tuple(problems))
 
 
@@ -92,19 +91,20 @@ def _title(
     return title, line, story_id_from_filename(path)
 
 
-def _status(lines: Sequence[markup.Line], body_start: int, data: dict[str, object]) -> tuple[str, int]:
+def _status(
+    lines: Sequence[markup.Line], body: Sequence[markup.Line], body_start: int, data: dict[str, object]
+) -> tuple[str, int]:
     """The raw status from front matter, a ``## Status`` heading (inline or next line) or a ``Status:`` line."""
     if data.get("status") is not None:
         where = next((x.number for x in lines if x.number < body_start and x.text.startswith("status")), 1)
         return str(data["status"]).strip(), where
-    body = [line for line in lines if line.number >= body_start]
     seen_h2 = False
     for i, line in enumerate(body):
         if line.fenced:
             continue
-        match = markup.HEADING.match(line.text) if line.text.startswith("#") else None
-        if match:
-            status = _STATUS_HEADING.match(match.group(2))
+        found = markup.heading(line.text) if line.text.startswith("#") else None
+        if found:
+            status = _STATUS_HEADING.match(found[1])
             if status:
                 if (status.group(1) or "").strip():
                     return _clean(status.group(1)), line.number
@@ -114,7 +114,7 @@ def _status(lines: Sequence[markup.Line], body_start: int, data: dict[str, objec
                             break
                         return _clean(after.text), after.number
                 return "", 0
-            seen_h2 = seen_h2 or len(match.group(1)) >= 2
+            seen_h2 = seen_h2 or found[0] >= 2
             continue
         if not seen_h2:
             inline = _STATUS_LINE.match(line.text)
@@ -127,8 +127,15 @@ def _clean(value: str) -> str:
     return value.strip().lstrip("-*+ ").strip().strip("*_`").strip()
 
 
-def _record(body: Sequence[markup.Line], story_id: str, title: str, title_line: int, path: str) -> records.Record:
-    first_h2 = _first_h2(body)
+def _record(
+    body: Sequence[markup.Line],
+    first_h2: int,
+    story_id: str,
+    title: str,
+    title_line: int,
+    path: str,
+    status: tuple[str, str, int],
+) -> records.Record:
     rest = [
         line
         for line in body
@@ -141,6 +148,9 @@ def _record(body: Sequence[markup.Line], story_id: str, title: str, title_line: 
         title=title,
         format=FORMAT,
         source=plans.SourceRef(path, title_line),
+        status=status[0],
+        status_raw=status[1],
+        status_line=status[2],
         statement=parts.statement,
         acceptance_criteria=parts.acceptance_criteria,
         subtasks=parts.subtasks,
@@ -152,7 +162,3 @@ def _record(body: Sequence[markup.Line], story_id: str, title: str, title_line: 
         chain=FORMAT,
         order=deps.natural_key(story_id),
     )
-
-
-def _first_h2(body: Sequence[markup.Line]) -> int:
-    return next((n for level, _, n in markup.headings(body) if level >= 2), 1 << 30)

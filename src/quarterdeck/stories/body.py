@@ -48,7 +48,7 @@ def parse_body(
     notes: list[str] = []
     verify: list[str] = []
     kept: list[records.Section] = []
-    refs: list[records.DepRef] = deps.labelled_refs(lines, extract) + deps.heading_refs(lines, extract)
+    refs: list[records.DepRef] = deps.explicit_refs(lines, extract)
     if markup.text_of(head).strip():
         if preamble == "statement":
             statement.append(markup.text_of(head))

@@ -13,6 +13,7 @@ __all__ = [
     "POLICIES",
     "SEQUENTIAL",
     "bmad_refs",
+    "explicit_refs",
     "heading_refs",
     "implied",
     "labelled_refs",
@@ -43,7 +44,8 @@ _LABEL = re.compile(
     re.IGNORECASE,
 )
 _SECTION = re.compile(r"^(depends\s+on|dependencies|prerequisites?|blocked\s+by|requires)\s*:?$", re.IGNORECASE)
-_ANY_LABEL = re.compile(r"depend|prerequisite|blocked|requires", re.IGNORECASE)
+_LABEL_WORDS = ("depend", "prerequisite", "blocked", "requires")
+_ANY_LABEL = re.compile("|".join(_LABEL_WORDS), re.IGNORECASE)
 _STORY_ID = r"\d+[A-Za-z]?\.\d+[A-Za-z]?"
 _STORY_LIST = re.compile(
     rf"\bStor(?:y|ies)\s+({_STORY_ID}(?:\s*(?:,|&|/|\band\b|\bor\b)\s*(?:Story\s+)?{_STORY_ID})*)", re.IGNORECASE
@@ -65,9 +67,18 @@ def labelled_refs(lines: Sequence[markup.Line], extract: Extractor) -> list[reco
     A label without a colon counts only when a reference follows it directly (``Depends on #12``),
     so prose such as "requires care" is never read.
     """
-    out: list[records.DepRef] = []
+    return _labelled(lines, extract) if _mentions_a_label(lines) else []
+
+
+def explicit_refs(lines: Sequence[markup.Line], extract: Extractor) -> list[records.DepRef]:
+    """:func:`labelled_refs` then :func:`heading_refs`, with the cheap first look taken once for both."""
     if not _mentions_a_label(lines):
-        return out
+        return []
+    return _labelled(lines, extract) + _under_headings(lines, extract)
+
+
+def _labelled(lines: Sequence[markup.Line], extract: Extractor) -> list[records.DepRef]:
+    out: list[records.DepRef] = []
     following = False
     for line in lines:
         if line.fenced:
@@ -97,19 +108,21 @@ def section_refs(block: markup.Block, extract: Extractor) -> list[records.DepRef
 
 def heading_refs(lines: Sequence[markup.Line], extract: Extractor) -> list[records.DepRef]:
     """Every reference under any ``### Dependencies``-style heading, up to the next heading as high."""
+    return _under_headings(lines, extract) if _mentions_a_label(lines) else []
+
+
+def _under_headings(lines: Sequence[markup.Line], extract: Extractor) -> list[records.DepRef]:
     out: list[records.DepRef] = []
-    if not _mentions_a_label(lines):
-        return out
     inside: int | None = None
     for line in lines:
         if line.fenced:
             continue
-        heading = markup.HEADING.match(line.text) if line.text.startswith("#") else None
+        heading = markup.heading(line.text) if line.text.startswith("#") else None
         if heading:
-            level = len(heading.group(1))
+            level = heading[0]
             if inside is not None and level <= inside:
                 inside = None
-            if inside is None and _SECTION.match(heading.group(2).strip().strip("*_ ")):
+            if inside is None and _SECTION.match(heading[1].strip().strip("*_ ")):
                 inside = level
             continue
         if inside is not None:
@@ -118,8 +131,16 @@ def heading_refs(lines: Sequence[markup.Line], extract: Extractor) -> list[recor
 
 
 def _mentions_a_label(lines: Sequence[markup.Line]) -> bool:
-    """A cheap first look: does any label word appear at all?"""
-    return _ANY_LABEL.search("\n".join(line.text for line in lines)) is not None
+    """A cheap first look: does any label word appear at all, in any case?
+
+    ASCII text (nearly every story) is lower-cased and searched with ``in``, many times faster than the
+    case-insensitive pattern; other text keeps the pattern, whose Unicode case folding ``lower`` lacks.
+    """
+    text = "\n".join([line.text for line in lines])
+    if text.isascii():
+        low = text.lower()
+        return any(word in low for word in _LABEL_WORDS)
+    return _ANY_LABEL.search(text) is not None
 
 
 def _starts_with_ref(value: str, ref: str) -> bool:

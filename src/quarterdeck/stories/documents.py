@@ -15,9 +15,10 @@ import yaml
 from quarterdeck.errors import Problem
 from quarterdeck.stories import markup
 
-__all__ = ["LineDict", "Loaded", "load_json", "load_yaml_node", "mapping_items", "scalar"]
+__all__ = ["LineDict", "Loaded", "load_json", "load_yaml_node", "mapping_items", "object_lines", "scalar"]
 
-_BRACE_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\{')
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACE = re.compile(r"[^{\n]+")
 _NEWLINE = re.compile("\n")
 _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -38,19 +39,23 @@ class Loaded:
         self.problem = problem
 
 
-def load_json(text: str, path: str) -> Loaded:
-    """Parse JSON, recording each object's line; a syntax error becomes ``path:line: invalid JSON: …``."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return Loaded(problem=Problem(path, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"))
-    except RecursionError:
-        return Loaded(problem=Problem(path, 1, "invalid JSON: nested too deeply"))
+def load_json(text: str, path: str, *, parsed: Loaded | None = None) -> Loaded:
+    """Parse JSON, recording each object's line; a syntax error becomes ``path:line: invalid JSON: …``.
+
+    ``parsed`` is the plain ``json.loads`` of ``text`` when the caller already has it (it is not parsed again).
+    """
+    if parsed is not None:
+        data = parsed.value
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return Loaded(problem=Problem(path, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+        except RecursionError:
+            return Loaded(problem=Problem(path, 1, "invalid JSON: nested too deeply"))
     # Objects are decoded in text order, so the n-th "{" outside strings opens the n-th object met
     # in a pre-order walk -- unless a duplicated key dropped one, which the count check catches.
-    braces = [m.start() for m in _BRACE_OR_STRING.finditer(text) if m.group() == "{"]
-    newlines = [m.start() for m in _NEWLINE.finditer(text)]
-    lines = iter([bisect.bisect_left(newlines, b) + 1 for b in braces])
+    lines = iter(object_lines(text))
     try:
         located = _with_lines(data, lines)
     except (StopIteration, RecursionError):
@@ -58,6 +63,18 @@ def load_json(text: str, path: str) -> Loaded:
     if located is None or next(lines, None) is not None:
         return _load_json_slowly(text, path)
     return Loaded(located)
+
+
+def object_lines(text: str) -> list[int]:
+    """The line of every ``{`` outside strings in valid JSON ``text``, in text order.
+
+    Valid JSON strings hold no raw newline, so dropping them keeps every line; then everything but
+    braces and newlines goes too (both in C), and the few short rows left are counted.  Without a
+    backslash no string holds a quote, so splitting at quotes drops them fastest.
+    """
+    outside = "".join(text.split('"')[::2]) if "\\" not in text else _STRING.sub("", text)
+    skeleton = _NOT_BRACE.sub("", outside)
+    return [number for number, row in enumerate(skeleton.split("\n"), 1) if row for _ in row]
 
 
 def _with_lines(value: Any, lines: Iterator[int]) -> Any:

@@ -55,10 +55,11 @@ class Intake:
     problems: list[Problem] = field(default_factory=list)
 
 
-def read_text(path: Path, shown: str) -> tuple[str | None, Problem | None]:
+def read_text(path: Path | str, shown: str) -> tuple[str | None, Problem | None]:
     """A file's text as UTF-8 (a BOM is dropped), or the problem that stops it being read."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as file:
+            data = file.read()
     except OSError as exc:
         return None, Problem(shown, 0, f"cannot read: {exc.strerror or exc}")
     try:
@@ -69,14 +70,17 @@ def read_text(path: Path, shown: str) -> tuple[str | None, Problem | None]:
         return None, Problem(shown, line, f"not UTF-8: byte 0x{data[exc.start]:02x} at column {column}")
 
 
-def _files(root: Path) -> Iterator[Path]:
+def _files(root: Path) -> Iterator[str]:
+    """Every file's path as ``str(Path(folder, name))`` spells it, without building a Path for each."""
     if not root.is_dir():
-        yield root
+        yield str(root)
         return
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
+        base = str(Path(folder))
+        prefix = "" if base == "." else base if base.endswith("/") else base + "/"
         for name in sorted(names):
-            yield Path(folder, name)
+            yield prefix + name
 
 
 def read(root: Path) -> Intake:
@@ -86,12 +90,11 @@ def read(root: Path) -> Intake:
         intake.problems.append(Problem(str(root), 0, "no such file or folder"))
         return intake
     texts: list[tuple[str, str, str]] = []  # (shown path, format, text)
-    for path in _files(root):
-        shown = str(path)
+    for shown in _files(root):
         if not detect.has_story_extension(shown):
             intake.skipped.append(Skipped(shown, f"not a story file ({PurePath(shown).suffix or 'no extension'})"))
             continue
-        text, problem = read_text(path, shown)
+        text, problem = read_text(shown, shown)
         if problem is not None or text is None:
             intake.problems.append(problem or Problem(shown, 0, "cannot read"))
             continue

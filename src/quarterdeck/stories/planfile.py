@@ -45,13 +45,22 @@ _DEFAULTABLE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Located:
-    """A parsed value with the 1-based line where it starts."""
+    """A parsed value with the 1-based line where it starts (its dicts and lists hold more ``_Located``)."""
 
     value: Any
     line: int
 
+
+class _Leaf(_Located):
+    """A value from the JSON fast path left as decoded: :func:`_plain` converts it only when it is read."""
+
+    __slots__ = ()
+
+
+#: How deep :func:`_parse_root` looks into a plan: root → ``tasks`` → a task → its fields (read through ``_plain``).
+_STRUCTURE_DEPTH = 3
 
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -72,10 +81,25 @@ def _to_located(node: yaml.Node, constructor: yaml.constructor.SafeConstructor) 
 
 def _plain(located: _Located) -> Any:
     value = located.value
+    if type(located) is _Leaf:
+        return _plain_json(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_STR_ONLY = frozenset({str})
+
+
+def _plain_json(value: Any) -> Any:
+    """A decoded JSON value with plain dicts for the line-tagged ones (what ``_plain(_from_json(value))`` gives)."""
+    if isinstance(value, dict):
+        return {str(k): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return list(value) if _SCALARS.issuperset(map(type, value)) else [_plain_json(v) for v in value]
     return value
 
 
@@ -141,6 +165,8 @@ def _str_list(v: Any) -> tuple[str, ...]:
         return ()
     if isinstance(v, str):
         return (v,)
+    if isinstance(v, list) and _STR_ONLY.issuperset(map(type, v)):
+        return tuple(v)  # the common case, checked in C
     if not isinstance(v, list) or not all(isinstance(x, str | int) and not isinstance(x, bool) for x in v):
         raise ValueError("must be a list of strings")
     return tuple(str(x) for x in v)
@@ -201,32 +227,80 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def parse_plan(text: str, path: str) -> plans.Plan:
+def parse_plan(text: str, path: str, *, parsed: documents.Loaded | None = None) -> plans.Plan:
     """Parse and validate a plan file, reporting every problem in one pass.
 
     JSON takes a fast path (the standard JSON decoder, lines per object); when that finds any problem
     the file is read again through YAML composition, which gives every problem its exact line.
+    ``parsed`` is the plain ``json.loads`` of a JSON ``text`` when the caller already has it.
 
     Raises:
         PlanError: with one ``path:line: message`` problem per fault (``CycleError`` for a cycle).
     """
     if path.lower().endswith(".json"):
-        loaded = documents.load_json(text, path)
-        if loaded.problem is None:
+        located = _located_json(text, parsed) if parsed is not None else None
+        if located is None:
+            loaded = documents.load_json(text, path, parsed=parsed)
+            located = _from_json(loaded.value, 1) if loaded.problem is None else None
+        if located is not None:
             try:
-                return _parse_root(_from_json(loaded.value, 1), path)
+                return _parse_root(located, path)
             except PlanError:
                 pass  # read again below for exact lines
     return _parse_root(_load(text, path), path)
 
 
-def _from_json(value: Any, line: int) -> _Located:
+def _located_json(text: str, parsed: documents.Loaded) -> _Located | None:
+    """``_from_json(documents.load_json(text, …).value, 1)`` in one walk; None when that needs its slow path.
+
+    The n-th ``{`` outside strings opens the n-th object of a pre-order walk, unless a repeated key
+    dropped one: then the counts differ and the caller takes the exact (slow) way.
+    """
+    lines = documents.object_lines(text)
+    position = 0
+
+    def walk(value: Any, line: int, depth: int) -> _Located:
+        nonlocal position
+        if isinstance(value, dict):
+            own = lines[position]
+            position += 1
+            if depth >= _STRUCTURE_DEPTH:
+                position += _objects(value) - 1
+                return _Leaf(value, own)
+            return _Located({str(k): walk(v, own, depth + 1) for k, v in value.items()}, own)
+        if isinstance(value, list):
+            if depth >= _STRUCTURE_DEPTH:
+                position += _objects(value)
+                return _Leaf(value, line)
+            return _Located([walk(v, line, depth + 1) for v in value], line)
+        return _Leaf(value, line)
+
+    try:
+        located = walk(parsed.value, 1, 0)
+    except (IndexError, RecursionError):
+        return None
+    return located if position == len(lines) else None
+
+
+def _objects(value: Any) -> int:
+    """How many JSON objects ``value`` holds, itself included."""
+    if isinstance(value, dict):
+        return 1 + sum(map(_objects, value.values()))
+    if isinstance(value, list):
+        return 0 if _SCALARS.issuperset(map(type, value)) else sum(map(_objects, value))
+    return 0
+
+
+def _from_json(value: Any, line: int, depth: int = 0) -> _Located:
+    """Wrap the plan's structure (root, defaults, tasks, each task); values below are left as leaves."""
     if isinstance(value, dict):
         own = int(getattr(value, "line", line))
-        return _Located({str(k): _from_json(v, own) for k, v in value.items()}, own)
-    if isinstance(value, list):
-        return _Located([_from_json(v, line) for v in value], line)
-    return _Located(value, line)
+        if depth >= _STRUCTURE_DEPTH:
+            return _Leaf(value, own)
+        return _Located({str(k): _from_json(v, own, depth + 1) for k, v in value.items()}, own)
+    if isinstance(value, list) and depth < _STRUCTURE_DEPTH:
+        return _Located([_from_json(v, line, depth + 1) for v in value], line)
+    return _Leaf(value, line)
 
 
 def _parse_root(root: _Located, path: str) -> plans.Plan:

@@ -57,6 +57,7 @@ PLACEHOLDERS = {
 
 _DEFAULT = Template(DEFAULT_TEMPLATE)
 _HEADING = re.compile(r"(?m)^(?=#{2,6} |\$sections[ \t]*$)")
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def check_template(text: str, path: str) -> Template:
@@ -107,23 +108,56 @@ def values(record: records.Record, depends_on: tuple[str, ...] = ()) -> dict[str
     }
 
 
+#: Compiled template text: parallel tuples of placeholder names and the text each piece gives when the
+#: name has no value.  Literal text has the name "" (never a placeholder), so it always gives itself.
+_Pieces = tuple[tuple[str, ...], tuple[str, ...]]
+
+
 @functools.lru_cache(maxsize=8)
-def _chunks(text: str) -> tuple[tuple[str, Template | None], ...]:
-    """The template cut at its ``##`` headings: each chunk with the body to test for emptiness (None: always kept)."""
-    out: list[tuple[str, Template | None]] = []
+def _chunks(pattern: re.Pattern[str], delimiter: str, text: str) -> tuple[tuple[_Pieces, _Pieces | None], ...]:
+    """The template cut at its ``##`` headings, compiled.
+
+    Each chunk comes with the part to test for emptiness (its lines after the heading; None when the
+    chunk is always kept).  Chunks end at a line end, so no placeholder spans two of them and filling
+    chunk by chunk is filling the whole.
+    """
+    out: list[tuple[_Pieces, _Pieces | None]] = []
     for chunk in _HEADING.split(text):
         _, _, rest = chunk.partition("\n")
-        out.append((chunk, Template(rest) if chunk.startswith("#") and rest.strip() else None))
+        test = _compile(pattern, delimiter, rest) if chunk.startswith("#") and rest.strip() else None
+        out.append((_compile(pattern, delimiter, chunk), test))
     return tuple(out)
+
+
+def _compile(pattern: re.Pattern[str], delimiter: str, text: str) -> _Pieces:
+    """``text`` as pieces that :func:`_fill` joins exactly as ``Template(text).safe_substitute`` would."""
+    names: list[str] = []
+    texts: list[str] = []
+    last = 0
+    for match in pattern.finditer(text):
+        names.append("")
+        texts.append(text[last : match.start()])
+        name = match.group("named") or match.group("braced")
+        escaped = match.group("escaped") is not None
+        names.append(name or "")
+        texts.append(delimiter if name is None and escaped else match.group())
+        last = match.end()
+    names.append("")
+    texts.append(text[last:])
+    return tuple(names), tuple(texts)
+
+
+def _fill(pieces: _Pieces, filled: dict[str, str]) -> str:
+    return "".join(map(filled.get, *pieces))
 
 
 def render(record: records.Record, template: Template | None = None, depends_on: tuple[str, ...] = ()) -> str:
     """The prompt for ``record``; a template heading whose placeholders all come out empty is left out."""
     filled = values(record, depends_on)
-    kept = [
-        chunk
-        for chunk, body in _chunks((template or _DEFAULT).template)
-        if body is None or body.safe_substitute(filled).strip()
-    ]
-    text = Template("".join(kept)).safe_substitute(filled)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    template = template or _DEFAULT
+    text = "".join(
+        _fill(chunk, filled)
+        for chunk, test in _chunks(template.pattern, template.delimiter, template.template)
+        if test is None or _fill(test, filled).strip()
+    )
+    return _BLANK_LINES.sub("\n\n", text).strip() + "\n"

@@ -18,6 +18,7 @@ _DEPENDS = re.compile(
     r"\(?\s*\b(?:depends\s+on|after|blocked\s+by|requires)\s*:?\s*((?:T\d{3,}[\s,&]*(?:and\s+)?)+)\)?", re.IGNORECASE
 )
 _REF = re.compile(r"\bT\d{3,}\b")
+_TASK_ANYWHERE = re.compile(r"(?m)^\s*[-*+]\s+\[[ xX]\]\s+T\d{3,}\b")
 
 
 def task_refs(text: str) -> list[str]:
@@ -27,7 +28,7 @@ def task_refs(text: str) -> list[str]:
 
 def looks_like_tasks(text: str) -> bool:
     """True when at least one line is a spec-kit task (``- [ ] T001 …``)."""
-    return re.search(r"(?m)^\s*[-*+]\s+\[[ xX]\]\s+T\d{3,}\b", text) is not None
+    return _TASK_ANYWHERE.search(text) is not None
 
 
 def parse(text: str, path: str) -> records.Parsed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,13 +137,21 @@ async def _remove(repo: Path, path: Path) -> None:
 
 
 async def commit_all(
-    ws: Workspace, *, subject: str, body: str, trailers: Mapping[str, str], author: Author
+    ws: Workspace,
+    *,
+    subject: str,
+    body: str,
+    trailers: Mapping[str, str],
+    author: Author,
+    exclude: Sequence[str] = (),
 ) -> tuple[str | None, list[str]]:
     """Commit everything in the worktree (the agent may have committed some of it itself).
 
     Returns the head commit if the branch moved past its base, else None, and the files changed.
     """
     await git(ws.path, "add", "--all")
+    if exclude:  # files the project config copied or linked in are never the agent's work
+        await git(ws.path, "reset", "--quiet", "--", *exclude, check=False)
     staged = await git(ws.path, "diff", "--cached", "--quiet", check=False)
     if staged.returncode == 1:
         message = subject.strip().splitlines()[0][:200] if subject.strip() else "Quarterdeck task"

@@ -145,6 +145,7 @@ def upgrade() -> None:
         sa.Column("commit_sha", sa.String(length=64), nullable=True),
         sa.Column("reserved_usd", sa.Float(), server_default="0", nullable=False),
         sa.Column("cost_usd", sa.Float(), server_default="0", nullable=False),
+        sa.Column("port", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(["task_pk"], ["tasks.pk"], name=op.f("fk_attempts_task_pk_tasks"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attempts")),

@@ -1,0 +1,62 @@
+"""Per-project worktree setup from .quarterdeck/config.toml: setup commands, copied files, env, ports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from quarterdeck.app import Quarterdeck
+from quarterdeck.domain import plans
+from quarterdeck.domain.statuses import RunStatus
+from quarterdeck.errors import InputError
+from quarterdeck.workspaces.project import load_project_config
+from tests.support.gitrepo import git, make_repo
+
+CONFIG = """
+[workspace]
+setup = ["echo prepared > .setup-done"]
+copy = [".env"]
+env = { GREETING = "hello" }
+ports = [41000, 41001]
+"""
+
+
+@pytest.fixture
+def configured_repo(tmp_path: Path) -> Path:
+    repo = make_repo(tmp_path / "repo", {".quarterdeck/config.toml": CONFIG, ".gitignore": ".setup-done\n"})
+    (repo / ".env").write_text("SECRET=not-for-git\n")  # untracked, as .env files are
+    return repo
+
+
+async def test_worktrees_are_prepared_from_the_project_config(
+    app: Quarterdeck, configured_repo: Path, tmp_path: Path
+) -> None:
+    def task(task_id: str, other: str) -> plans.TaskSpec:
+        # Both run at once (a barrier), so they must hold different ports.
+        script = (
+            f'test -f .setup-done && grep -q SECRET .env && echo "$GREETING $QUARTERDECK_PORT" > {task_id}.txt; '
+            f"touch {tmp_path}/{task_id}; until [ -e {tmp_path}/{other} ]; do sleep 0.01; done"
+        )
+        return plans.TaskSpec(id=task_id, title=task_id, runtime="shell", options={"script": script}, timeout_s=30)
+
+    record = await app.submit(plans.Plan(name="cfg", tasks=(task("a", "b"), task("b", "a"))), repo=configured_repo)
+    view = await app.run_until_done(record.id, worker=app.worker(slots=2, run_id=record.id), tick_s=0.02)
+    assert view.run.status is RunStatus.SUCCEEDED, [t.error for t in view.tasks]
+    branch = view.run.integration_branch
+    outputs = {git(configured_repo, "show", f"{branch}:{name}").strip() for name in ("a.txt", "b.txt")}
+    assert outputs == {"hello 41000", "hello 41001"}
+    files = git(configured_repo, "ls-tree", "-r", "--name-only", branch).split()
+    assert ".env" not in files  # copied in for the agent, never committed
+    setups = [e.payload for e in await app.events(record.id) if e.type == "setup.result"]
+    assert [s["exit_code"] for s in setups] == [0, 0]
+
+
+def test_a_bad_config_names_the_file_and_the_problem(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {".quarterdeck/config.toml": "[workspace]\nports = [80, 90]\nsetpu = []\n"})
+    with pytest.raises(InputError) as caught:
+        load_project_config(repo)
+    message = str(caught.value)
+    assert message.startswith(f"{repo / '.quarterdeck' / 'config.toml'}: ")
+    assert "workspace.ports: Value error, ports must be [first, last]" in message
+    assert "workspace.setpu: Extra inputs are not permitted" in message

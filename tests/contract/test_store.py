@@ -266,3 +266,22 @@ async def test_global_and_repository_limits(db: Database) -> None:
     assert await _claim_limited(db, {"global": 1}) is None
     assert await _claim_limited(db, {"repo:/elsewhere": 1}) is not None
     assert await _claim_limited(db, {"repo:/repo": 2}) is None
+
+
+async def test_delayed_tasks_are_not_claimed_before_not_before(db: Database) -> None:
+    later = utcnow() + timedelta(hours=1)
+    plan = plans.Plan(
+        name="delayed",
+        tasks=(plans.TaskSpec(id="later", title="L", not_before=later), plans.TaskSpec(id="now", title="N")),
+    )
+    await _create(db, plan)
+    first = await _claim(db)
+    assert first is not None
+    assert first.task.id == "now"
+    assert await _claim(db) is None
+    async with db.transaction() as conn:
+        due = await task_store.claim_task(
+            conn, dialect=db.dialect, worker_id="w", lease_s=30, now=later + timedelta(seconds=1)
+        )
+    assert due is not None
+    assert due.task.id == "later"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from quarterdeck.domain import ids
@@ -57,6 +58,8 @@ class TaskSpec:
     budget_usd: float | None = None
     #: how many times a failed verification goes back to the same agent session before the attempt fails
     max_revisions: int = 0
+    #: not claimed before this moment (timezone-aware), even when ready
+    not_before: datetime | None = None
     source: SourceRef = SourceRef("<plan>")
 
 

@@ -77,6 +77,7 @@ async def create_run(
             "timeout_s": t.timeout_s,
             "budget_usd": t.budget_usd,
             "max_revisions": t.max_revisions,
+            "not_before": t.not_before,
             "status": TaskStatus.PENDING if t.depends_on else TaskStatus.READY,
             "pending_deps": len(t.depends_on),
             "attempts": 0,

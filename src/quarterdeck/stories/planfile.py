@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -30,6 +31,7 @@ TASK_FIELDS = (
     "timeout_s",
     "budget_usd",
     "max_revisions",
+    "not_before",
 )
 _TOP_FIELDS = ("name", "defaults", "tasks")
 _DEFAULTABLE = (
@@ -184,6 +186,17 @@ def _positive_int(v: Any) -> int:
     return int(v)
 
 
+def _aware_datetime(v: Any) -> datetime:
+    if isinstance(v, str):
+        try:
+            v = datetime.fromisoformat(v)
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date and time, e.g. 2026-12-01T09:00:00+00:00") from None
+    if not isinstance(v, datetime) or v.tzinfo is None:
+        raise ValueError("must be an ISO 8601 date and time with a timezone, e.g. 2026-12-01T09:00:00+00:00")
+    return v
+
+
 def _non_negative_int(v: Any) -> int:
     if _int(v) < 0:
         raise ValueError("must be 0 or more")
@@ -224,6 +237,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "timeout_s": _positive_float,
     "budget_usd": _positive_usd,
     "max_revisions": _non_negative_int,
+    "not_before": _aware_datetime,
 }
 
 
@@ -267,6 +281,11 @@ def _located_json(text: str, parsed: documents.Loaded) -> _Located | None:
             if depth >= _STRUCTURE_DEPTH:
                 position += _objects(value) - 1
                 return _Leaf(value, own)
+            if depth + 1 == _STRUCTURE_DEPTH:  # a task: its fields are leaves, strings the most common
+                return _Located(
+                    {str(k): _Leaf(v, own) if type(v) is str else walk(v, own, depth + 1) for k, v in value.items()},
+                    own,
+                )
             return _Located({str(k): walk(v, own, depth + 1) for k, v in value.items()}, own)
         if isinstance(value, list):
             if depth >= _STRUCTURE_DEPTH:

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from quarterdeck.errors import PlanError
+from quarterdeck.stories.planfile import parse_plan
+
+
+def test_engine_fields_parse_with_defaults() -> None:
+    plan = parse_plan(
+        "name: p\n"
+        "defaults: {max_revisions: 2, budget_usd: 0.5}\n"
+        "tasks:\n"
+        "  - {id: a, title: A, not_before: '2026-12-01T09:00:00+00:00'}\n"
+        "  - {id: b, title: B, budget_usd: 2, max_revisions: 0}\n",
+        "p.yaml",
+    )
+    a, b = plan.tasks
+    assert a.not_before == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert (a.max_revisions, a.budget_usd) == (2, 0.5)
+    assert (b.max_revisions, b.budget_usd, b.not_before) == (0, 2.0, None)
+
+
+def test_engine_fields_are_checked_with_their_line() -> None:
+    with pytest.raises(PlanError) as caught:
+        parse_plan(
+            "name: p\ntasks:\n  - id: a\n    title: A\n    not_before: '2026-12-01 09:00'\n"
+            "    budget_usd: -1\n    max_revisions: -2\n",
+            "p.yaml",
+        )
+    assert [str(p) for p in caught.value.problems] == [
+        "p.yaml:5: 'not_before' must be an ISO 8601 date and time with a timezone, e.g. 2026-12-01T09:00:00+00:00",
+        "p.yaml:6: 'budget_usd' must be a positive amount of US dollars",
+        "p.yaml:7: 'max_revisions' must be 0 or more",
+    ]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.retry import RetryPolicy
@@ -40,6 +43,13 @@ class AttemptOutcome:
     succeeded: bool
     newly_ready: tuple[str, ...] = ()
     run_finished: bool = False
+    #: the next task, claimed in the same transaction that recorded this outcome (see ``ClaimNext``)
+    next_claim: Claim | None = None
+
+
+#: Claims one more task inside the outcome's transaction, so a worker moves straight on to the next
+#: step of a chain without another transaction or a wake-up; returns None when it should not.
+ClaimNext = Callable[[AsyncConnection], Awaitable[Claim | None]]
 
 
 class _Failure(Exception):
@@ -390,7 +400,13 @@ async def _heartbeat(db: Database, settings: Settings, claim: Claim, holder: asy
 
 
 async def execute_attempt(
-    db: Database, settings: Settings, registry: Registry, claim: Claim, run: RunRecord
+    db: Database,
+    settings: Settings,
+    registry: Registry,
+    claim: Claim,
+    run: RunRecord,
+    *,
+    claim_next: ClaimNext | None = None,
 ) -> AttemptOutcome:
     """Run every step of the claimed attempt and record its outcome, fenced by the lease."""
     attempt = _Attempt(db, settings, registry, claim, run)
@@ -438,6 +454,7 @@ async def execute_attempt(
         retryable=retryable,
         keep={"session_id": session} if session else None,
         status=final_status,
+        claim_next=claim_next,
     )
 
 
@@ -480,6 +497,7 @@ async def _record(
     retryable: bool,
     keep: dict[str, Any] | None = None,
     status: TaskStatus = TaskStatus.FAILED,
+    claim_next: ClaimNext | None = None,
 ) -> AttemptOutcome:
     """Write the attempt's outcome with its remaining events; retried while the database is away.
 
@@ -500,6 +518,7 @@ async def _record(
                 retryable=retryable,
                 keep=keep,
                 status=status,
+                claim_next=claim_next,
             )
         except LeaseLost:
             log.info("attempt %s of %s lost its lease; its outcome is dropped", claim.attempt_number, claim.task.id)
@@ -527,6 +546,7 @@ async def _record_once(
     retryable: bool,
     keep: dict[str, Any] | None,
     status: TaskStatus,
+    claim_next: ClaimNext | None,
 ) -> AttemptOutcome:
     now = utcnow()
     task = claim.task
@@ -558,9 +578,12 @@ async def _record_once(
         # Under READ COMMITTED a task finishing concurrently may have seen this one still running;
         # whoever commits last sees everything, so each of them looks again after its commit.
         recheck = blocker is TaskStatus.RUNNING and db.dialect == "postgresql"
+        following = await claim_next(conn) if claim_next is not None and blocker is TaskStatus.READY else None
     if recheck and await _finish_after_commit(db, run.id):
         final = RunStatus.FAILED  # (any terminal status: only "the run ended" is reported)
-    return AttemptOutcome(succeeded=error is None, newly_ready=tuple(ready), run_finished=final is not None)
+    return AttemptOutcome(
+        succeeded=error is None, newly_ready=tuple(ready), run_finished=final is not None, next_claim=following
+    )
 
 
 async def _finish_after_commit(db: Database, run_id: str) -> bool:

@@ -14,6 +14,8 @@ import socket
 import time
 from collections.abc import Callable
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from quarterdeck.domain import ids
 from quarterdeck.domain.events import EventType
 from quarterdeck.engine.attempt import AttemptOutcome, execute_attempt
@@ -144,12 +146,37 @@ class Worker:
         return self._runs[run_id]
 
     async def _start(self, claim: Claim) -> None:
-        run = await self._run_of(claim.task.run_id)
-        task = asyncio.create_task(
-            execute_attempt(self.db, self.settings, self.registry, claim, run), name=f"attempt:{claim.task.id}"
-        )
+        task = asyncio.create_task(self._slot(claim), name=f"attempt:{claim.task.id}")
         self._running.add(task)
         task.add_done_callback(self._finished)
+
+    async def _slot(self, claim: Claim) -> AttemptOutcome:
+        """Run the attempt, then the next task its outcome claimed, until there is none."""
+        while True:
+            run = await self._run_of(claim.task.run_id)
+            outcome = await execute_attempt(
+                self.db, self.settings, self.registry, claim, run, claim_next=self._claim_next
+            )
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)
+            if outcome.next_claim is None:
+                return outcome
+            claim = outcome.next_claim
+
+    async def _claim_next(self, conn: AsyncConnection) -> Claim | None:
+        if self.should_exit:
+            return None
+        claims = await task_store.claim_tasks(
+            conn,
+            dialect=self.db.dialect,
+            worker_id=self.worker_id,
+            lease_s=self.settings.lease_s,
+            now=utcnow(),
+            run_id=self.run_id,
+            limits=self.settings.limits,
+            count=1,
+        )
+        return claims[0] if claims else None
 
     def _finished(self, task: asyncio.Task[AttemptOutcome]) -> None:
         self._running.discard(task)
@@ -158,6 +185,3 @@ class Worker:
             return
         if (error := task.exception()) is not None:
             log.error("attempt crashed: %r", error, exc_info=error)
-            return
-        if self.on_outcome is not None:
-            self.on_outcome(task.result())

@@ -60,3 +60,52 @@ def test_a_bad_config_names_the_file_and_the_problem(tmp_path: Path) -> None:
     assert message.startswith(f"{repo / '.quarterdeck' / 'config.toml'}: ")
     assert "workspace.ports: Value error, ports must be [first, last]" in message
     assert "workspace.setpu: Extra inputs are not permitted" in message
+
+
+async def test_landed_work_is_pushed_to_the_configured_remote(app: Quarterdeck, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    remote.mkdir()
+    git(remote, "init", "--quiet", "--bare")
+    repo = make_repo(
+        tmp_path / "repo", {".quarterdeck/config.toml": '[remote]\nname = "origin"\ntask_branches = true\n'}
+    )
+    git(repo, "remote", "add", "origin", str(remote))
+    plan = plans.Plan(
+        name="push",
+        tasks=(
+            plans.TaskSpec(id="a", title="A", runtime="shell", options={"script": "echo a > a.txt"}),
+            plans.TaskSpec(id="b", title="B", runtime="shell", options={"script": "echo b > b.txt"}, depends_on=("a",)),
+        ),
+    )
+    record = await app.submit(plan, repo=repo)
+    view = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.02)
+    assert view.run.status is RunStatus.SUCCEEDED
+    branch = view.run.integration_branch
+    pushed = dict(
+        line.split("\t")[::-1]
+        for line in git(remote, "for-each-ref", "--format=%(objectname)\t%(refname)").splitlines()
+    )
+    assert pushed[f"refs/heads/{branch}"] == git(repo, "rev-parse", branch).strip()
+    assert f"refs/heads/qd/{record.id}/a" in pushed
+    assert [e.payload["refs"][0] for e in await app.events(record.id) if e.type == "push.done"] == [branch, branch]
+
+
+async def test_a_failing_push_is_reported_and_the_landing_stands(app: Quarterdeck, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {".quarterdeck/config.toml": '[remote]\nname = "nowhere"\n'})
+    git(repo, "remote", "add", "nowhere", str(tmp_path / "missing.git"))
+    plan = plans.Plan(
+        name="p", tasks=(plans.TaskSpec(id="a", title="A", runtime="shell", options={"script": "touch a"}),)
+    )
+    record = await app.submit(plan, repo=repo)
+    view = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.02)
+    assert view.run.status is RunStatus.SUCCEEDED
+    failures = [e.payload for e in await app.events(record.id) if e.type == "push.failed"]
+    assert len(failures) == 1
+    assert failures[0]["remote"] == "nowhere"
+    assert "missing.git" in failures[0]["error"]
+
+
+def test_a_hostile_remote_name_is_refused(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {".quarterdeck/config.toml": '[remote]\nname = "--upload-pack=evil"\n'})
+    with pytest.raises(InputError, match="remote name starts with '-'"):
+        load_project_config(repo)

@@ -66,5 +66,9 @@ class EventType(StrEnum):
     COMMIT_CREATED = "commit.created"
     #: the task's branch landed on the integration branch (``commit``, ``branch``)
     MERGE_DONE = "merge.done"
+    #: the integration branch (and task branch) were pushed (``remote``, ``refs``)
+    PUSH_DONE = "push.done"
+    #: a push failed; the landing stands (``remote``, ``refs``, ``error``)
+    PUSH_FAILED = "push.failed"
     #: the task's branch could not be merged (``paths``)
     MERGE_CONFLICT = "merge.conflict"

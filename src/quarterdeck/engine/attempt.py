@@ -29,7 +29,7 @@ from quarterdeck.store import tasks as task_store
 from quarterdeck.store.database import Database
 from quarterdeck.store.records import Claim, RunRecord
 from quarterdeck.store.types import utcnow
-from quarterdeck.workspaces import merge, project, worktrees
+from quarterdeck.workspaces import git, merge, project, worktrees
 
 __all__ = ["AttemptOutcome", "execute_attempt"]
 
@@ -333,7 +333,23 @@ class _Attempt:
             )
         assert result.commit is not None
         await self.emit(EventType.MERGE_DONE, commit=result.commit, branch=self.run.integration_branch)
+        await self.push(ws)
         return result.commit
+
+    async def push(self, ws: worktrees.Workspace) -> None:
+        """Push what landed to the project's remote; a failed push is reported, the landing stands."""
+        remote = self.project.remote
+        if remote is None:
+            return
+        refs = [self.run.integration_branch] + ([ws.branch] if remote.task_branches else [])
+        specs = [f"+refs/heads/{ref}:refs/heads/{ref}" if ref == ws.branch else f"refs/heads/{ref}:refs/heads/{ref}"
+                 for ref in refs]  # fmt: skip
+        result = await git.git(self.repo, "push", "--quiet", "--porcelain", remote.name, *specs, check=False)
+        if result.returncode == 0:
+            await self.emit(EventType.PUSH_DONE, remote=remote.name, refs=refs)
+        else:
+            message = (result.stderr or result.stdout).strip()[-2000:]
+            await self.emit(EventType.PUSH_FAILED, remote=remote.name, refs=refs, error=message)
 
     async def save(self, **steps: Any) -> None:
         """Checkpoint completed steps (fenced by the lease) before the next step begins."""

@@ -7,6 +7,10 @@ copy = [".env"]               # files copied from the repository root into each 
 link = ["node_modules"]       # symlinked from the repository root into each worktree
 env = { NODE_ENV = "test" }   # extra environment for the agent and the checks
 ports = [41000, 41999]        # each running attempt gets its own QUARTERDECK_PORT from this range
+
+[remote]
+name = "origin"               # push the integration branch there after every landing
+task_branches = false         # and each task's branch too
 ```
 """
 
@@ -18,10 +22,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from quarterdeck.errors import InputError, WorkspaceError
+from quarterdeck.domain import ids
+from quarterdeck.errors import InputError, UnsafeNameError, WorkspaceError
 from quarterdeck.workspaces.paths import confine
 
-__all__ = ["CONFIG_PATH", "ProjectConfig", "WorkspaceConfig", "apply_files", "load_project_config"]
+__all__ = ["CONFIG_PATH", "ProjectConfig", "RemoteConfig", "WorkspaceConfig", "apply_files", "load_project_config"]
 
 CONFIG_PATH = Path(".quarterdeck") / "config.toml"
 
@@ -45,12 +50,29 @@ class WorkspaceConfig(BaseModel):
         return ports
 
 
+class RemoteConfig(BaseModel):
+    """Where landed work is pushed (nothing is pushed without a ``[remote]`` table)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: a remote configured in the repository (``git remote``), e.g. ``origin``
+    name: str
+    #: push each task's branch too, not only the integration branch
+    task_branches: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _safe(cls, name: str) -> str:
+        return ids.check_safe_name(name, what="remote name")
+
+
 class ProjectConfig(BaseModel):
     """The whole ``config.toml``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
+    remote: RemoteConfig | None = None
 
 
 def load_project_config(repo: Path) -> ProjectConfig:
@@ -66,6 +88,8 @@ def load_project_config(repo: Path) -> ProjectConfig:
         return ProjectConfig.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"{path}: {exc}") from None
+    except UnsafeNameError as exc:
+        raise InputError(f"{path}: {exc.message}") from None
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(f"{path}: {problems}") from None

@@ -8,7 +8,7 @@ import pytest
 
 from quarterdeck.app import Quarterdeck
 from quarterdeck.domain import plans
-from quarterdeck.domain.statuses import RunStatus
+from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.errors import InputError
 from quarterdeck.workspaces.project import load_project_config
 from tests.support.gitrepo import git, make_repo
@@ -109,3 +109,45 @@ def test_a_hostile_remote_name_is_refused(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r", {".quarterdeck/config.toml": '[remote]\nname = "--upload-pack=evil"\n'})
     with pytest.raises(InputError, match="remote name starts with '-'"):
         load_project_config(repo)
+
+
+async def test_a_conflict_gets_a_resolver_task_that_lands_and_unblocks_the_rest(
+    app: Quarterdeck, tmp_path: Path
+) -> None:
+    resolver = (
+        '[merge]\nresolve_conflicts = true\nresolver_runtime = "scripted"\n'
+        "resolver_options = { actions = [{ shell = \"test -f .git && grep -q '<<<<<<<' README.md\" },"
+        ' { write = "README.md", content = "left\\nright\\n" }] }\n'
+    )
+    repo = make_repo(tmp_path / "repo", {".quarterdeck/config.toml": resolver, "README.md": "base\n"})
+
+    def side(me: str, other: str) -> plans.TaskSpec:
+        barrier = f"touch {tmp_path}/{me}; until [ -e {tmp_path}/{other} ]; do sleep 0.01; done"
+        return plans.TaskSpec(
+            id=me,
+            title=me,
+            runtime="scripted",
+            options={"actions": [{"write": "README.md", "content": f"{me}\n"}, {"shell": barrier}]},
+            timeout_s=30,
+        )
+
+    after = plans.TaskSpec(
+        id="after",
+        title="after",
+        runtime="shell",
+        options={"script": "cat README.md > seen.txt"},
+        depends_on=("left", "right"),
+    )
+    record = await app.submit(
+        plans.Plan(name="diamond", tasks=(side("left", "right"), side("right", "left"), after)), repo=repo
+    )
+    view = await app.run_until_done(record.id, worker=app.worker(slots=2, run_id=record.id), tick_s=0.02)
+    statuses = {t.id: t.status for t in view.tasks}
+    loser = next(task_id for task_id, status in statuses.items() if status is TaskStatus.CONFLICT)
+    assert statuses[f"{loser}-resolve"] is TaskStatus.SUCCEEDED
+    assert statuses["after"] is TaskStatus.SUCCEEDED
+    assert view.run.status is RunStatus.SUCCEEDED
+    branch = view.run.integration_branch
+    assert git(repo, "show", f"{branch}:seen.txt") == "left\nright\n"  # `after` ran on the resolved tree
+    created = [(e.task_id, e.payload["for"]) for e in await app.events(record.id) if e.type == "task.created"]
+    assert created == [(f"{loser}-resolve", loser)]

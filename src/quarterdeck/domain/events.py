@@ -14,6 +14,10 @@ class EventType(StrEnum):
     RUN_CREATED = "run.created"
     #: a run ended (``status``)
     RUN_FINISHED = "run.finished"
+    #: a task was added to a running run (``for``: the task it stands in for, e.g. a conflict resolver)
+    TASK_CREATED = "task.created"
+    #: a conflict resolver's worktree starts from the merge in progress (``commit``)
+    MERGE_STARTED = "merge.started"
     #: a task's dependencies are met
     TASK_READY = "task.ready"
     #: a worker claimed a task (``worker``, ``attempt``)

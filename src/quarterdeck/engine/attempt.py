@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.retry import RetryPolicy
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
+from quarterdeck.engine import control
 from quarterdeck.errors import LeaseLost, QuarterdeckError, StoreError
 from quarterdeck.runtimes import process
 from quarterdeck.runtimes.base import RunResult, TaskContext, needs_workspace, spends, verification_follow_up
@@ -53,11 +54,20 @@ ClaimNext = Callable[[AsyncConnection], Awaitable[Claim | None]]
 
 
 class _Failure(Exception):
-    def __init__(self, error: str, *, retryable: bool, status: TaskStatus = TaskStatus.FAILED) -> None:
+    def __init__(
+        self,
+        error: str,
+        *,
+        retryable: bool,
+        status: TaskStatus = TaskStatus.FAILED,
+        follow_up: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(error)
         self.error = error
         self.retryable = retryable
         self.status = status
+        #: a task to add in this one's place (a conflict resolver), as ``create_follow_up`` arguments
+        self.follow_up = follow_up
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +161,12 @@ class _Attempt:
                     conn, self.claim, dialect=self.db.dialect, first=workspace.ports[0], last=workspace.ports[1]
                 )
         project.apply_files(workspace, self.repo, ws.path)
+        if (merge_from := self.checkpoint.get("merge_from")) and at is None:
+            # A conflict resolver starts from the merge in progress, conflict markers and all.
+            merging = await git.git(
+                ws.path, "merge", "--no-ff", "--no-commit", str(merge_from), check=False, env=self.author.env()
+            )
+            await self.emit(EventType.MERGE_STARTED, commit=merge_from, output=merging.stdout.strip()[-2000:])
         for command in workspace.setup:
             result = await process.run_process(
                 ["bash", "-c", command], cwd=ws.path, env=self.env(), timeout_s=self.task.timeout_s
@@ -273,8 +289,12 @@ class _Attempt:
             await self.save(commit=commit, session_id=result.session_id or session, revisions=revisions)
         return commit
 
+    @property
+    def author(self) -> worktrees.Author:
+        return worktrees.Author(self.settings.git_author_name, self.settings.git_author_email)
+
     async def commit(self, ws: worktrees.Workspace) -> str | None:
-        author = worktrees.Author(self.settings.git_author_name, self.settings.git_author_email)
+        author = self.author
         trailers = {
             "Quarterdeck-Run": self.run.id,
             "Quarterdeck-Task": self.task.id,
@@ -330,11 +350,33 @@ class _Attempt:
                 f"merge conflict in {', '.join(paths)} (integration {result.head[:12]}, task {commit[:12]})",
                 retryable=False,
                 status=TaskStatus.CONFLICT,
+                follow_up=self.resolver(commit, paths),
             )
         assert result.commit is not None
         await self.emit(EventType.MERGE_DONE, commit=result.commit, branch=self.run.integration_branch)
         await self.push(ws)
         return result.commit
+
+    def resolver(self, commit: str, paths: list[str]) -> dict[str, Any] | None:
+        """The follow-up task that resolves this task's conflict, when the project asks for one."""
+        config = self.project.merge
+        if not config.resolve_conflicts:
+            return None
+        base_id = f"{self.task.id[:55]}-resolve"
+        return {
+            "task_id": base_id if self.task.attempts < 2 else f"{base_id}{self.task.attempts}",
+            "title": f"Resolve merge conflicts of {self.task.title}"[:200],
+            "prompt": (
+                f"Task {self.task.id!r} ({self.task.title}) could not land: its branch conflicts with the "
+                f"integration branch in {', '.join(paths)}. This worktree holds the merge of its commit "
+                f"{commit[:12]} in progress, with conflict markers in those files. Resolve every conflict so "
+                "that both the integration branch's changes and the task's intent are kept, make the checks "
+                f"pass, then stop.\n\nThe original task:\n{self.task.prompt}"
+            ),
+            "runtime": config.resolver_runtime,
+            "options": dict(config.resolver_options),
+            "checkpoint": {"merge_from": commit, "conflict_paths": paths},
+        }
 
     async def push(self, ws: worktrees.Workspace) -> None:
         """Push what landed to the project's remote; a failed push is reported, the landing stands."""
@@ -364,7 +406,7 @@ class _Attempt:
             if not result.ok:
                 raise _Failure(result.error or "the agent failed", retryable=result.retryable)
             return None
-        done = dict(self.checkpoint)
+        done = {k: v for k, v in self.checkpoint.items() if k not in ("merge_from", "conflict_paths")}
         if done:
             await self.emit(EventType.CHECKPOINT_RESUMED, steps=sorted(done))
         if "merged" in done:  # landed, but the outcome was never recorded
@@ -433,6 +475,7 @@ async def execute_attempt(
     error: str | None = None
     retryable = False
     final_status = TaskStatus.FAILED
+    follow_up: dict[str, Any] | None = None
     commit: str | None = None
     try:
         commit = await work
@@ -441,6 +484,7 @@ async def execute_attempt(
         return AttemptOutcome(succeeded=False)
     except _Failure as failure:
         error, retryable, final_status = failure.error, failure.retryable, failure.status
+        follow_up = failure.follow_up
     except QuarterdeckError as exc:
         error = exc.message
         retryable = getattr(exc, "retryable", False)
@@ -471,6 +515,7 @@ async def execute_attempt(
         keep={"session_id": session} if session else None,
         status=final_status,
         claim_next=claim_next,
+        follow_up=follow_up,
     )
 
 
@@ -514,6 +559,7 @@ async def _record(
     keep: dict[str, Any] | None = None,
     status: TaskStatus = TaskStatus.FAILED,
     claim_next: ClaimNext | None = None,
+    follow_up: dict[str, Any] | None = None,
 ) -> AttemptOutcome:
     """Write the attempt's outcome with its remaining events; retried while the database is away.
 
@@ -535,6 +581,7 @@ async def _record(
                 keep=keep,
                 status=status,
                 claim_next=claim_next,
+                follow_up=follow_up,
             )
         except LeaseLost:
             log.info("attempt %s of %s lost its lease; its outcome is dropped", claim.attempt_number, claim.task.id)
@@ -563,6 +610,7 @@ async def _record_once(
     keep: dict[str, Any] | None,
     status: TaskStatus,
     claim_next: ClaimNext | None,
+    follow_up: dict[str, Any] | None,
 ) -> AttemptOutcome:
     now = utcnow()
     task = claim.task
@@ -577,8 +625,19 @@ async def _record_once(
             retry_at = None if decision is None else now + timedelta(seconds=decision.delay_s)
             # A failed attempt's steps are redone by the next one; only the agent's session carries over.
             blocked = await task_store.fail_task(
-                conn, claim, error=error, retry_at=retry_at, now=now, checkpoint=keep, status=status
+                conn,
+                claim,
+                error=error,
+                retry_at=retry_at,
+                now=now,
+                checkpoint={"resolved_by": follow_up["task_id"]} if follow_up is not None else keep,
+                status=status,
+                block=follow_up is None,
             )
+            if follow_up is not None:
+                await task_store.create_follow_up(conn, task, now=now, **follow_up)
+                new.append(event_store.NewEvent(run.id, EventType.TASK_CREATED, {"for": task.id}, follow_up["task_id"]))
+                new.append(event_store.NewEvent(run.id, EventType.TASK_READY, {}, follow_up["task_id"]))
             payload: dict[str, Any] = {"error": error}
             if decision is not None:
                 payload["retry_in"] = round(decision.delay_s, 3)
@@ -595,21 +654,8 @@ async def _record_once(
         # whoever commits last sees everything, so each of them looks again after its commit.
         recheck = blocker is TaskStatus.RUNNING and db.dialect == "postgresql"
         following = await claim_next(conn) if claim_next is not None and blocker is TaskStatus.READY else None
-    if recheck and await _finish_after_commit(db, run.id):
+    if recheck and await control.finish_after_commit(db, run.id):
         final = RunStatus.FAILED  # (any terminal status: only "the run ended" is reported)
     return AttemptOutcome(
         succeeded=error is None, newly_ready=tuple(ready), run_finished=final is not None, next_claim=following
     )
-
-
-async def _finish_after_commit(db: Database, run_id: str) -> bool:
-    """Run the end-of-run check again in a new transaction, which sees every concurrent commit."""
-    async with db.transaction() as conn:
-        if await run_store.first_unfinished(conn, run_id) in (TaskStatus.READY, TaskStatus.PENDING):
-            return False
-        final = await run_store.finish_run_if_done(conn, run_id)
-        if final is not None:
-            await event_store.create_events(
-                conn, [event_store.NewEvent(run_id, EventType.RUN_FINISHED, {"status": str(final)})]
-            )
-    return final is not None

@@ -23,6 +23,21 @@ async def _finish_if_done(conn: AsyncConnection, run_id: str, new: list[event_st
         new.append(event_store.NewEvent(run_id, EventType.RUN_FINISHED, {"status": str(final)}))
 
 
+async def finish_after_commit(db: Database, run_id: str) -> bool:
+    """Run the end-of-run check again in a new transaction, which sees every concurrent commit.
+
+    Under READ COMMITTED (PostgreSQL) two writers ending a run's last tasks at the same moment each
+    see the other's task unfinished; whoever commits last and then looks again sees everything.
+    """
+    async with db.transaction() as conn:
+        final = await run_store.finish_run_if_done(conn, run_id)
+        if final is not None:
+            await event_store.create_events(
+                conn, [event_store.NewEvent(run_id, EventType.RUN_FINISHED, {"status": str(final)})]
+            )
+    return final is not None
+
+
 async def cancel_task(db: Database, run_id: str, task_id: str) -> list[str]:
     """Cancel a task (a running agent is stopped at its next heartbeat); returns the tasks it blocked."""
     async with db.transaction() as conn:
@@ -35,6 +50,8 @@ async def cancel_task(db: Database, run_id: str, task_id: str) -> list[str]:
         ]
         await _finish_if_done(conn, run_id, new)
         await event_store.create_events(conn, new)
+    if db.dialect == "postgresql":
+        await finish_after_commit(db, run_id)
     return blocked
 
 

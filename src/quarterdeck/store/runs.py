@@ -140,10 +140,14 @@ async def finish_run_if_done(conn: AsyncConnection, run_id: str, now: datetime |
     """
     if await first_unfinished(conn, run_id) is not None:
         return None
-    failed = await conn.execute(
-        sa.select(sa.literal(1)).where(tasks.c.run_id == run_id, tasks.c.status != TaskStatus.SUCCEEDED).limit(1)
+    unsuccessful = await conn.execute(
+        sa.select(tasks.c.status, tasks.c.checkpoint).where(
+            tasks.c.run_id == run_id, tasks.c.status != TaskStatus.SUCCEEDED
+        )
     )
-    final = RunStatus.FAILED if failed.first() is not None else RunStatus.SUCCEEDED
+    # A conflict handed to a resolver task is that task's to settle; the resolver is judged itself.
+    failed = [s for s, cp in unsuccessful if not (s == TaskStatus.CONFLICT and (cp or {}).get("resolved_by"))]
+    final = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     now = now or utcnow()
     moved = await conn.execute(
         runs.update()

@@ -28,6 +28,7 @@ __all__ = [
     "claim_task",
     "claim_tasks",
     "complete_task",
+    "create_follow_up",
     "fail_task",
     "read_attempts",
     "read_newest_run_of_task",
@@ -288,8 +289,11 @@ async def fail_task(
     now: datetime,
     checkpoint: dict[str, object] | None = None,
     status: TaskStatus = TaskStatus.FAILED,
+    block: bool = True,
 ) -> list[str]:
-    """Record a failed attempt; requeue it at ``retry_at``, or fail it and block every dependant.
+    """Record a failed attempt; requeue it at ``retry_at``, or fail it and (unless ``block`` is off)
+    block every dependant. ``checkpoint`` replaces the task's checkpoint: a failed attempt's steps
+    are redone by the next attempt, even after a re-queue.
 
     Returns the ids of the tasks that became blocked.
     """
@@ -315,8 +319,63 @@ async def fail_task(
         error=error,
         finished_at=now,
         failures=tasks.c.failures + 1,
+        checkpoint=checkpoint,
     )
+    if not block:
+        return []
     return await block_dependants(conn, claim.task.pk, f"dependency {claim.task.id!r} failed", now)
+
+
+async def create_follow_up(
+    conn: AsyncConnection,
+    original: TaskRecord,
+    *,
+    task_id: str,
+    title: str,
+    prompt: str,
+    runtime: str,
+    options: dict[str, object],
+    checkpoint: dict[str, object],
+    now: datetime,
+) -> None:
+    """Add a ready task to the original's run that takes over its place in the DAG.
+
+    Whatever depended on the original now depends on the follow-up instead.
+    """
+    seq = (await conn.execute(sa.select(sa.func.max(tasks.c.seq)).where(tasks.c.run_id == original.run_id))).scalar()
+    inserted = await conn.execute(
+        tasks.insert()
+        .values(
+            run_id=original.run_id,
+            id=task_id,
+            seq=(seq or 0) + 1,
+            title=title,
+            prompt=prompt,
+            runtime=runtime,
+            options=options,
+            verify=original.verify,
+            acceptance_criteria=original.acceptance_criteria,
+            source_path=original.source_path,
+            source_line=original.source_line,
+            priority=original.priority + 1,
+            path_length=original.path_length,
+            max_attempts=original.max_attempts,
+            timeout_s=original.timeout_s,
+            budget_usd=original.budget_usd,
+            max_revisions=original.max_revisions,
+            status=TaskStatus.READY,
+            pending_deps=0,
+            attempts=0,
+            failures=0,
+            checkpoint=checkpoint,
+            created_at=now,
+        )
+        .returning(tasks.c.pk)
+    )
+    new_pk = inserted.scalar_one()
+    await conn.execute(
+        dependencies.update().where(dependencies.c.depends_on_pk == original.pk).values(depends_on_pk=new_pk)
+    )
 
 
 async def block_dependants(conn: AsyncConnection, pk: int, reason: str, now: datetime) -> list[str]:

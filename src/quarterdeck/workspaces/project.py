@@ -11,6 +11,11 @@ ports = [41000, 41999]        # each running attempt gets its own QUARTERDECK_PO
 [remote]
 name = "origin"               # push the integration branch there after every landing
 task_branches = false         # and each task's branch too
+
+[merge]
+resolve_conflicts = true      # a conflict creates a follow-up task that resolves it (dependants wait for it)
+resolver_runtime = "claude-code"
+resolver_options = {}
 ```
 """
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 import shutil
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -26,7 +32,15 @@ from quarterdeck.domain import ids
 from quarterdeck.errors import InputError, UnsafeNameError, WorkspaceError
 from quarterdeck.workspaces.paths import confine
 
-__all__ = ["CONFIG_PATH", "ProjectConfig", "RemoteConfig", "WorkspaceConfig", "apply_files", "load_project_config"]
+__all__ = [
+    "CONFIG_PATH",
+    "MergeConfig",
+    "ProjectConfig",
+    "RemoteConfig",
+    "WorkspaceConfig",
+    "apply_files",
+    "load_project_config",
+]
 
 CONFIG_PATH = Path(".quarterdeck") / "config.toml"
 
@@ -66,6 +80,18 @@ class RemoteConfig(BaseModel):
         return ids.check_safe_name(name, what="remote name")
 
 
+class MergeConfig(BaseModel):
+    """What happens when a task's branch conflicts with the integration branch."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: create a follow-up task that resolves the conflict, instead of blocking the dependants
+    resolve_conflicts: bool = False
+    #: the runtime (and its options) of that follow-up task
+    resolver_runtime: str = "claude-code"
+    resolver_options: dict[str, Any] = Field(default_factory=dict)
+
+
 class ProjectConfig(BaseModel):
     """The whole ``config.toml``."""
 
@@ -73,6 +99,7 @@ class ProjectConfig(BaseModel):
 
     workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
     remote: RemoteConfig | None = None
+    merge: MergeConfig = Field(default_factory=MergeConfig)
 
 
 def load_project_config(repo: Path) -> ProjectConfig:

@@ -13,6 +13,7 @@ from quarterdeck.domain import plans
 from quarterdeck.domain.budget import Budget
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.runtimes.base import EventSink, RunResult, RuntimeOptions, TaskContext, TokenUsage
+from tests.support.gitrepo import git
 
 
 class MeteredOptions(RuntimeOptions):
@@ -97,6 +98,10 @@ async def test_a_small_budget_stops_before_overspending_and_resumes_when_raised(
     assert {c["model"] for c in costs} == {"test-model-1"}
     attempts = await app.attempts(second.tasks[2])
     assert [(a.number, a.cost_usd) for a in attempts] == [(1, 0.0), (2, pytest.approx(0.4))]
+    costs_in_git = git(
+        repo, "log", "--format=%(trailers:key=Quarterdeck-Cost,valueonly)", second.run.integration_branch
+    )
+    assert costs_in_git.split() == ["$0.4000"] * 3
 
 
 @pytest.mark.usefixtures("metered")

@@ -110,6 +110,8 @@ class _Attempt:
         self.checkpoint: dict[str, Any] = dict(claim.task.checkpoint or {})
         self.project = project.load_project_config(self.repo)
         self.port: int | None = None
+        #: what this attempt's agent runs cost so far (the commit's Quarterdeck-Cost trailer)
+        self.spent_usd = 0.0
         self.inflight: asyncio.Future[None] | None = None
 
     async def emit(self, type: str, /, **payload: Any) -> None:
@@ -221,6 +223,8 @@ class _Attempt:
         async with self.db.transaction() as conn:
             await budgets.settle(conn, self.claim, entry, now=utcnow())
         if entry is not None:
+            self.spent_usd += entry.cost_usd
+        if entry is not None:
             await self.emit(EventType.COST_RECORDED, cost_usd=entry.cost_usd, model=entry.model, source=entry.source)
 
     async def _run_agent(self, workdir: Path, budget_usd: float | None, follow_up: str | None) -> RunResult:
@@ -301,6 +305,8 @@ class _Attempt:
             "Quarterdeck-Attempt": str(self.claim.attempt_number),
             "Quarterdeck-Agent": self.task.runtime,
         }
+        if self.spent_usd:
+            trailers["Quarterdeck-Cost"] = f"${self.spent_usd:.4f}"
         workspace = self.project.workspace
         sha, files = await worktrees.commit_all(
             ws,

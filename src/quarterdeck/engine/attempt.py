@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -84,6 +85,21 @@ class _Failed:
         if self.timed_out:
             return f"verification {self.command!r} timed out{after}"
         return f"verification {self.command!r} exited {self.exit_code}{after}:\n{self.output}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """How an attempt ended, as its outcome transaction records it."""
+
+    #: the landed commit (success: ``error`` is None)
+    commit: str | None = None
+    error: str | None = None
+    retryable: bool = False
+    status: TaskStatus = TaskStatus.FAILED
+    #: the checkpoint a failed task keeps (the agent's session, so a retry resumes it)
+    keep: dict[str, Any] | None = None
+    #: a task to create in this one's place (see ``_Attempt.resolver``)
+    follow_up: dict[str, Any] | None = None
 
 
 class _OutOfBudget(Exception):
@@ -478,25 +494,20 @@ async def execute_attempt(
     work = asyncio.ensure_future(attempt.steps())
     beat = asyncio.ensure_future(_heartbeat(db, settings, claim, work))
     flusher = asyncio.ensure_future(_flusher(attempt))
-    error: str | None = None
-    retryable = False
-    final_status = TaskStatus.FAILED
-    follow_up: dict[str, Any] | None = None
-    commit: str | None = None
     try:
-        commit = await work
+        ending = _Ending(commit=await work)
     except _OutOfBudget as short:
         await _pause_for_budget(db, claim, run, short.wanted_usd)
         return AttemptOutcome(succeeded=False)
     except _Failure as failure:
-        error, retryable, final_status = failure.error, failure.retryable, failure.status
-        follow_up = failure.follow_up
+        ending = _Ending(
+            error=failure.error, retryable=failure.retryable, status=failure.status, follow_up=failure.follow_up
+        )
     except QuarterdeckError as exc:
-        error = exc.message
-        retryable = getattr(exc, "retryable", False)
+        ending = _Ending(error=exc.message, retryable=getattr(exc, "retryable", False))
     except Exception as exc:  # a bug or an unexpected failure must still end the attempt, recorded
         log.exception("attempt %s of %s crashed", claim.attempt_number, claim.task.id)
-        error = f"internal error: {exc!r}"
+        ending = _Ending(error=f"internal error: {exc!r}")
     except asyncio.CancelledError:
         if work.cancelled() and not beat.done():
             # The worker is stopping hard: hand the task back now rather than at lease expiry.
@@ -509,20 +520,9 @@ async def execute_attempt(
             with contextlib.suppress(asyncio.CancelledError):
                 await helper
         await attempt.settle()
-    session = attempt.checkpoint.get("session_id")
-    return await _record(
-        db,
-        claim,
-        run,
-        attempt.take_events(),
-        commit=commit,
-        error=error,
-        retryable=retryable,
-        keep={"session_id": session} if session else None,
-        status=final_status,
-        claim_next=claim_next,
-        follow_up=follow_up,
-    )
+    if ending.error is not None and (session := attempt.checkpoint.get("session_id")):
+        ending = dataclasses.replace(ending, keep={"session_id": session})
+    return await _record(db, claim, run, attempt.take_events(), ending, claim_next)
 
 
 async def _pause_for_budget(db: Database, claim: Claim, run: RunRecord, wanted_usd: float) -> None:
@@ -558,14 +558,8 @@ async def _record(
     claim: Claim,
     run: RunRecord,
     events: list[event_store.NewEvent],
-    *,
-    commit: str | None,
-    error: str | None,
-    retryable: bool,
-    keep: dict[str, Any] | None = None,
-    status: TaskStatus = TaskStatus.FAILED,
-    claim_next: ClaimNext | None = None,
-    follow_up: dict[str, Any] | None = None,
+    ending: _Ending,
+    claim_next: ClaimNext | None,
 ) -> AttemptOutcome:
     """Write the attempt's outcome with its remaining events; retried while the database is away.
 
@@ -576,19 +570,7 @@ async def _record(
     deadline = asyncio.get_running_loop().time() + _RECORD_PATIENCE_S
     while True:
         try:
-            return await _record_once(
-                db,
-                claim,
-                run,
-                list(events),
-                commit=commit,
-                error=error,
-                retryable=retryable,
-                keep=keep,
-                status=status,
-                claim_next=claim_next,
-                follow_up=follow_up,
-            )
+            return await _record_once(db, claim, run, list(events), ending, claim_next)
         except LeaseLost:
             log.info("attempt %s of %s lost its lease; its outcome is dropped", claim.attempt_number, claim.task.id)
             return AttemptOutcome(succeeded=False)
@@ -609,16 +591,11 @@ async def _record_once(
     claim: Claim,
     run: RunRecord,
     new: list[event_store.NewEvent],
-    *,
-    commit: str | None,
-    error: str | None,
-    retryable: bool,
-    keep: dict[str, Any] | None,
-    status: TaskStatus,
+    ending: _Ending,
     claim_next: ClaimNext | None,
-    follow_up: dict[str, Any] | None,
 ) -> AttemptOutcome:
     now = utcnow()
+    commit, error, keep, status, follow_up = ending.commit, ending.error, ending.keep, ending.status, ending.follow_up
     task = claim.task
     async with db.transaction() as conn:
         if error is None:
@@ -627,7 +604,7 @@ async def _record_once(
             new += [event_store.NewEvent(run.id, EventType.TASK_READY, {}, t) for t in ready]
         else:
             policy = RetryPolicy(max_attempts=task.max_attempts)
-            decision = policy.decide(task.failures + 1, retryable=retryable)
+            decision = policy.decide(task.failures + 1, retryable=ending.retryable)
             retry_at = None if decision is None else now + timedelta(seconds=decision.delay_s)
             # A failed attempt's steps are redone by the next one; only the agent's session carries over.
             blocked = await task_store.fail_task(

@@ -12,20 +12,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quarterdeck.domain import transitions
 from quarterdeck.domain.statuses import DEAD_TASK, AttemptStatus, RunStatus, TaskStatus
 from quarterdeck.errors import InputError
 from quarterdeck.store import budgets
 from quarterdeck.store import runs as run_store
 from quarterdeck.store import tasks as task_store
 from quarterdeck.store.records import Claim
-from quarterdeck.store.tables import attempts, dependencies, runs, tasks
+from quarterdeck.store.tables import attempts, runs, tasks
 
 __all__ = ["cancel_run", "cancel_task", "prioritize_task", "release_task", "requeue_task"]
-
-
-def _sources(target: TaskStatus) -> list[str]:
-    return [str(s) for s in transitions.sources(target)]
 
 
 async def cancel_task(conn: AsyncConnection, run_id: str, task_id: str, *, now: datetime) -> list[str]:
@@ -33,7 +28,7 @@ async def cancel_task(conn: AsyncConnection, run_id: str, task_id: str, *, now: 
     task = await task_store.read_task(conn, run_id, task_id)
     result = await conn.execute(
         tasks.update()
-        .where(tasks.c.pk == task.pk, tasks.c.status.in_(_sources(TaskStatus.CANCELLED)))
+        .where(tasks.c.pk == task.pk, tasks.c.status.in_(task_store.allowed_from(TaskStatus.CANCELLED)))
         .values(
             status=TaskStatus.CANCELLED,
             lease_token=None,
@@ -62,7 +57,7 @@ async def cancel_run(conn: AsyncConnection, run_id: str, *, now: datetime) -> li
         raise InputError(f"run {run_id!r} already ended ({run.status})")
     unfinished = await conn.execute(
         tasks.update()
-        .where(tasks.c.run_id == run_id, tasks.c.status.in_(_sources(TaskStatus.CANCELLED)))
+        .where(tasks.c.run_id == run_id, tasks.c.status.in_(task_store.allowed_from(TaskStatus.CANCELLED)))
         .values(
             status=TaskStatus.CANCELLED,
             lease_token=None,
@@ -112,15 +107,15 @@ async def requeue_task(conn: AsyncConnection, run_id: str, task_id: str, *, now:
     target = TaskStatus.READY if task.pending_deps == 0 else TaskStatus.PENDING
     await conn.execute(
         tasks.update()
-        .where(tasks.c.pk == task.pk, tasks.c.status.in_(_sources(target)))
+        .where(tasks.c.pk == task.pk, tasks.c.status.in_(task_store.allowed_from(target)))
         .values(status=target, failures=0, error=None, not_before=None, finished_at=None)
     )
-    down = sa.select(dependencies.c.task_pk.label("pk")).where(dependencies.c.depends_on_pk == task.pk)
-    down_cte = down.cte(recursive=True)
-    down_cte = down_cte.union(sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk == down_cte.c.pk))
     waiting = await conn.execute(
         tasks.update()
-        .where(tasks.c.pk.in_(sa.select(down_cte.c.pk)), tasks.c.status.in_(_sources(TaskStatus.PENDING)))
+        .where(
+            tasks.c.pk.in_(task_store.descendants(task.pk)),
+            tasks.c.status.in_(task_store.allowed_from(TaskStatus.PENDING)),
+        )
         .values(status=TaskStatus.PENDING, error=None, finished_at=None)
         .returning(tasks.c.id)
     )

@@ -24,11 +24,13 @@ from quarterdeck.store.tables import attempts, dependencies, runs, tasks
 __all__ = [
     "Expired",
     "allocate_port",
+    "allowed_from",
     "block_dependants",
     "claim_task",
     "claim_tasks",
     "complete_task",
     "create_follow_up",
+    "descendants",
     "fail_task",
     "read_attempts",
     "read_newest_run_of_task",
@@ -41,8 +43,16 @@ __all__ = [
 ]
 
 
-def _sources(target: TaskStatus) -> list[str]:
+def allowed_from(target: TaskStatus) -> list[str]:
+    """The statuses a task may move to ``target`` from (the domain's rules), for ``WHERE status IN``."""
     return [str(s) for s in transitions.sources(target)]
+
+
+def descendants(pk: int) -> sa.Select[tuple[int]]:
+    """The pks of every task that depends on task ``pk``, directly or through others."""
+    down = sa.select(dependencies.c.task_pk.label("pk")).where(dependencies.c.depends_on_pk == pk).cte(recursive=True)
+    down = down.union(sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk == down.c.pk))
+    return sa.select(down.c.pk)
 
 
 async def claim_task(
@@ -95,7 +105,7 @@ async def claim_tasks(
         tasks.update()
         .where(
             tasks.c.pk == picked.c.pk,
-            tasks.c.status.in_(_sources(TaskStatus.RUNNING)),
+            tasks.c.status.in_(allowed_from(TaskStatus.RUNNING)),
         )
         .values(
             status=TaskStatus.RUNNING,
@@ -238,7 +248,7 @@ async def _finish(
         .where(
             tasks.c.pk == claim.task.pk,
             tasks.c.lease_token == claim.lease_token,
-            tasks.c.status.in_(_sources(target)),
+            tasks.c.status.in_(allowed_from(target)),
         )
         .values(status=target, lease_token=None, lease_expires_at=None, worker_id=None, **values)
     )
@@ -380,11 +390,9 @@ async def create_follow_up(
 
 async def block_dependants(conn: AsyncConnection, pk: int, reason: str, now: datetime) -> list[str]:
     """Block every task that (transitively) depends on task ``pk``; returns their ids."""
-    down = sa.select(dependencies.c.task_pk.label("pk")).where(dependencies.c.depends_on_pk == pk).cte(recursive=True)
-    down = down.union(sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk == down.c.pk))
     result = await conn.execute(
         tasks.update()
-        .where(tasks.c.pk.in_(sa.select(down.c.pk)), tasks.c.status.in_(_sources(TaskStatus.BLOCKED)))
+        .where(tasks.c.pk.in_(descendants(pk)), tasks.c.status.in_(allowed_from(TaskStatus.BLOCKED)))
         .values(status=TaskStatus.BLOCKED, error=reason, finished_at=now)
         .returning(tasks.c.id)
     )

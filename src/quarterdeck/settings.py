@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     #: author and committer of agent commits
     git_author_name: str = "Quarterdeck Agent"
     git_author_email: str = "agent@quarterdeck.invalid"
+    #: ``redis://host:port/db``: share the live event feed (and rate limits) across machines; unset: in-process
+    redis_url: str | None = None
+    #: how often a live feed looks in the event table for events written by other processes
+    event_poll_s: float = Field(default=0.25, gt=0)
+    #: the organisation that runs started from the CLI belong to
+    org: str = "default"
 
     @field_validator("limits")
     @classmethod

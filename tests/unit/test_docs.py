@@ -1,4 +1,4 @@
-"""The README documents every setting and every command (the docs prove themselves)."""
+"""The README and docs/ document every setting and every command (the docs prove themselves)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 from quarterdeck.cli.main import main
 from quarterdeck.settings import Settings
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+#: the README and the guides it links to
+README = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 
 
 def test_every_setting_is_documented() -> None:

@@ -6,7 +6,26 @@ import sqlalchemy as sa
 
 from quarterdeck.store.types import JSON, Timestamp
 
-__all__ = ["attempts", "cost_entries", "dependencies", "events", "metadata", "runs", "tasks"]
+__all__ = [
+    "api_keys",
+    "approvals",
+    "attempts",
+    "cost_entries",
+    "dependencies",
+    "events",
+    "messages",
+    "metadata",
+    "orgs",
+    "plan_versions",
+    "projects",
+    "refresh_tokens",
+    "runs",
+    "secrets",
+    "tasks",
+    "team_members",
+    "users",
+    "verdicts",
+]
 
 metadata = sa.MetaData(
     naming_convention={
@@ -17,6 +36,99 @@ metadata = sa.MetaData(
         "ck": "ck_%(table_name)s_%(constraint_name)s",
     }
 )
+
+# --- identity: every run, project, secret and approval belongs to one organisation -------------------------
+
+#: the organisation runs started from the CLI belong to (``QUARTERDECK_ORG``); migration 0003 creates it
+DEFAULT_ORG = "default"
+
+orgs = sa.Table(
+    "orgs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("org_id", sa.String(64), sa.ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    #: argon2id
+    sa.Column("password_hash", sa.Text, nullable=False),
+    #: admin | member | viewer
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("disabled_at", Timestamp),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("org_id", sa.String(64), sa.ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.Column("name", sa.Text, nullable=False),
+    #: the public part of the key, shown in listings and used to find the row
+    sa.Column("prefix", sa.String(32), nullable=False, unique=True),
+    #: hash of the whole key; the key itself is shown once and never stored
+    sa.Column("key_hash", sa.Text, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("scopes", JSON, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_used_at", Timestamp),
+    sa.Column("expires_at", Timestamp),
+    sa.Column("revoked_at", Timestamp),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(128), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("revoked_at", Timestamp),
+    #: the token this one was exchanged for (rotation); reuse of a rotated token revokes the family
+    sa.Column("replaced_by", sa.String(32)),
+)
+
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("org_id", sa.String(64), sa.ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    #: provider_key | git_credential | other
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    #: which encryption key sealed it (rotation re-seals with the newest)
+    sa.Column("key_id", sa.String(32), nullable=False),
+    #: e.g. ``sk-…a1b2``: what listings show
+    sa.Column("masked", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("org_id", "name"),
+)
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("org_id", sa.String(64), sa.ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("repo_path", sa.Text, nullable=False),
+    sa.Column("settings", JSON, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("org_id", "name"),
+)
+
+# --- runs ------------------------------------------------------------------------------------------------
 
 runs = sa.Table(
     "runs",
@@ -36,6 +148,17 @@ runs = sa.Table(
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Column("finished_at", Timestamp),
     sa.Column("error", sa.Text),
+    sa.Column(
+        "org_id",
+        sa.String(64),
+        sa.ForeignKey("orgs.id", ondelete="CASCADE"),
+        nullable=False,
+        server_default=DEFAULT_ORG,
+    ),
+    sa.Column("project_id", sa.String(32), sa.ForeignKey("projects.id", ondelete="SET NULL")),
+    #: the goal a manager planned this run from, if any
+    sa.Column("goal", sa.Text),
+    sa.Index("ix_runs_org_id_created_at", "org_id", "created_at"),
 )
 
 tasks = sa.Table(
@@ -75,6 +198,10 @@ tasks = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("started_at", Timestamp),
     sa.Column("finished_at", Timestamp),
+    #: the crew role (worker specialty) the task is assigned to, if any
+    sa.Column("role", sa.String(64)),
+    #: revisions asked for so far (by failed verification or by the reviewer)
+    sa.Column("revisions", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("run_id", "id"),
     sa.Index("ix_tasks_claim", "status", "priority", "path_length", "seq"),
     sa.Index("ix_tasks_run_id_status", "run_id", "status"),
@@ -139,4 +266,97 @@ cost_entries = sa.Table(
     #: agent (reported by the agent), price-table (tokens × our prices), unpriced (unknown model)
     sa.Column("source", sa.String(16), nullable=False, server_default=""),
     sa.Column("created_at", Timestamp, nullable=False),
+)
+
+
+# --- crews: plans, messages, verdicts, approvals, team ---------------------------------------------------
+
+plan_versions = sa.Table(
+    "plan_versions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("plan", JSON, nullable=False),
+    #: manager | a user id | file
+    sa.Column("author", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    #: proposed | approved | rejected | applied
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("run_id", "version"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("task_id", sa.String(64)),
+    sa.Column("sender", sa.String(64), nullable=False),
+    sa.Column("recipient", sa.String(64), nullable=False),
+    #: e.g. plan, assignment, result, review, revision, replan, decision
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("data", JSON, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_messages_run_id_id", "run_id", "id"),
+)
+
+verdicts = sa.Table(
+    "verdicts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("task_id", sa.String(64), nullable=False),
+    sa.Column("attempt_id", sa.String(32), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    #: accept | revise | reject
+    sa.Column("verdict", sa.String(16), nullable=False),
+    #: one entry per acceptance criterion: criterion, status (met | not_met | cannot_tell), evidence, by
+    sa.Column("criteria", JSON, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("reviewer", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("attempt_id", "revision"),
+    sa.Index("ix_verdicts_run_id_task_id", "run_id", "task_id"),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("org_id", sa.String(64), sa.ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE")),
+    sa.Column("task_id", sa.String(64)),
+    #: plan | merge | budget | replan
+    sa.Column("kind", sa.String(16), nullable=False),
+    #: pending | approved | rejected
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("payload", JSON, nullable=False),
+    sa.Column("requested_by", sa.String(64), nullable=False),
+    sa.Column("requested_at", Timestamp, nullable=False),
+    sa.Column("decided_by", sa.String(64)),
+    sa.Column("decided_at", Timestamp),
+    sa.Column("reason", sa.Text),
+    sa.Index("ix_approvals_org_id_status", "org_id", "status"),
+)
+
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    #: manager | worker | reviewer
+    sa.Column("kind", sa.String(16), nullable=False),
+    #: the worker role (backend, frontend, tests, docs …); the kind for manager and reviewer
+    sa.Column("role", sa.String(64), nullable=False),
+    sa.Column("runtime", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(128)),
+    sa.Column("concurrency", sa.Integer, nullable=False, server_default="1"),
+    #: tasks of this member running now
+    sa.Column("workload", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("run_id", "name"),
 )

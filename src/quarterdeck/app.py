@@ -64,8 +64,13 @@ class Quarterdeck:
         branch: str | None = None,
         budget_usd: float | None = None,
         merge_strategy: str = "squash",
+        org_id: str | None = None,
+        project_id: str | None = None,
+        goal: str | None = None,
     ) -> RunRecord:
-        """Validate a plan and create its run (tasks without dependencies are ready at once)."""
+        """Validate a plan and create its run (tasks without dependencies are ready at once).
+
+        The run belongs to ``org_id``, by default the settings' organisation (``QUARTERDECK_ORG``)."""
         return await submit.submit_plan(
             self.db,
             self.registry,
@@ -75,6 +80,9 @@ class Quarterdeck:
             branch=branch,
             budget_usd=budget_usd,
             merge_strategy=merge_strategy,
+            org_id=org_id or self.settings.org,
+            project_id=project_id,
+            goal=goal,
         )
 
     async def add_budget(self, run_id: str, amount_usd: float) -> float:

@@ -60,6 +60,8 @@ class TaskSpec:
     max_revisions: int = 0
     #: not claimed before this moment (timezone-aware), even when ready
     not_before: datetime | None = None
+    #: the crew role (worker specialty) the task is assigned to, e.g. ``backend``
+    role: str | None = None
     source: SourceRef = SourceRef("<plan>")
 
 

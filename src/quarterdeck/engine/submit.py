@@ -11,9 +11,11 @@ from quarterdeck.domain.events import EventType
 from quarterdeck.errors import InputError, PlanError, Problem, UnknownRuntimeError, WorkspaceError
 from quarterdeck.runtimes.registry import Registry
 from quarterdeck.store import events as event_store
+from quarterdeck.store import orgs as org_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store.database import Database
 from quarterdeck.store.records import RunRecord
+from quarterdeck.store.tables import DEFAULT_ORG
 from quarterdeck.workspaces import git, merge, project, worktrees
 
 __all__ = ["check_runtimes", "prepare_repository", "submit_plan"]
@@ -74,6 +76,9 @@ async def submit_plan(
     branch: str | None = None,
     budget_usd: float | None = None,
     merge_strategy: str = "squash",
+    org_id: str = DEFAULT_ORG,
+    project_id: str | None = None,
+    goal: str | None = None,
 ) -> RunRecord:
     """Validate the plan against the runtimes and the repository, then create its run."""
     if merge_strategy not in {s.value for s in merge.Strategy}:
@@ -88,7 +93,9 @@ async def submit_plan(
         top, base_commit = await prepare_repository(repo, base, branch)
     except WorkspaceError as exc:
         raise InputError(exc.message) from None
+    ids.check_safe_name(org_id, what="organisation")
     async with db.transaction() as conn:
+        await org_store.ensure_org(conn, org_id)
         run = await run_store.create_run(
             conn,
             run_id=run_id,
@@ -98,6 +105,9 @@ async def submit_plan(
             integration_branch=branch,
             budget_usd=budget_usd,
             merge_strategy=merge_strategy,
+            org_id=org_id,
+            project_id=project_id,
+            goal=goal,
         )
         new = [event_store.NewEvent(run_id, EventType.RUN_CREATED, {"name": plan.name, "tasks": len(plan.tasks)})]
         new += [

@@ -41,6 +41,9 @@ class RunRecord(_FromRow):
     updated_at: datetime
     finished_at: datetime | None
     error: str | None
+    org_id: str
+    project_id: str | None
+    goal: str | None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RunStatus(self.status))
@@ -81,6 +84,8 @@ class TaskRecord(_FromRow):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    role: str | None
+    revisions: int
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TaskStatus(self.status))

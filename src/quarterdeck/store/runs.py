@@ -12,7 +12,7 @@ from quarterdeck.domain import plans
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.errors import NotFound
 from quarterdeck.store.records import RunRecord
-from quarterdeck.store.tables import dependencies, runs, tasks
+from quarterdeck.store.tables import DEFAULT_ORG, dependencies, runs, tasks
 from quarterdeck.store.types import utcnow
 
 __all__ = [
@@ -36,6 +36,9 @@ async def create_run(
     integration_branch: str,
     budget_usd: float | None = None,
     merge_strategy: str = "squash",
+    org_id: str = DEFAULT_ORG,
+    project_id: str | None = None,
+    goal: str | None = None,
 ) -> RunRecord:
     """Insert a run, its tasks (roots ``ready``, the rest ``pending``) and its dependency edges."""
     now = utcnow()
@@ -55,6 +58,9 @@ async def create_run(
         "updated_at": now,
         "finished_at": None,
         "error": None,
+        "org_id": org_id,
+        "project_id": project_id,
+        "goal": goal,
     }
     await conn.execute(runs.insert(), [row])
     lengths = plans.path_lengths(plan)
@@ -78,6 +84,7 @@ async def create_run(
             "budget_usd": t.budget_usd,
             "max_revisions": t.max_revisions,
             "not_before": t.not_before,
+            "role": t.role,
             "status": TaskStatus.PENDING if t.depends_on else TaskStatus.READY,
             "pending_deps": len(t.depends_on),
             "attempts": 0,

@@ -1,0 +1,34 @@
+// The sign-in page: a lapsed session is refreshed silently; otherwise e-mail and password.
+
+import { api, refresh } from "./api.js";
+
+const next = (() => {
+  const target = new URLSearchParams(location.search).get("next") || "/";
+  // Only paths on this site: never an open redirect.
+  return target.startsWith("/") && !target.startsWith("//") ? target : "/";
+})();
+
+const form = document.getElementById("login");
+const error = document.getElementById("login-error");
+const submit = document.getElementById("login-submit");
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  error.hidden = true;
+  submit.disabled = true;
+  try {
+    await api("POST", "/auth/login", {
+      body: { email: form.email.value.trim(), password: form.password.value },
+    });
+    location.assign(next);
+  } catch (exc) {
+    error.textContent = exc.status === 401 || exc.status === 400 || exc.status === 422
+      ? "That e-mail and password do not match an account."
+      : `Could not sign in: ${exc.message}`;
+    error.hidden = false;
+    submit.disabled = false;
+    form.password.select();
+  }
+});
+
+if (new URLSearchParams(location.search).has("next") && (await refresh())) location.assign(next);

@@ -76,3 +76,14 @@ class EventType(StrEnum):
     PUSH_FAILED = "push.failed"
     #: the task's branch could not be merged (``paths``)
     MERGE_CONFLICT = "merge.conflict"
+    # --- crews (see quarterdeck.crews) -----------------------------------------------------------------
+    #: a manager proposed a plan or a change to it (``version``, ``reason``, ``tasks``)
+    PLAN_PROPOSED = "plan.proposed"
+    #: a plan version took effect (``version``)
+    PLAN_APPLIED = "plan.applied"
+    #: a human gate opened (``approval``, ``kind``)
+    APPROVAL_REQUESTED = "approval.requested"
+    #: a human gate was decided (``approval``, ``kind``, ``status``, ``by``, ``reason``)
+    APPROVAL_DECIDED = "approval.decided"
+    #: the reviewer judged an attempt (``verdict``, ``revision``, ``criteria``: criterion id → status)
+    REVIEW_VERDICT = "review.verdict"

@@ -213,3 +213,29 @@ async def test_hostile_integration_branch_names_are_refused(app: Quarterdeck, re
     with pytest.raises(InputError, match="unsafe name"):
         await app.submit(plan, repo=repo, branch=branch)
     assert git(repo, "branch", "--list").split() == ["*", "main"]
+
+
+async def test_an_agent_that_changed_nothing_did_not_do_the_task(app: Quarterdeck, repo: Path) -> None:
+    plan = plans.Plan(
+        "empty",
+        (
+            _task("idle", actions=[{"say": "looked around, changed nothing"}]),
+            _task("checked", actions=[{"say": "nothing needed"}], allow_empty=True),
+            plans.TaskSpec(id="lint", title="Lint", runtime="shell", options={"argv": ["true"]}),
+            _task("after", "idle", actions=[_write("after.txt", "x\n")]),
+        ),
+    )
+    view = await _run(app, plan, repo)
+    status = {t.id: t.status for t in view.tasks}
+    assert status == {
+        "idle": TaskStatus.FAILED,
+        "checked": TaskStatus.SUCCEEDED,
+        "lint": TaskStatus.SUCCEEDED,
+        "after": TaskStatus.BLOCKED,
+    }
+    idle = next(t for t in view.tasks if t.id == "idle")
+    assert idle.error is not None
+    assert "changed nothing" in idle.error
+    assert "allow_empty" in idle.error
+    empty = [e.task_id for e in await app.events(view.run.id) if e.type == "result.empty"]
+    assert empty == ["idle"]

@@ -35,3 +35,26 @@ def test_engine_fields_are_checked_with_their_line() -> None:
         "p.yaml:6: 'budget_usd' must be a positive amount of US dollars",
         "p.yaml:7: 'max_revisions' must be 0 or more",
     ]
+
+
+def test_role_and_allow_empty_parse_and_default() -> None:
+    plan = parse_plan(
+        "name: p\n"
+        "defaults: {role: backend}\n"
+        "tasks:\n"
+        "  - {id: a, title: A, allow_empty: true}\n"
+        "  - {id: b, title: B, role: docs}\n",
+        "p.yaml",
+    )
+    a, b = plan.tasks
+    assert (a.role, a.allow_empty) == ("backend", True)
+    assert (b.role, b.allow_empty) == ("docs", False)
+
+
+def test_role_and_allow_empty_are_checked_with_their_line() -> None:
+    with pytest.raises(PlanError) as caught:
+        parse_plan("name: p\ntasks:\n  - id: a\n    title: A\n    role: ../etc\n    allow_empty: 'yes'\n", "p.yaml")
+    problems = [str(p) for p in caught.value.problems]
+    assert problems[0].startswith("p.yaml:5: 'role' ")
+    assert problems[1] == "p.yaml:6: 'allow_empty' must be true or false"
+    assert len(problems) == 2

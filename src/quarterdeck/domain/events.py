@@ -66,6 +66,8 @@ class EventType(StrEnum):
     VERIFY_RESULT = "verify.result"
     #: a failed verification went back to the agent's session (``revision``, ``command``)
     REVISION_REQUESTED = "revision.requested"
+    #: the agent changed no file and the task does not allow an empty result
+    RESULT_EMPTY = "result.empty"
     #: the agent's work was committed (``commit``, ``files``)
     COMMIT_CREATED = "commit.created"
     #: the task's branch landed on the integration branch (``commit``, ``branch``)

@@ -62,6 +62,8 @@ class TaskSpec:
     not_before: datetime | None = None
     #: the crew role (worker specialty) the task is assigned to, e.g. ``backend``
     role: str | None = None
+    #: the task may succeed without changing any file (by default an agent that changed nothing failed)
+    allow_empty: bool = False
     source: SourceRef = SourceRef("<plan>")
 
 

@@ -20,7 +20,14 @@ from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.engine import control
 from quarterdeck.errors import LeaseLost, QuarterdeckError, StoreError
 from quarterdeck.runtimes import process
-from quarterdeck.runtimes.base import RunResult, TaskContext, needs_workspace, spends, verification_follow_up
+from quarterdeck.runtimes.base import (
+    RunResult,
+    TaskContext,
+    expects_changes,
+    needs_workspace,
+    spends,
+    verification_follow_up,
+)
 from quarterdeck.runtimes.registry import Registry
 from quarterdeck.settings import Settings
 from quarterdeck.store import budgets
@@ -443,6 +450,13 @@ class _Attempt:
                 raise _Failure(result.error or "the agent failed", retryable=result.retryable)
             commit = await self.commit(ws)
             await self.save(agent=True, commit=commit, session_id=result.session_id)
+        if commit is None and not self.task.allow_empty and expects_changes(self.runtime):
+            await self.emit(EventType.RESULT_EMPTY)
+            raise _Failure(
+                f"the agent changed nothing: {self.task.runtime} left the worktree as it found it "
+                "(a task that may succeed without changes sets allow_empty: true)",
+                retryable=True,
+            )
         if "verified" not in done:
             commit = await self.verify_with_revisions(ws, commit)
             await self.save(verified=True)

@@ -16,6 +16,7 @@ __all__ = [
     "RuntimeOptions",
     "TaskContext",
     "TokenUsage",
+    "expects_changes",
     "needs_workspace",
     "verification_follow_up",
 ]
@@ -127,6 +128,15 @@ def needs_workspace(runtime: type[Runtime]) -> bool:
     repository root, which it must not write to.
     """
     return bool(getattr(runtime, "workspace", True))
+
+
+def expects_changes(runtime: type[Runtime]) -> bool:
+    """Whether a run of this runtime that changed no file means the task was not done.
+
+    Agents are expected to change something; a runtime whose steps are checks (a shell step running the
+    tests, say) opts out with ``expects_changes: ClassVar[bool] = False``. A task opts out with ``allow_empty``.
+    """
+    return bool(getattr(runtime, "expects_changes", True))
 
 
 def verification_follow_up(command: str, exit_code: int, output: str, *, limit: int = 8000) -> str:

@@ -20,6 +20,7 @@ class NoopRuntime:
     Options: ClassVar[type[RuntimeOptions]] = NoopOptions
     #: runs local commands only: no budget is reserved
     spends: ClassVar[bool] = False
+    expects_changes: ClassVar[bool] = False
     #: no worktree is prepared, nothing is committed or merged
     workspace: ClassVar[bool] = False
 

@@ -36,6 +36,7 @@ class ShellRuntime:
     Options: ClassVar[type[RuntimeOptions]] = ShellOptions
     #: runs local commands only: no budget is reserved
     spends: ClassVar[bool] = False
+    expects_changes: ClassVar[bool] = False
 
     async def run(self, task: TaskContext, events: EventSink) -> RunResult:
         assert isinstance(task.options, ShellOptions)

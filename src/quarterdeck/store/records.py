@@ -86,6 +86,7 @@ class TaskRecord(_FromRow):
     finished_at: datetime | None
     role: str | None
     revisions: int
+    allow_empty: bool
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TaskStatus(self.status))

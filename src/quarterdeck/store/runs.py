@@ -85,6 +85,7 @@ async def create_run(
             "max_revisions": t.max_revisions,
             "not_before": t.not_before,
             "role": t.role,
+            "allow_empty": t.allow_empty,
             "status": TaskStatus.PENDING if t.depends_on else TaskStatus.READY,
             "pending_deps": len(t.depends_on),
             "attempts": 0,

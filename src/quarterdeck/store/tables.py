@@ -202,6 +202,8 @@ tasks = sa.Table(
     sa.Column("role", sa.String(64)),
     #: revisions asked for so far (by failed verification or by the reviewer)
     sa.Column("revisions", sa.Integer, nullable=False, server_default="0"),
+    #: the task may succeed without changing a file
+    sa.Column("allow_empty", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("run_id", "id"),
     sa.Index("ix_tasks_claim", "status", "priority", "path_length", "seq"),
     sa.Index("ix_tasks_run_id_status", "run_id", "status"),

@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from quarterdeck.domain import plans
-from quarterdeck.errors import CycleError, PlanError, Problem
+from quarterdeck.domain.ids import check_safe_name
+from quarterdeck.errors import CycleError, PlanError, Problem, UnsafeNameError
 from quarterdeck.stories import documents
 
 __all__ = ["TASK_FIELDS", "looks_like_plan", "parse_plan"]
@@ -32,6 +33,8 @@ TASK_FIELDS = (
     "budget_usd",
     "max_revisions",
     "not_before",
+    "role",
+    "allow_empty",
 )
 _TOP_FIELDS = ("name", "defaults", "tasks")
 _DEFAULTABLE = (
@@ -44,6 +47,8 @@ _DEFAULTABLE = (
     "prompt",
     "budget_usd",
     "max_revisions",
+    "role",
+    "allow_empty",
 )
 
 
@@ -174,6 +179,19 @@ def _str_list(v: Any) -> tuple[str, ...]:
     return tuple(str(x) for x in v)
 
 
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("must be true or false")
+    return v
+
+
+def _role(v: Any) -> str:
+    try:
+        return check_safe_name(_str(v), what="role")
+    except UnsafeNameError as exc:
+        raise ValueError(exc.reason.removeprefix("role ")) from None
+
+
 def _int(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise ValueError("must be an integer")
@@ -238,6 +256,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "budget_usd": _positive_usd,
     "max_revisions": _non_negative_int,
     "not_before": _aware_datetime,
+    "role": _role,
+    "allow_empty": _bool,
 }
 
 

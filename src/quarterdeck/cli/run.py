@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -16,11 +17,15 @@ from quarterdeck.app import Quarterdeck, RunView
 from quarterdeck.cli import views
 from quarterdeck.cli.main import EXIT_FAILED
 from quarterdeck.cli.signals import graceful
+from quarterdeck.domain import plans
 from quarterdeck.domain.statuses import RunStatus
+from quarterdeck.llm import cassette
+from quarterdeck.llm.provider import ProviderError
+from quarterdeck.runtimes.registry import Registry
 from quarterdeck.settings import Settings
 from quarterdeck.store.database import mask_url
 
-__all__ = ["report", "run", "status", "watch"]
+__all__ = ["report", "run", "status", "watch", "with_cassette"]
 
 
 @click.command()
@@ -61,6 +66,20 @@ __all__ = ["report", "run", "status", "watch"]
     show_default=True,
     help="squash: one commit per task; merge: a merge commit per task.",
 )
+@click.option(
+    "--record",
+    "record_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Record every model exchange of the run into this new cassette file (JSON lines).",
+)
+@click.option(
+    "--replay",
+    "replay_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Answer every model call from this cassette: offline, no keys, nothing spent at a provider.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON instead of the live view.")
 def run(
     plan_path: Path,
@@ -71,17 +90,28 @@ def run(
     deps: str | None,
     budget_usd: float | None,
     merge_strategy: str,
+    record_path: Path | None,
+    replay_path: Path | None,
     as_json: bool,
 ) -> None:
     """Run PLAN (a plan file or a story folder) on REPO and wait for it to finish."""
     settings = Settings()
+    tape = _cassette_option(record_path, replay_path)
     loaded = stories.load_plan(plan_path, deps=deps)
     console = Console(stderr=as_json)
 
     async def _run() -> RunView:
         async with Quarterdeck(settings) as app:
+            plan = loaded.plan
+            if tape is not None:
+                plan, taping = with_cassette(plan, app.registry, *tape)
+                if not taping:
+                    console.print(
+                        f"[yellow]warning:[/] no task of this plan calls a model through Quarterdeck (api-agent): "
+                        f"--{tape[0]} has nothing to {tape[0]}"
+                    )
             record = await app.submit(
-                loaded.plan, repo=repo, base=base, branch=branch, budget_usd=budget_usd, merge_strategy=merge_strategy
+                plan, repo=repo, base=base, branch=branch, budget_usd=budget_usd, merge_strategy=merge_strategy
             )
             if not as_json:
                 console.print(
@@ -90,6 +120,47 @@ def run(
             return await watch(app, record.id, workers=workers, console=console, live=not as_json)
 
     report(asyncio.run(_run()), settings=settings, console=console, as_json=as_json)
+
+
+def _cassette_option(record: Path | None, replay: Path | None) -> tuple[str, Path] | None:
+    """``("record", path)`` or ``("replay", path)``, checked before anything starts; None without either flag."""
+    if record is not None and replay is not None:
+        raise click.UsageError("--record and --replay exclude each other: record a run, then replay it")
+    if record is not None:
+        path = record.resolve()
+        if path.exists() and path.stat().st_size > 0:
+            raise click.BadParameter(
+                f"{path} already holds a recording; remove it or record into a new file", param_hint="--record"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        return "record", path
+    if replay is not None:
+        path = replay.resolve()
+        try:
+            cassette.read_exchanges(path)
+        except ProviderError as exc:
+            raise click.BadParameter(exc.message, param_hint="--replay") from None
+        return "replay", path
+    return None
+
+
+def with_cassette(plan: plans.Plan, registry: Registry, mode: str, path: Path) -> tuple[plans.Plan, int]:
+    """``plan`` with ``path`` as the ``record`` or ``replay`` option of every task whose runtime takes them.
+
+    The flag replaces a task's own ``record``/``replay`` option. The option travels with the task in the
+    database, so ``quarterdeck worker`` processes serving the run record into (or replay from) the same
+    file. Returns the plan and how many tasks it touched.
+    """
+    tasks: list[plans.TaskSpec] = []
+    touched = 0
+    for task in plan.tasks:
+        if {"record", "replay"} <= registry.get(task.runtime).Options.model_fields.keys():
+            options = {k: v for k, v in task.options.items() if k not in ("record", "replay")}
+            task = dataclasses.replace(task, options={**options, mode: str(path)})
+            touched += 1
+        tasks.append(task)
+    return dataclasses.replace(plan, tasks=tuple(tasks)), touched
 
 
 async def watch(app: Quarterdeck, run_id: str, *, workers: int, console: Console, live: bool) -> RunView:

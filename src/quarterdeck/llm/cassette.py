@@ -2,8 +2,14 @@
 
 A request is found by its fingerprint: the request without the model (a recorded fallback is
 replayed as it happened) and with the task's worktree path replaced by ``{workdir}`` (each run has
-its own). Identical requests are answered in the order they were recorded. A request the cassette
-does not hold fails loudly with ``CassetteMiss``, naming it.
+its own). Each exchange also carries its *scope*, the task and attempt that asked: a replay answers
+from the same task and attempt first, in recorded order, so a retried attempt that asks the same
+question again gets the answer its recorded counterpart got. A request the cassette does not hold
+fails loudly with ``CassetteMiss``, naming it.
+
+Recording appends one whole line per exchange under an exclusive ``flock``, so the in-process slots
+and the worker processes of one machine can share a file. Cassettes are plain JSON lines: the
+cassettes of several machines concatenated are one cassette.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from quarterdeck.llm.messages import Request, Response
 from quarterdeck.llm.provider import ProviderError
 from quarterdeck.llm.router import Call
 
-__all__ = ["Cassette", "CassetteMiss"]
+__all__ = ["Cassette", "CassetteMiss", "read_exchanges"]
 
 _LOCK = threading.Lock()
 
@@ -45,16 +51,49 @@ def _normalise(value: Any, workdir: str) -> Any:
     return value
 
 
+def read_exchanges(path: Path) -> list[dict[str, Any]]:
+    """Every exchange in the cassette at ``path``, in recorded order.
+
+    Raises:
+        ProviderError: the file cannot be read, or a line (named ``path:line``) is not a recorded exchange.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ProviderError(f"cannot read cassette {path}: {exc.strerror}", kind="invalid") from None
+    except UnicodeDecodeError:
+        raise ProviderError(f"cassette {path} is not UTF-8 text", kind="invalid") from None
+    exchanges: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            if not isinstance(entry, dict) or not isinstance(entry["fingerprint"], str):
+                raise TypeError
+            Response.model_validate(entry["response"])
+        except (ValueError, KeyError, TypeError):
+            raise ProviderError(f"{path}:{number}: not a recorded model exchange", kind="invalid") from None
+        exchanges.append(entry)
+    return exchanges
+
+
 class Cassette:
-    """One cassette file, recording (appending) or replaying."""
+    """One cassette file, recording (appending) or replaying, for one task's attempt (its ``scope``)."""
 
     def __init__(
-        self, path: Path, *, workdir: Path | None = None, mode: Literal["record", "replay"] = "record"
+        self,
+        path: Path,
+        *,
+        workdir: Path | None = None,
+        mode: Literal["record", "replay"] = "record",
+        scope: str = "",
     ) -> None:
         self.path = path
         self.workdir = str(workdir.resolve()) if workdir is not None else ""
         self.mode = mode
-        self._answers: dict[str, deque[dict[str, Any]]] | None = None
+        self.scope = scope
+        self._answers: dict[tuple[str, str], deque[dict[str, Any]]] | None = None
 
     def fingerprint(self, request: Request) -> str:
         data = _normalise(request.model_dump(mode="json", exclude={"model"}), self.workdir)
@@ -63,9 +102,10 @@ class Cassette:
 
     # recording -------------------------------------------------------------------------------------------
     def record(self, request: Request, call: Call) -> None:
-        """Append the exchange (fingerprint, request, provider and response) as one line."""
+        """Append the exchange (fingerprint, scope, request, provider and response) as one line."""
         entry = {
             "fingerprint": self.fingerprint(request),
+            "scope": self.scope,
             "request": _normalise(request.model_dump(mode="json"), self.workdir),
             "provider": call.provider,
             "response": call.response.model_dump(mode="json"),
@@ -76,35 +116,31 @@ class Cassette:
             fcntl.flock(out, fcntl.LOCK_EX)  # workers in other processes append to the same file
             try:
                 out.write(line)
+                out.flush()
             finally:
                 fcntl.flock(out, fcntl.LOCK_UN)
 
     # replaying -------------------------------------------------------------------------------------------
-    def _load(self) -> dict[str, deque[dict[str, Any]]]:
+    def _load(self) -> dict[tuple[str, str], deque[dict[str, Any]]]:
         if self._answers is None:
-            answers: dict[str, deque[dict[str, Any]]] = {}
-            try:
-                lines = self.path.read_text(encoding="utf-8").splitlines()
-            except OSError as exc:
-                raise ProviderError(f"cannot read cassette {self.path}: {exc.strerror}", kind="invalid") from None
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                    answers.setdefault(str(entry["fingerprint"]), deque()).append(entry)
-                except (ValueError, KeyError, TypeError):
-                    raise ProviderError(
-                        f"cassette {self.path}:{number} is not a recorded exchange", kind="invalid"
-                    ) from None
+            answers: dict[tuple[str, str], deque[dict[str, Any]]] = {}
+            for entry in read_exchanges(self.path):
+                fingerprint = entry["fingerprint"]
+                answers.setdefault((str(entry.get("scope") or ""), fingerprint), deque()).append(entry)
+                answers.setdefault(("*", fingerprint), deque()).append(entry)
             self._answers = answers
         return self._answers
 
     def play(self, request: Request) -> tuple[str, Response]:
-        """The recorded provider and response for ``request``; ``CassetteMiss`` names a request it lacks."""
+        """The recorded provider and response for ``request``; ``CassetteMiss`` names a request it lacks.
+
+        Answers recorded for this scope come first, in order (the last one answers any repeat); then
+        any answer recorded for the same request elsewhere.
+        """
         fingerprint = self.fingerprint(request)
         with _LOCK:
-            queue = self._load().get(fingerprint)
+            answers = self._load()
+            queue = answers.get((self.scope, fingerprint)) or answers.get(("*", fingerprint))
             if not queue:
                 raise CassetteMiss(self.path, request, fingerprint)
             entry = queue.popleft() if len(queue) > 1 else queue[0]

@@ -143,8 +143,10 @@ class ApiAgentRuntime:
         area: AgentArea,
         limiter: Limiter,
     ) -> RunResult:
-        record = options.record or settings.record
-        replay = options.replay or settings.replay
+        # a task's own cassette path is relative to its plan file; the settings' to the working directory
+        record = task.plan_dir / options.record if options.record else settings.record
+        replay = task.plan_dir / options.replay if options.replay else settings.replay
+        scope = f"{task.task_id}/{task.attempt}"
         router = Router(
             options.models,
             environ=environ,
@@ -156,8 +158,8 @@ class ApiAgentRuntime:
             limiter=limiter,
             prices=settings.prices,
             events=events,
-            recorder=cassettes.Cassette(Path(record), workdir=task.workdir) if record else None,
-            playback=cassettes.Cassette(Path(replay), workdir=task.workdir, mode="replay") if replay else None,
+            recorder=cassettes.Cassette(record, workdir=task.workdir, scope=scope) if record else None,
+            playback=cassettes.Cassette(replay, workdir=task.workdir, mode="replay", scope=scope) if replay else None,
         )
         session = task.resume_session_id
         conversation = _Conversation.load(area, session) if session else None

@@ -63,7 +63,7 @@ class Quarterdeck:
         base: str = "HEAD",
         branch: str | None = None,
         budget_usd: float | None = None,
-        merge_strategy: str = "squash",
+        merge_strategy: str | None = None,
         org_id: str | None = None,
         project_id: str | None = None,
         goal: str | None = None,

@@ -151,3 +151,27 @@ async def test_a_conflict_gets_a_resolver_task_that_lands_and_unblocks_the_rest(
     assert git(repo, "show", f"{branch}:seen.txt") == "left\nright\n"  # `after` ran on the resolved tree
     created = [(e.task_id, e.payload["for"]) for e in await app.events(record.id) if e.type == "task.created"]
     assert created == [(f"{loser}-resolve", loser)]
+
+
+async def test_the_project_merge_strategy_rebase_replays_the_agents_own_commits(
+    app: Quarterdeck, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", {".quarterdeck/config.toml": '[merge]\nstrategy = "rebase"\n'})
+    commit = ["git", "-c", "user.name=Agent", "-c", "user.email=agent@example.invalid", "commit", "--quiet", "-am"]
+    steps = [
+        {"write": "one.txt", "content": "1\n"},
+        {"run": ["git", "add", "one.txt"]},
+        {"run": [*commit, "Agent step one"]},
+        {"write": "two.txt", "content": "2\n"},
+        {"run": ["git", "add", "two.txt"]},
+        {"run": [*commit, "Agent step two"]},
+    ]
+    task = plans.TaskSpec(id="steps", title="Two steps", runtime="scripted", options={"actions": steps})
+    record = await app.submit(plans.Plan(name="rebase", tasks=(task,)), repo=repo)
+    assert record.merge_strategy == "rebase"
+    view = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.02)
+    assert view.run.status is RunStatus.SUCCEEDED, [t.error for t in view.tasks]
+    branch = view.run.integration_branch
+    subjects = git(repo, "log", "--reverse", "--format=%s", branch).splitlines()
+    assert subjects == ["initial", "Agent step one", "Agent step two"]
+    assert git(repo, "rev-list", "--merges", "--count", branch).strip() == "0"

@@ -75,13 +75,15 @@ async def submit_plan(
     base: str = "HEAD",
     branch: str | None = None,
     budget_usd: float | None = None,
-    merge_strategy: str = "squash",
+    merge_strategy: str | None = None,
     org_id: str = DEFAULT_ORG,
     project_id: str | None = None,
     goal: str | None = None,
 ) -> RunRecord:
-    """Validate the plan against the runtimes and the repository, then create its run."""
-    if merge_strategy not in {s.value for s in merge.Strategy}:
+    """Validate the plan against the runtimes and the repository, then create its run.
+
+    Without a ``merge_strategy`` the project's (``[merge] strategy`` in its config) is used."""
+    if merge_strategy is not None and merge_strategy not in {s.value for s in merge.Strategy}:
         raise InputError(f"unknown merge strategy {merge_strategy!r}: use {', '.join(merge.Strategy)}")
     if budget_usd is not None and budget_usd <= 0:
         raise InputError("the budget must be a positive amount of US dollars")
@@ -93,6 +95,8 @@ async def submit_plan(
         top, base_commit = await prepare_repository(repo, base, branch)
     except WorkspaceError as exc:
         raise InputError(exc.message) from None
+    if merge_strategy is None:
+        merge_strategy = project.load_project_config(top).merge.strategy
     ids.check_safe_name(org_id, what="organisation")
     async with db.transaction() as conn:
         await org_store.ensure_org(conn, org_id)

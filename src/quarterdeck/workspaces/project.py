@@ -13,6 +13,7 @@ name = "origin"               # push the integration branch there after every la
 task_branches = false         # and each task's branch too
 
 [merge]
+strategy = "squash"           # squash | merge | rebase, when the run does not choose one
 resolve_conflicts = true      # a conflict creates a follow-up task that resolves it (dependants wait for it)
 resolver_runtime = "claude-code"
 resolver_options = {}
@@ -24,7 +25,7 @@ from __future__ import annotations
 import shutil
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -85,6 +86,8 @@ class MergeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: how tasks land when the run does not say (``quarterdeck run --merge-strategy``)
+    strategy: Literal["squash", "merge", "rebase"] = "squash"
     #: create a follow-up task that resolves the conflict, instead of blocking the dependants
     resolve_conflicts: bool = False
     #: the runtime (and its options) of that follow-up task
@@ -100,6 +103,8 @@ class ProjectConfig(BaseModel):
     workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
     remote: RemoteConfig | None = None
     merge: MergeConfig = Field(default_factory=MergeConfig)
+    #: the crew (manager, reviewer, worker roles): read by ``quarterdeck.crews.config``
+    crew: dict[str, Any] = Field(default_factory=dict)
 
 
 def load_project_config(repo: Path) -> ProjectConfig:

@@ -61,10 +61,10 @@ __all__ = ["report", "run", "status", "watch", "with_cassette"]
 )
 @click.option(
     "--merge-strategy",
-    type=click.Choice(["squash", "merge"]),
-    default="squash",
-    show_default=True,
-    help="squash: one commit per task; merge: a merge commit per task.",
+    type=click.Choice(["squash", "merge", "rebase"]),
+    default=None,
+    help="squash: one commit per task; merge: a merge commit per task; rebase: the task's commits, replayed "
+    "[default: the project's [merge] strategy, else squash].",
 )
 @click.option(
     "--record",
@@ -89,7 +89,7 @@ def run(
     branch: str | None,
     deps: str | None,
     budget_usd: float | None,
-    merge_strategy: str,
+    merge_strategy: str | None,
     record_path: Path | None,
     replay_path: Path | None,
     as_json: bool,

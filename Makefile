@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PIP_CACHE_DIR ?= $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: demo test lint typecheck unit bench clean agents
+.PHONY: demo test lint typecheck unit bench clean agents web-vendor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,7 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .quarterdeck .pytest_cache .mypy_cache .ruff_cache
+
+# Refresh the dashboard's vendored front-end files (pinned in tools/web/package-lock.json) into src/quarterdeck/web/static/vendor/.
+web-vendor:
+	tools/web/vendor.sh

@@ -1,17 +1,22 @@
 """The dashboard's page routes: each serves the HTML shell, and the page's ES module does the rest.
 
 The pages hold no data: they call the REST API (``/api/v1``) and its event stream from the browser.
-A page load without a session cookie is sent to ``/login?next=<path>``.
+A page load without a valid session is sent to ``/login?next=<path>`` (which first tries to refresh it).
 """
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from quarterdeck.api import auth
+from quarterdeck.api.errors import Unauthorized
+from quarterdeck.api.services import Services, services
 
 __all__ = ["PAGES", "STATIC_DIR", "router"]
 
@@ -30,8 +35,8 @@ PAGES: dict[str, str] = {
     "/settings": "settings",
 }
 
-#: the shells change only with the package; the browser revalidates them on each load (ETag-free, tiny)
-_NO_STORE = {"Cache-Control": "no-cache"}
+#: the shells are tiny and change with the package: the browser revalidates them on every load
+_HEADERS = {"Cache-Control": "no-cache"}
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,22 +46,20 @@ def _shell(name: str) -> str:
     return (STATIC_DIR / name).read_text(encoding="utf-8")
 
 
-def _signed_in(request: Request) -> bool:
-    # The API authenticates every call the page makes; this only spares a signed-out user an empty shell.
-    # (``qd_refresh`` is scoped to /api/v1/auth, so an expired session lands on /login, which refreshes it.)
-    return bool(request.cookies.get("qd_access"))
-
-
-def _page(request: Request) -> Response:
-    if not _signed_in(request):
+async def _page(request: Request, svc: Annotated[Services, Depends(services)]) -> Response:
+    # The API checks every call the page makes; this spares a signed-out visitor an empty shell.
+    # (The browser sends no bearer header on a page load: in practice this checks the session cookie.)
+    try:
+        await auth.authenticate(svc, request)
+    except Unauthorized:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-    return HTMLResponse(_shell("app.html"), headers=_NO_STORE)
+    return HTMLResponse(_shell("app.html"), headers=_HEADERS)
 
 
 @router.get("/login")
 async def login_page() -> HTMLResponse:
-    return HTMLResponse(_shell("login.html"), headers=_NO_STORE)
+    return HTMLResponse(_shell("login.html"), headers=_HEADERS)
 
 
 for _path, _name in PAGES.items():

@@ -7,14 +7,15 @@
 
 import { BASE, refresh } from "./api.js";
 
+// Every EventType (src/quarterdeck/domain/events.py; tests/browser/test_assets.py keeps the two in step).
 export const EVENT_TYPES = [
-  "run.created", "run.finished", "run.paused", "run.resumed", "run.cancelled", "run.budget_exhausted",
-  "run.budget_raised", "task.created", "task.ready", "task.claimed", "task.succeeded", "task.failed",
-  "task.blocked", "task.cancelled", "task.requeued", "task.prioritized", "task.released", "lease.expired",
-  "merge.started", "merge.done", "merge.conflict", "push.done", "push.failed", "cost.recorded",
+  "run.created", "run.finished", "task.created", "merge.started", "task.ready", "task.claimed", "task.succeeded",
+  "task.failed", "task.blocked", "task.cancelled", "task.requeued", "task.prioritized", "run.paused", "run.resumed",
+  "run.cancelled", "run.budget_exhausted", "run.budget_raised", "cost.recorded", "task.released", "lease.expired",
   "checkpoint.resumed", "setup.result", "workspace.ready", "agent.message", "agent.tool", "agent.output",
-  "agent.result", "verify.result", "revision.requested", "commit.created", "approval.requested",
-  "approval.decided", "plan.proposed", "message.sent", "verdict.recorded",
+  "agent.result", "verify.result", "revision.requested", "result.empty", "commit.created", "merge.done", "push.done",
+  "push.failed", "merge.conflict", "plan.proposed", "plan.applied", "approval.requested", "approval.decided",
+  "review.verdict",
 ];
 
 const streams = new Set();

@@ -1,0 +1,73 @@
+// Costs: what was spent, per model, per day and per run, as bar charts with the figures beside them.
+
+import { get, items } from "../api.js";
+import { debounce, empty, h, mount, s, section, usd } from "../dom.js";
+import { subscribe } from "../live.js";
+
+function label(row, by) {
+  return String(row.key ?? row[by] ?? row.model ?? row.day ?? row.run_name ?? row.run_id ?? row.task_id ?? "—");
+}
+
+function cost(row) {
+  return Number(row.cost_usd ?? row.total_usd ?? row.usd ?? 0);
+}
+
+/** A horizontal bar chart: one bar per row, the biggest first. */
+export function barChart(rows, by, { max = 12 } = {}) {
+  const data = rows.map((r) => ({ label: label(r, by), value: cost(r) })).slice(0, max);
+  if (!data.length) return empty("Nothing spent yet.");
+  const top = Math.max(...data.map((d) => d.value), 1e-9);
+  const labelW = 150;
+  const valueW = 70;
+  const width = 560;
+  const barH = 22;
+  const plot = width - labelW - valueW;
+  const svg = s("svg", { viewBox: `0 0 ${width} ${data.length * (barH + 8)}`, role: "img", "aria-label": `Cost by ${by}` });
+  data.forEach((d, i) => {
+    const y = i * (barH + 8);
+    const text = d.label.length > 22 ? `${d.label.slice(0, 21)}…` : d.label;
+    svg.append(
+      s("text", { class: "label", x: 0, y: y + barH * 0.7 }, text),
+      s("rect", { class: "bar", x: labelW, y, width: Math.max(2, (plot * d.value) / top), height: barH, rx: 3 }, s("title", {}, `${d.label}: ${usd(d.value)}`)),
+      s("text", { class: "value", x: labelW + Math.max(2, (plot * d.value) / top) + 6, y: y + barH * 0.7 }, usd(d.value)),
+    );
+  });
+  return h("div", { class: "chart" }, svg);
+}
+
+function table(rows, by) {
+  if (!rows.length) return null;
+  const extra = rows.some((r) => r.input_tokens !== undefined || r.tokens !== undefined);
+  return h("div", { class: "tablewrap" }, h("table", {},
+    h("thead", {}, h("tr", {}, h("th", {}, by), extra ? h("th", { class: "num" }, "Tokens in / out") : null, h("th", { class: "num" }, "Calls"), h("th", { class: "num" }, "Cost"))),
+    h("tbody", {}, rows.map((r) => h("tr", {},
+      h("td", {}, label(r, by)),
+      extra ? h("td", { class: "num" }, `${r.input_tokens ?? r.tokens ?? "—"} / ${r.output_tokens ?? "—"}`) : null,
+      h("td", { class: "num" }, String(r.entries ?? r.calls ?? "—")),
+      h("td", { class: "num" }, usd(cost(r))))))));
+}
+
+export async function render(main, ctx) {
+  const runFilter = new URLSearchParams(location.search).get("run_id") || "";
+  const total = h("div", { class: "stat" });
+  const cards = { model: h("div"), day: h("div"), run: h("div") };
+  mount(main,
+    h("div", { class: "pagehead" }, h("div", { class: "title" }, h("h1", {}, "Costs"),
+      h("div", { class: "sub" }, runFilter ? `Run ${runFilter} · ` : "", "Every model call is recorded with its tokens and cost."))),
+    h("div", { class: "stats" }, total),
+    h("div", { class: "grid2" },
+      h("div", {}, section("By model", cards.model), section("By run", cards.run)),
+      section("By day", cards.day)));
+  const reload = debounce(async () => {
+    const results = await Promise.all(Object.keys(cards).map((by) => get("/costs", { by, run_id: runFilter }).then((d) => [by, d])));
+    let sum = 0;
+    for (const [by, data] of results) {
+      const rows = items(data).sort((a, b) => (by === "day" ? label(a, by).localeCompare(label(b, by)) : cost(b) - cost(a)));
+      if (by === "model") sum = data.total_usd ?? rows.reduce((a, r) => a + cost(r), 0);
+      mount(cards[by], barChart(rows, by, { max: by === "day" ? 31 : 12 }), table(rows, by));
+    }
+    mount(total, h("div", { class: "k" }, "Total spent"), h("div", { class: "v", id: "cost-total" }, usd(sum)));
+  }, 500);
+  reload();
+  subscribe({ types: ["cost.recorded"], run_id: runFilter || undefined }, reload, { onReconnect: reload });
+}

@@ -1,0 +1,54 @@
+// The queue across runs: ready, running and waiting tasks, with priority controls for members.
+
+import { get } from "../api.js";
+import { age, debounce, empty, h, mount, status } from "../dom.js";
+import { subscribe } from "../live.js";
+import { prioritize, taskButtons } from "../steer.js";
+
+const LANES = [
+  ["ready", "Ready", "Waiting for a worker, highest priority first"],
+  ["running", "Running", "Claimed by a worker"],
+  ["waiting", "Waiting", "Blocked on dependencies, a delay or a paused run"],
+];
+
+function item(ctx, task, lane, reload) {
+  const href = `/runs/${encodeURIComponent(task.run_id)}/tasks/${encodeURIComponent(task.id)}`;
+  let prio = null;
+  if (ctx.canSteer && lane !== "running") {
+    const input = h("input", { type: "number", step: 1, value: task.priority ?? 0, "aria-label": `Priority of ${task.id}` });
+    const set = (value) => prioritize(task.run_id, task, value, reload);
+    prio = h("div", { class: "prio" }, "Priority",
+      h("button", { type: "button", class: "secondary small", "aria-label": `Lower ${task.id}`, onclick: () => set((task.priority ?? 0) - 1) }, "−"),
+      input,
+      h("button", { type: "button", class: "secondary small", "aria-label": `Raise ${task.id}`, onclick: () => set((task.priority ?? 0) + 1) }, "+"),
+      h("button", { type: "button", class: "small", onclick: () => set(Number.parseInt(input.value, 10) || 0) }, "Set"));
+  } else {
+    prio = h("div", { class: "prio" }, `Priority ${task.priority ?? 0}`);
+  }
+  return h("div", { class: "qitem", dataset: { task: task.id, run: task.run_id } },
+    h("div", { class: "top" }, h("a", { href }, task.title || task.id), status(task.status)),
+    h("div", { class: "muted mono" }, `${task.run_name || task.run_id} · ${task.id}`, task.started_at ? ` · ${age(task.started_at)}` : ""),
+    prio,
+    lane === "running" ? taskButtons(ctx, task.run_id, task, reload) : null);
+}
+
+export async function render(main, ctx) {
+  const lanes = Object.fromEntries(LANES.map(([key]) => [key, h("div")]));
+  const counts = Object.fromEntries(LANES.map(([key]) => [key, h("span", { class: "muted" })]));
+  mount(main,
+    h("div", { class: "pagehead" }, h("div", { class: "title" }, h("h1", {}, "Queue"), h("div", { class: "sub" }, "Every unfinished task of every run, as the workers see it."))),
+    h("div", { class: "lanes" },
+      LANES.map(([key, title, help]) =>
+        h("section", { class: "card lane", id: `lane-${key}` }, h("h2", {}, title, counts[key]), h("p", { class: "muted" }, help), lanes[key]))));
+  const reload = debounce(async () => {
+    const queue = await get("/queue");
+    for (const [key] of LANES) {
+      const tasks = queue[key] || [];
+      counts[key].textContent = String(tasks.length);
+      mount(lanes[key], tasks.length ? tasks.map((t) => item(ctx, t, key, reload)) : empty("Nothing here."));
+    }
+  }, 300);
+  reload();
+  subscribe({ types: ["task.ready", "task.claimed", "task.succeeded", "task.failed", "task.cancelled", "task.blocked", "task.requeued", "task.prioritized", "run.paused", "run.resumed", "run.cancelled"] },
+    reload, { onReconnect: reload });
+}

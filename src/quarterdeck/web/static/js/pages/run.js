@@ -1,0 +1,133 @@
+// A run: totals, the live DAG (click a task for its detail), the timeline of attempts, and every task.
+
+import { get } from "../api.js";
+import { Dag } from "../dag.js";
+import { age, between, debounce, duration, h, mount, progress, section, status, STATUS_ORDER, usd, when } from "../dom.js";
+import { Timeline } from "../gantt.js";
+import { subscribe } from "../live.js";
+import { runButtons, taskButtons } from "../steer.js";
+
+const TYPES = [
+  "run.created", "run.finished", "run.paused", "run.resumed", "run.cancelled", "run.budget_exhausted",
+  "run.budget_raised", "task.created", "task.ready", "task.claimed", "task.succeeded", "task.failed",
+  "task.blocked", "task.cancelled", "task.requeued", "task.prioritized", "task.released", "lease.expired",
+  "merge.done", "merge.conflict", "cost.recorded",
+];
+
+function stat(key, value, sub) {
+  return h("div", { class: "stat" }, h("div", { class: "k" }, key), h("div", { class: "v" }, value), sub ? h("div", { class: "muted" }, sub) : null);
+}
+
+export async function render(main, ctx) {
+  const runId = ctx.params.runId;
+  const taskHref = (id) => `/runs/${encodeURIComponent(runId)}/tasks/${encodeURIComponent(id)}`;
+  let run = await get(`/runs/${encodeURIComponent(runId)}`);
+  let selected = null;
+  const titles = new Map();
+
+  const head = h("div", { class: "pagehead" });
+  const stats = h("div", { class: "stats" });
+  const dagCard = h("section", { class: "card dag-card" });
+  const panel = h("div");
+  const gantt = h("div", { class: "gantt" });
+  const taskTable = h("div", { class: "tablewrap" });
+  const timeline = new Timeline();
+  const dag = new Dag(dagCard, { onSelect: (id) => ((selected = id), paintPanel()) });
+  const legend = h("div", { class: "legend" },
+    STATUS_ORDER.map((name) => h("span", {}, h("span", { class: "sw", dataset: { status: name } }), name)),
+    h("span", {}, h("span", { class: "sw critical" }), "critical path"));
+  dagCard.prepend(h("div", { class: "dag-head" }, h("h2", {}, "Task graph"), legend, dag.controls()));
+
+  mount(main, head, stats, dagCard,
+    h("div", { class: "grid2" }, section("Timeline", gantt), h("div", {}, panel)),
+    section("Tasks", taskTable));
+
+  const reload = debounce(async () => {
+    run = await get(`/runs/${encodeURIComponent(runId)}`);
+    paint();
+  }, 250);
+
+  function paintHead() {
+    mount(head,
+      h("div", { class: "title" },
+        h("div", { class: "crumbs" }, h("a", { href: "/" }, "Runs"), " / ", run.id),
+        h("h1", {}, run.name, " ", status(run.status)),
+        h("div", { class: "sub" }, `${run.repo_path} → ${run.integration_branch} · started ${age(run.created_at)}`),
+        run.goal ? h("div", { class: "sub" }, `Goal: ${run.goal}`) : null),
+      runButtons(ctx, run, reload));
+  }
+
+  function paintStats() {
+    const counts = run.counts || {};
+    const total = run.total_tasks ?? run.tasks.length;
+    const seconds = between(run.created_at, run.finished_at);
+    mount(stats,
+      stat("Progress", `${counts.succeeded || 0} / ${total}`, progress(counts, total)),
+      stat("Running", String(counts.running || 0), `${counts.ready || 0} ready · ${counts.pending || 0} waiting`),
+      stat("Failed", String((counts.failed || 0) + (counts.conflict || 0)), `${counts.blocked || 0} blocked · ${counts.cancelled || 0} cancelled`),
+      stat("Cost", usd(run.spent_usd), run.budget_usd ? `of ${usd(run.budget_usd)} budget` : "no budget"),
+      stat("Duration", duration(seconds), run.finished_at ? `ended ${when(run.finished_at)}` : "so far"),
+      stat("Critical path", `${(run.critical_path || []).length} tasks`));
+  }
+
+  function paintPanel() {
+    const task = run.tasks.find((t) => t.id === selected);
+    if (!task) {
+      mount(panel, section("Task", h("p", { class: "muted" }, "Select a task in the graph to see it here.")));
+      return;
+    }
+    mount(panel,
+      h("section", { class: "card panel", id: "task-panel" },
+        h("h2", {}, task.title || task.id, " ", status(task.status)),
+        h("dl", { class: "meta" },
+          h("dt", {}, "Id"), h("dd", { class: "mono" }, task.id),
+          h("dt", {}, "Depends on"), h("dd", {}, (task.depends_on || []).join(", ") || "—"),
+          h("dt", {}, "Runtime"), h("dd", {}, task.runtime || "—", task.role ? ` · ${task.role}` : ""),
+          h("dt", {}, "Priority"), h("dd", {}, String(task.priority ?? 0)),
+          h("dt", {}, "Attempts"), h("dd", {}, String(task.attempts ?? 0), task.revisions ? ` · ${task.revisions} revisions` : ""),
+          h("dt", {}, "Cost"), h("dd", {}, usd(task.cost_usd)),
+          task.commit_sha ? [h("dt", {}, "Commit"), h("dd", { class: "mono" }, task.commit_sha.slice(0, 12))] : null,
+          task.error ? [h("dt", {}, "Error"), h("dd", { class: "error" }, task.error)] : null),
+        h("div", { class: "toolbar" },
+          h("a", { class: "button", href: taskHref(task.id) }, "Open task: log & diff"),
+          taskButtons(ctx, runId, task, reload, { small: false }))));
+  }
+
+  function paintTasks() {
+    const rows = run.tasks.map((t) =>
+      h("tr", { dataset: { task: t.id, status: t.status } },
+        h("td", {}, h("a", { href: taskHref(t.id) }, t.title || t.id), h("span", { class: "cell-sub mono" }, t.id)),
+        h("td", {}, status(t.status)),
+        h("td", { class: "num hide-narrow" }, String(t.priority ?? 0)),
+        h("td", { class: "num hide-narrow" }, String(t.attempts ?? 0)),
+        h("td", { class: "num" }, usd(t.cost_usd)),
+        h("td", {}, taskButtons(ctx, runId, t, reload))));
+    mount(taskTable,
+      h("table", {},
+        h("thead", {}, h("tr", {}, h("th", {}, "Task"), h("th", {}, "Status"), h("th", { class: "num hide-narrow" }, "Priority"),
+          h("th", { class: "num hide-narrow" }, "Attempts"), h("th", { class: "num" }, "Cost"), h("th", {}, ctx.canSteer ? "Actions" : ""))),
+        h("tbody", {}, rows)));
+  }
+
+  function paint() {
+    for (const t of run.tasks) titles.set(t.id, t.title || t.id);
+    document.title = `${run.name} · Quarterdeck`;
+    paintHead();
+    paintStats();
+    dag.show(run.tasks, run.critical_path || []);
+    paintPanel();
+    paintTasks();
+    timeline.render(gantt, titles);
+  }
+
+  paint();
+  const redrawTimeline = debounce(() => timeline.render(gantt, titles), 400);
+  subscribe({ run_id: runId, types: TYPES, after: 0 }, (event) => {
+    if (timeline.feed(event)) redrawTimeline();
+    reload();
+  }, { onReconnect: reload });
+  // Running bars grow with the clock.
+  setInterval(() => {
+    if (!["succeeded", "failed", "cancelled"].includes(run.status)) redrawTimeline();
+  }, 5000);
+}

@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     @classmethod
     def _known_limits(cls, limits: dict[str, int]) -> dict[str, int]:
         for key, value in limits.items():
-            if key != "global" and not key.startswith(("runtime:", "repo:")):
-                raise ValueError(f"unknown limit {key!r}: use global, runtime:<name> or repo:<path>")
+            if key != "global" and not key.startswith(("runtime:", "role:", "repo:")):
+                raise ValueError(f"unknown limit {key!r}: use global, runtime:<name>, role:<name> or repo:<path>")
             if value < 1:
                 raise ValueError(f"limit {key!r} must be at least 1")
         return limits

@@ -57,6 +57,11 @@ def _register() -> None:
     main.add_command(doctor.doctor)
     main.add_command(costs.costs)
     main.add_command(gc.gc)
+    from quarterdeck.cli import approvals, audit, goal  # crews
+
+    main.add_command(goal.goal)
+    main.add_command(audit.audit)
+    main.add_command(approvals.approvals)
 
 
 _register()

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from quarterdeck.crews import review
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.retry import RetryPolicy
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
@@ -460,6 +461,8 @@ class _Attempt:
         if "verified" not in done:
             commit = await self.verify_with_revisions(ws, commit)
             await self.save(verified=True)
+        if "reviewed" not in done:  # crews: the reviewer judges each acceptance criterion (may revise)
+            commit = await review.review_attempt(self, ws, commit)  # checkpoints ``reviewed`` when it reviewed
         landed = await self.land(ws, commit) if commit is not None else None
         await self.save(merged=landed)
         await worktrees.remove_worktree(self.repo, ws.path)

@@ -85,7 +85,7 @@ async def claim_tasks(
 ) -> list[Claim]:
     """Claim up to ``count`` of the best ready tasks, each with a fresh lease and a new attempt.
 
-    ``limits`` caps how many tasks run at once: ``global``, ``runtime:<name>``, ``repo:<path>``.
+    ``limits`` caps how many tasks run at once: ``global``, ``runtime:<name>``, ``role:<name>``, ``repo:<path>``.
     A task over a limit stays ``ready`` and the next eligible task is claimed instead (one claim
     per transaction while limits apply, so each claim is counted against them).
     """
@@ -164,6 +164,16 @@ async def _saturated(conn: AsyncConnection, limits: Mapping[str, int]) -> list[s
         full = [name for name, n in counts if n >= runtime_limits.get(name, n + 1)]
         if full:
             filters.append(tasks.c.runtime.notin_(full))
+    role_limits = {k.removeprefix("role:"): v for k, v in limits.items() if k.startswith("role:")}
+    if role_limits:
+        counts = await conn.execute(
+            sa.select(tasks.c.role, sa.func.count())
+            .where(running, tasks.c.role.in_(list(role_limits)))
+            .group_by(tasks.c.role)
+        )
+        full = [name for name, n in counts if n >= role_limits[name]]
+        if full:
+            filters.append(sa.or_(tasks.c.role.is_(None), tasks.c.role.notin_(full)))
     repo_limits = {k.removeprefix("repo:"): v for k, v in limits.items() if k.startswith("repo:")}
     if repo_limits:
         counts = await conn.execute(

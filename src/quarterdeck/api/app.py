@@ -1,0 +1,90 @@
+"""The app factory: ``create_app(settings)`` builds the API, the dashboard and the edge middleware.
+
+The lifespan opens the facade (migrating the database), the event bus and its feed; everything the
+routes share is on ``app.state.services``. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from quarterdeck import bus
+from quarterdeck.api import errors, middleware
+from quarterdeck.api.metrics import Metrics
+from quarterdeck.api.ratelimit import open_rate_limiter
+from quarterdeck.api.routes import api_router, health
+from quarterdeck.api.services import Services
+from quarterdeck.api.settings import ApiSettings
+from quarterdeck.app import Quarterdeck
+from quarterdeck.runtimes.registry import Registry
+from quarterdeck.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings, *, api_settings: ApiSettings | None = None, registry: Registry | None = None
+) -> FastAPI:
+    """The whole HTTP application for ``settings`` (``api_settings``: default from the environment)."""
+    api = api_settings or ApiSettings()
+    keys = api.keyring(settings.state_dir)  # read (or generated) now: a bad key fails at start, not per request
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            quarterdeck = await stack.enter_async_context(Quarterdeck(settings, registry=registry))
+            event_bus = bus.open_bus(settings)
+            stack.push_async_callback(event_bus.close)
+            limiter = open_rate_limiter(settings.redis_url)
+            stack.push_async_callback(limiter.close)
+            feed = bus.EventFeed(quarterdeck.db, event_bus, poll_s=settings.event_poll_s)
+            stack.push_async_callback(feed.close)  # runs before the bus closes
+            app.state.services = Services(
+                settings=settings,
+                api=api,
+                quarterdeck=quarterdeck,
+                keys=keys,
+                bus=event_bus,
+                feed=feed,
+                limiter=limiter,
+                metrics=metrics,
+            )
+            yield
+
+    app = FastAPI(
+        title="Quarterdeck",
+        summary="A control plane for crews of AI coding agents: plan, queue, run, review, merge.",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    errors.install_handlers(app)
+    app.include_router(health.router)
+    app.include_router(api_router())
+
+    from quarterdeck.web import STATIC_DIR
+    from quarterdeck.web import router as web_router
+
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # Outermost first at request time: size limit, then headers, CORS, and latency around the routes.
+    app.add_middleware(middleware.RequestMetrics, metrics=metrics)
+    if api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=api.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", "Last-Event-ID"],
+        )
+    app.add_middleware(middleware.SecurityHeaders)
+    app.add_middleware(middleware.BodyLimit, limit=api.max_body_bytes)
+    return app

@@ -1,0 +1,188 @@
+"""Who is calling: a bearer JWT, an API key (``qdk_…``) or the session cookie (with a CSRF check).
+
+Routes declare what they need with ``Annotated`` dependencies: ``current_principal`` for any
+signed-in caller, ``require(Role.MEMBER)`` for a minimum role. The dashboard's pages may use them too.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from quarterdeck.api.errors import Forbidden, TooManyRequests, Unauthorized
+from quarterdeck.api.services import Services, services
+from quarterdeck.security import opaque, tokens
+from quarterdeck.store import identity
+from quarterdeck.store.types import utcnow
+
+__all__ = [
+    "ACCESS_COOKIE",
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
+    "REFRESH_COOKIE",
+    "Admin",
+    "CurrentPrincipal",
+    "Member",
+    "Principal",
+    "Role",
+    "Viewer",
+    "authenticate",
+    "check_csrf",
+    "client_ip",
+    "current_principal",
+    "require",
+]
+
+ACCESS_COOKIE = "qd_access"
+REFRESH_COOKIE = "qd_refresh"
+CSRF_COOKIE = "qd_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: ``last_used_at`` of an API key is written at most this often, not on every request
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+class Role(StrEnum):
+    """What a user or key may do; each role can do everything the ones below it can."""
+
+    #: read everything of the organisation
+    VIEWER = "viewer"
+    #: also create and steer runs and tasks, decide approvals
+    MEMBER = "member"
+    #: also manage users, API keys, secrets and projects
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+_RANKS = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller: a user (signed in) or an API key, acting in one organisation with one role."""
+
+    user_id: str | None
+    api_key_id: str | None
+    org_id: str
+    role: Role
+    name: str
+
+    @property
+    def actor(self) -> str:
+        """How the caller is recorded in decisions and audit entries."""
+        return self.user_id or f"key:{self.api_key_id}"
+
+
+def client_ip(connection: HTTPConnection) -> str:
+    return connection.client.host if connection.client else "unknown"
+
+
+def _bearer(connection: HTTPConnection) -> str | None:
+    header = connection.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token or API key>'")
+    return value.strip()
+
+
+async def _from_api_key(svc: Services, connection: HTTPConnection, key: str) -> Principal:
+    retry = await svc.limiter.hit(
+        f"apikey:{client_ip(connection)}", limit=svc.api.login_rate_limit * 10, window_s=svc.api.rate_limit_window_s
+    )
+    if retry is not None:
+        raise TooManyRequests(retry)
+    lookup = opaque.parse(opaque.API_KEY, key)
+    now = utcnow()
+    async with svc.db.read() as conn:
+        record = await identity.read_api_key_by_prefix(conn, lookup) if lookup else None
+        owner = await identity.read_user(conn, record.user_id) if record and record.user_id else None
+    if record is None or not opaque.matches(key, record.key_hash) or not record.usable(now):
+        raise Unauthorized("invalid, expired or revoked API key")
+    if owner is not None and owner.disabled_at is not None:
+        raise Unauthorized("the API key's user is disabled")
+    if record.last_used_at is None or now - record.last_used_at > _TOUCH_EVERY:
+        async with svc.db.transaction() as conn:
+            await identity.touch_api_key(conn, record.id, now=now)
+    return Principal(
+        user_id=record.user_id, api_key_id=record.id, org_id=record.org_id, role=Role(record.role), name=record.name
+    )
+
+
+def _from_jwt(svc: Services, token: str) -> Principal:
+    try:
+        claims = tokens.verify_access_token(svc.keys, token)
+    except tokens.InvalidToken as exc:
+        raise Unauthorized(str(exc)) from None
+    try:
+        role = Role(claims.role)
+    except ValueError:
+        raise Unauthorized("token carries an unknown role") from None
+    return Principal(user_id=claims.user_id, api_key_id=None, org_id=claims.org_id, role=role, name=claims.name)
+
+
+def check_csrf(connection: HTTPConnection) -> None:
+    expected = connection.cookies.get(CSRF_COOKIE) or ""
+    given = connection.headers.get(CSRF_HEADER.lower()) or ""
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+        raise Forbidden(f"a cookie-authenticated {connection.scope.get('method', '')} needs the {CSRF_HEADER} header")
+
+
+async def authenticate(svc: Services, connection: HTTPConnection, *, query_token: bool = False) -> Principal:
+    """The caller of an HTTP request or WebSocket; Unauthorized when nobody valid is calling.
+
+    A bearer header wins over the cookie. Unsafe methods authenticated by cookie must echo the
+    CSRF cookie in ``X-CSRF-Token`` (double submit). ``query_token`` also accepts
+    ``?access_token=`` (WebSocket clients cannot always set headers).
+    """
+    token = _bearer(connection)
+    if token is None and query_token:
+        token = connection.query_params.get("access_token") or None
+    if token is not None:
+        if token.startswith(f"{opaque.API_KEY}_"):
+            return await _from_api_key(svc, connection, token)
+        return _from_jwt(svc, token)
+    cookie = connection.cookies.get(ACCESS_COOKIE)
+    if cookie:
+        principal = _from_jwt(svc, cookie)
+        if connection.scope["type"] == "http" and connection.scope.get("method", "GET") not in _SAFE_METHODS:
+            check_csrf(connection)
+        return principal
+    raise Unauthorized()
+
+
+async def current_principal(connection: HTTPConnection, svc: Annotated[Services, Depends(services)]) -> Principal:
+    return await authenticate(svc, connection)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency: the caller, if their role is at least ``role``; else 403."""
+
+    async def _require(principal: CurrentPrincipal) -> Principal:
+        if not principal.role.allows(role):
+            raise Forbidden(f"this needs the {role} role; you are {principal.role}")
+        return principal
+
+    return _require
+
+
+Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Member = Annotated[Principal, Depends(require(Role.MEMBER))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]

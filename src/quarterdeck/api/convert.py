@@ -1,0 +1,176 @@
+"""Records from the store into the API's public models (and the little arithmetic views need)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from quarterdeck.api import schemas
+from quarterdeck.store.identity import ApiKeyRecord, UserRecord
+from quarterdeck.store.projects import ProjectRecord
+from quarterdeck.store.records import AttemptRecord, EventRecord, RunRecord, TaskRecord
+from quarterdeck.store.secrets import SecretRecord
+
+__all__ = [
+    "api_key",
+    "attempt",
+    "critical_path",
+    "event",
+    "project",
+    "queue_task",
+    "run_summary",
+    "secret",
+    "task_row",
+    "user",
+]
+
+
+def run_summary(run: RunRecord, counts: Mapping[str, int]) -> schemas.RunSummary:
+    return schemas.RunSummary(
+        id=run.id,
+        name=run.name,
+        status=str(run.status),
+        repo_path=run.repo_path,
+        integration_branch=run.integration_branch,
+        budget_usd=run.budget_usd,
+        spent_usd=run.spent_usd,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+        goal=run.goal,
+        project_id=run.project_id,
+        error=run.error,
+        counts=dict(counts),
+        total_tasks=sum(counts.values()),
+    )
+
+
+def task_row(task: TaskRecord, depends_on: Sequence[str], cost_usd: float) -> schemas.TaskRow:
+    return schemas.TaskRow(
+        id=task.id,
+        run_id=task.run_id,
+        title=task.title,
+        status=str(task.status),
+        priority=task.priority,
+        depends_on=list(depends_on),
+        runtime=task.runtime,
+        role=task.role,
+        attempts=task.attempts,
+        revisions=task.revisions,
+        cost_usd=cost_usd,
+        path_length=task.path_length,
+        error=task.error,
+        commit_sha=task.commit_sha,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+    )
+
+
+def critical_path(tasks: Sequence[TaskRecord], depends_on: Mapping[str, Sequence[str]]) -> list[str]:
+    """The longest dependency chain, first task first, from each task's stored chain length."""
+    if not tasks:
+        return []
+    length = {t.id: t.path_length for t in tasks}
+    dependants: dict[str, list[str]] = {t.id: [] for t in tasks}
+    for task_id, deps in depends_on.items():
+        for dep in deps:
+            if dep in dependants:
+                dependants[dep].append(task_id)
+    roots = [t.id for t in tasks if not depends_on.get(t.id)]
+    if not roots:
+        return []
+    node = max(roots, key=lambda n: length[n])
+    path = [node]
+    while dependants[node]:
+        node = max(dependants[node], key=lambda n: length[n])
+        path.append(node)
+    return path
+
+
+def attempt(record: AttemptRecord) -> schemas.AttemptPublic:
+    return schemas.AttemptPublic(
+        id=record.id,
+        number=record.number,
+        status=str(record.status),
+        worker_id=record.worker_id,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        branch=record.branch,
+        commit_sha=record.commit_sha,
+        cost_usd=record.cost_usd,
+        error=record.error,
+    )
+
+
+def queue_task(task: TaskRecord) -> schemas.QueueTask:
+    return schemas.QueueTask(
+        run_id=task.run_id,
+        id=task.id,
+        title=task.title,
+        status=str(task.status),
+        priority=task.priority,
+        runtime=task.runtime,
+        role=task.role,
+        attempts=task.attempts,
+        worker_id=task.worker_id,
+        started_at=task.started_at,
+        not_before=task.not_before,
+    )
+
+
+def event(record: EventRecord) -> schemas.EventPublic:
+    return schemas.EventPublic(
+        id=record.id,
+        run_id=record.run_id,
+        task_id=record.task_id,
+        attempt_id=record.attempt_id,
+        type=record.type,
+        payload=record.payload,
+        created_at=record.created_at,
+    )
+
+
+def user(record: UserRecord) -> schemas.UserPublic:
+    return schemas.UserPublic(
+        id=record.id,
+        email=record.email,
+        name=record.name,
+        role=record.role,
+        org_id=record.org_id,
+        created_at=record.created_at,
+        disabled=record.disabled_at is not None,
+    )
+
+
+def api_key(record: ApiKeyRecord) -> schemas.ApiKeyPublic:
+    return schemas.ApiKeyPublic(
+        id=record.id,
+        name=record.name,
+        prefix=record.prefix,
+        role=record.role,
+        user_id=record.user_id,
+        created_at=record.created_at,
+        last_used_at=record.last_used_at,
+        expires_at=record.expires_at,
+        revoked_at=record.revoked_at,
+    )
+
+
+def secret(record: SecretRecord) -> schemas.SecretPublic:
+    return schemas.SecretPublic(
+        name=record.name,
+        kind=record.kind,
+        masked=record.masked,
+        key_id=record.key_id,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def project(record: ProjectRecord) -> schemas.ProjectPublic:
+    return schemas.ProjectPublic(
+        id=record.id,
+        name=record.name,
+        repo_path=record.repo_path,
+        settings=record.settings,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )

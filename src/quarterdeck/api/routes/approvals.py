@@ -1,0 +1,90 @@
+"""Human gates: list approvals, approve or reject one (the decision takes effect at once)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from quarterdeck.api import schemas
+from quarterdeck.api.auth import Member, Viewer
+from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from quarterdeck.api.services import Svc
+from quarterdeck.crews import gates
+from quarterdeck.store import crews as crew_store
+from quarterdeck.store import listings
+from quarterdeck.store.crews import ApprovalRecord
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["approvals"])
+
+
+def _public(record: ApprovalRecord) -> schemas.ApprovalPublic:
+    return schemas.ApprovalPublic(
+        id=record.id,
+        run_id=record.run_id,
+        task_id=record.task_id,
+        kind=record.kind,
+        status=record.status,
+        payload=record.payload,
+        requested_by=record.requested_by,
+        requested_at=record.requested_at,
+        decided_by=record.decided_by,
+        decided_at=record.decided_at,
+        reason=record.reason,
+    )
+
+
+@router.get("/approvals")
+async def list_approvals(
+    principal: Viewer,
+    svc: Svc,
+    status: Annotated[Literal["pending", "approved", "rejected"] | None, Query()] = "pending",
+    run_id: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> schemas.Page[schemas.ApprovalPublic]:
+    """The organisation's approvals (pending by default), oldest first."""
+    skip = decode_cursor(cursor, int)[0] if cursor else 0
+    async with svc.db.read() as conn:
+        if run_id is not None:
+            await listings.read_run(conn, run_id, org_id=principal.org_id)
+        found = await crew_store.read_approvals(conn, org_id=principal.org_id, run_id=run_id, status=status)
+    page = found[skip : skip + limit]
+    more = len(found) > skip + limit
+    return schemas.Page[schemas.ApprovalPublic](
+        items=[_public(a) for a in page], next_cursor=encode_cursor(skip + limit) if more else None
+    )
+
+
+@router.post("/approvals/{approval_id}/approve")
+async def approve(
+    approval_id: str, principal: Member, svc: Svc, body: schemas.Decision | None = None
+) -> schemas.ApprovalPublic:
+    """Approve: a plan starts running, a re-plan applies, a merge lands, a budget rises."""
+    decided = await gates.decide(
+        svc.db,
+        org_id=principal.org_id,
+        approval_id=approval_id,
+        approve=True,
+        by=principal.actor,
+        reason=body.reason if body else None,
+    )
+    return _public(decided)
+
+
+@router.post("/approvals/{approval_id}/reject")
+async def reject(
+    approval_id: str, principal: Member, svc: Svc, body: schemas.Decision | None = None
+) -> schemas.ApprovalPublic:
+    """Reject: a plan's run is cancelled, a re-plan dropped, a merge failed, a budget left as it is."""
+    decided = await gates.decide(
+        svc.db,
+        org_id=principal.org_id,
+        approval_id=approval_id,
+        approve=False,
+        by=principal.actor,
+        reason=body.reason if body else None,
+    )
+    return _public(decided)

@@ -1,0 +1,45 @@
+"""Cost rollups: spend by model, day, task or run, over the organisation's runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from quarterdeck.api import schemas
+from quarterdeck.api.auth import Viewer
+from quarterdeck.api.services import Svc
+from quarterdeck.store import listings
+from quarterdeck.store.costs import Grouping
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["costs"])
+
+
+@router.get("/costs")
+async def read_costs(
+    principal: Viewer,
+    svc: Svc,
+    by: Annotated[Grouping, Query(description="How to group the spend.")] = "model",
+    run_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> schemas.Page[schemas.CostRow]:
+    """Spend grouped by model, day (UTC), task or run, dearest first (one page holds every group)."""
+    async with svc.db.read() as conn:
+        if run_id is not None:
+            await listings.read_run(conn, run_id, org_id=principal.org_id)
+        rollups = await listings.read_org_cost_rollups(conn, org_id=principal.org_id, by=by, run_id=run_id)
+    return schemas.Page[schemas.CostRow](
+        items=[
+            schemas.CostRow(
+                key=r.key,
+                entries=r.entries,
+                input_tokens=r.input_tokens,
+                output_tokens=r.output_tokens,
+                cost_usd=r.cost_usd,
+                unpriced=r.unpriced,
+            )
+            for r in rollups
+        ],
+        next_cursor=None,
+    )

@@ -1,0 +1,147 @@
+"""Live events: Server-Sent Events at ``/events`` and a WebSocket at ``/stream``, resumable without gaps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
+
+from quarterdeck.api import convert, streams
+from quarterdeck.api.auth import Principal, Viewer, authenticate
+from quarterdeck.api.errors import ApiError, Forbidden
+from quarterdeck.api.services import Services, Svc
+from quarterdeck.errors import NotFound, QuarterdeckError
+from quarterdeck.store.records import EventRecord
+
+__all__ = ["KEEPALIVE_S", "router"]
+
+router = APIRouter(tags=["events"])
+
+#: an idle stream sends a comment (SSE) or a ping message (WebSocket) this often
+KEEPALIVE_S = 15.0
+
+RunFilter = Annotated[str | None, Query(max_length=32, description="Only this run's events.")]
+TaskFilter = Annotated[str | None, Query(max_length=64, description="Only this task's events.")]
+TypeFilter = Annotated[str | None, Query(max_length=1000, description="Comma-separated event types.")]
+After = Annotated[int, Query(ge=0, description="Start after this event id (history first, then live).")]
+
+
+def _json(event: EventRecord) -> str:
+    return convert.event(event).model_dump_json()
+
+
+async def _sse(events: AsyncIterator[EventRecord], request: Request) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    async for item in streams.with_keepalive(events, KEEPALIVE_S):
+        if isinstance(item, streams.Keepalive):
+            if await request.is_disconnected():
+                return
+            yield ": keepalive\n\n"
+            continue
+        yield f"id: {item.id}\nevent: {item.type}\ndata: {_json(item)}\n\n"
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: {"description": "An endless text/event-stream.", "content": {"text/event-stream": {}}}},
+)
+async def event_stream(
+    request: Request,
+    principal: Viewer,
+    svc: Svc,
+    run_id: RunFilter = None,
+    task_id: TaskFilter = None,
+    types: TypeFilter = None,
+    after: After = 0,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> StreamingResponse:
+    """Events as Server-Sent Events: ``id:`` is the event id, ``event:`` its type, ``data:`` the event as JSON.
+
+    A reconnecting EventSource sends ``Last-Event-ID``, and the stream resumes right after it.
+    """
+    resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    await streams.check_run(svc, principal, run_id)  # a foreign or unknown run is a 404, not an empty stream
+    events = streams.follow(
+        svc,
+        principal,
+        run_id=run_id,
+        task_id=task_id,
+        types=streams.parse_types(types),
+        after_id=max(after, resume),
+    )
+    return StreamingResponse(
+        _sse(events, request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _cross_site(websocket: WebSocket, svc: Services) -> bool:
+    """A cookie-authenticated socket opened by a page of another site (cross-site WebSocket hijacking)."""
+    origin = websocket.headers.get("origin")
+    if not origin:
+        return False
+    if origin in svc.api.cors_origins:
+        return False
+    return urlsplit(origin).netloc != websocket.headers.get("host", "")
+
+
+@router.websocket("/stream")
+async def websocket_stream(
+    websocket: WebSocket,
+    svc: Svc,
+    run_id: RunFilter = None,
+    task_id: TaskFilter = None,
+    types: TypeFilter = None,
+    after: After = 0,
+) -> None:
+    """Events over a WebSocket, one JSON event per message (``{"type": "ping"}`` when idle).
+
+    Authenticates by ``Authorization: Bearer``, ``?access_token=``, or the session cookie (same origin only).
+    Closes with 4401 (not authenticated), 4403 (not allowed) or 4404 (unknown run).
+    """
+    await websocket.accept()
+    try:
+        principal: Principal = await authenticate(svc, websocket, query_token=True)
+        by_cookie = not websocket.headers.get("authorization") and not websocket.query_params.get("access_token")
+        if by_cookie and _cross_site(websocket, svc):
+            raise Forbidden("a cookie-authenticated stream must come from this site")
+        await streams.check_run(svc, principal, run_id)
+    except QuarterdeckError as exc:
+        code = 4404 if isinstance(exc, NotFound) else 4000 + (exc.status if isinstance(exc, ApiError) else 400)
+        await websocket.close(code=code, reason=exc.message[:120])
+        return
+
+    events = streams.follow(
+        svc, principal, run_id=run_id, task_id=task_id, types=streams.parse_types(types), after_id=after
+    )
+
+    async def send() -> None:
+        async for item in streams.with_keepalive(events, KEEPALIVE_S):
+            if isinstance(item, streams.Keepalive):
+                await websocket.send_text(json.dumps({"type": "ping"}))
+            else:
+                await websocket.send_text(_json(item))
+
+    async def receive() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                await websocket.receive_text()
+
+    sender = asyncio.create_task(send())
+    receiver = asyncio.create_task(receive())
+    done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+            await task
+    for task in done:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            task.result()

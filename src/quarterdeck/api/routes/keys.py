@@ -1,0 +1,64 @@
+"""API keys for CI and agents: created by admins (the key is shown once), listed without it, revoked."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, status
+
+from quarterdeck.api import accounts, convert, schemas
+from quarterdeck.api.auth import Admin, client_ip
+from quarterdeck.api.errors import TooManyRequests
+from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from quarterdeck.api.services import Svc
+from quarterdeck.store import identity
+from quarterdeck.store.types import utcnow
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["api-keys"])
+
+
+@router.get("/api-keys")
+async def list_api_keys(
+    principal: Admin, svc: Svc, limit: Limit = 50, cursor: Cursor = None
+) -> schemas.Page[schemas.ApiKeyPublic]:
+    after = decode_cursor(cursor, str)[0] if cursor else None
+    async with svc.db.read() as conn:
+        found = await identity.read_api_keys(conn, org_id=principal.org_id, after=after, limit=limit + 1)
+    more = len(found) > limit
+    found = found[:limit]
+    return schemas.Page[schemas.ApiKeyPublic](
+        items=[convert.api_key(k) for k in found], next_cursor=encode_cursor(found[-1].id) if more else None
+    )
+
+
+@router.post("/api-keys", status_code=status.HTTP_201_CREATED)
+async def create_api_key(
+    body: schemas.ApiKeyCreate, request: Request, principal: Admin, svc: Svc
+) -> schemas.ApiKeyCreated:
+    """A new key with ``role``; the response holds the key itself, which is never shown again."""
+    retry = await svc.limiter.hit(
+        f"newkey:{client_ip(request)}:{principal.actor}",
+        limit=svc.api.login_rate_limit,
+        window_s=svc.api.rate_limit_window_s,
+    )
+    if retry is not None:
+        raise TooManyRequests(retry)
+    record, key = await accounts.create_api_key(
+        svc.db,
+        org_id=principal.org_id,
+        user_id=principal.user_id,
+        name=body.name,
+        role=body.role,
+        expires_in=timedelta(days=body.expires_in_days) if body.expires_in_days else None,
+    )
+    return schemas.ApiKeyCreated(**convert.api_key(record).model_dump(), key=key)
+
+
+@router.delete("/api-keys/{key_id}")
+async def revoke_api_key(key_id: str, principal: Admin, svc: Svc) -> schemas.ApiKeyPublic:
+    """Revoke the key: it stops working at once."""
+    async with svc.db.transaction() as conn:
+        record = await identity.revoke_api_key(conn, key_id, org_id=principal.org_id, now=utcnow())
+    return convert.api_key(record)

@@ -1,0 +1,224 @@
+"""Runs: list, create (plan object, upload or server path), detail, cancel, pause, resume, add budget."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import ValidationError
+
+from quarterdeck.api import convert, plans, schemas
+from quarterdeck.api.auth import Member, Principal, Viewer
+from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from quarterdeck.api.services import Services, Svc
+from quarterdeck.domain.statuses import RunStatus
+from quarterdeck.errors import InputError
+from quarterdeck.store import listings
+from quarterdeck.store import projects as project_store
+from quarterdeck.store import tasks as task_store
+
+__all__ = ["read_run_or_404", "router", "run_detail", "split_statuses"]
+
+router = APIRouter(tags=["runs"])
+
+
+def split_statuses(value: str | None, allowed: Iterable[StrEnum]) -> list[str]:
+    """``a,b`` → ``["a", "b"]``, each one of ``allowed``; InputError names the known ones."""
+    if not value:
+        return []
+    wanted = [s.strip() for s in value.split(",") if s.strip()]
+    known = {s.value for s in allowed}
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise InputError(f"unknown status {', '.join(unknown)}: use {', '.join(sorted(known))}")
+    return wanted
+
+
+async def read_run_or_404(svc: Services, principal: Principal, run_id: str) -> schemas.RunSummary:
+    async with svc.db.read() as conn:
+        run = await listings.read_run(conn, run_id, org_id=principal.org_id)
+        counts = await listings.read_task_counts(conn, [run.id])
+    return convert.run_summary(run, counts[run.id])
+
+
+async def run_detail(svc: Services, principal: Principal, run_id: str) -> schemas.RunDetail:
+    async with svc.db.read() as conn:
+        run = await listings.read_run(conn, run_id, org_id=principal.org_id)
+        tasks = await task_store.read_tasks(conn, run_id)
+        deps = await listings.read_dependencies(conn, run_id)
+        costs = await listings.read_task_costs(conn, run_id)
+    counts: dict[str, int] = {}
+    for task in tasks:
+        counts[task.status] = counts.get(task.status, 0) + 1
+    summary = convert.run_summary(run, counts)
+    return schemas.RunDetail(
+        **summary.model_dump(),
+        base_ref=run.base_ref,
+        merge_strategy=run.merge_strategy,
+        tasks=[convert.task_row(t, deps.get(t.id, []), costs.get(t.id, 0.0)) for t in tasks],
+        critical_path=convert.critical_path(tasks, deps),
+    )
+
+
+@router.get("/runs")
+async def list_runs(
+    principal: Viewer,
+    svc: Svc,
+    status: Annotated[str | None, Query(description="Comma-separated statuses.", max_length=200)] = None,
+    q: Annotated[str | None, Query(description="Matches id, name or goal.", max_length=200)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> schemas.Page[schemas.RunSummary]:
+    """The organisation's runs, newest first."""
+    before = None
+    if cursor:
+        created, run_id = decode_cursor(cursor, str, str)
+        try:
+            before = (datetime.fromisoformat(created), run_id)
+        except ValueError:
+            raise InputError("invalid cursor: pass back a next_cursor exactly as received") from None
+    async with svc.db.read() as conn:
+        runs = await listings.read_run_page(
+            conn,
+            org_id=principal.org_id,
+            statuses=split_statuses(status, RunStatus),
+            q=q,
+            before=before,
+            limit=limit + 1,
+        )
+        counts = await listings.read_task_counts(conn, [r.id for r in runs[:limit]])
+    more = len(runs) > limit
+    runs = runs[:limit]
+    return schemas.Page[schemas.RunSummary](
+        items=[convert.run_summary(r, counts[r.id]) for r in runs],
+        next_cursor=encode_cursor(runs[-1].created_at.isoformat(), runs[-1].id) if more else None,
+    )
+
+
+_RUN_CREATE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": schemas.RunCreate.model_json_schema()},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["plan"],
+                "properties": {
+                    "plan": {"type": "string", "format": "binary", "description": "A plan file or story document."},
+                    **{
+                        name: {"type": "string"}
+                        for name in ("repo", "project_id", "base", "branch", "merge_strategy", "deps", "goal")
+                    },
+                    "budget_usd": {"type": "number", "exclusiveMinimum": 0},
+                },
+            }
+        },
+    },
+}
+
+
+async def _request_body(request: Request, svc: Services) -> tuple[schemas.RunCreate, Path | None]:
+    """The run request, from JSON or from a multipart upload (whose file is kept in the state directory)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("plan")
+        if upload is None or isinstance(upload, str):
+            raise InputError("the multipart body needs a 'plan' file")
+        fields: dict[str, Any] = {k: v for k, v in form.items() if k != "plan" and isinstance(v, str) and v != ""}
+        try:
+            body = schemas.RunCreate.model_validate(fields)
+        except ValidationError as exc:
+            raise InputError(f"invalid form fields: {exc.errors(include_url=False)}") from None
+        path = plans.save_upload(svc.settings.state_dir, upload.filename or "plan", await upload.read())
+        return body, path
+    if content_type and not content_type.startswith("application/json"):
+        raise InputError("send the run as application/json or multipart/form-data")
+    try:
+        data = await request.json()
+    except ValueError:
+        raise InputError("the request body is not valid JSON") from None
+    try:
+        return schemas.RunCreate.model_validate(data), None
+    except ValidationError as exc:
+        raise InputError(f"invalid run request: {exc.errors(include_url=False)}") from None
+
+
+@router.post("/runs", status_code=status.HTTP_201_CREATED, openapi_extra={"requestBody": _RUN_CREATE_BODY})
+async def create_run(request: Request, principal: Member, svc: Svc) -> schemas.RunSummary:
+    """Start a run from a plan file object, an uploaded plan or story file, or a path on the server."""
+    body, uploaded = await _request_body(request, svc)
+    given = [x for x in (body.plan, body.path, uploaded) if x is not None]
+    if len(given) != 1:
+        raise InputError("give exactly one of: plan (a plan file object), path (on the server), or an upload")
+    repo = body.repo
+    if body.project_id is not None:
+        async with svc.db.read() as conn:
+            project = await project_store.read_project(conn, body.project_id, org_id=principal.org_id)
+        repo = repo or project.repo_path
+    if repo is None:
+        raise InputError("repo is required (the git repository on the server), or a project_id that has one")
+    if body.plan is not None:
+        plan = plans.from_object(body.plan)
+    else:
+        plan = await plans.from_path(Path(body.path) if body.path else uploaded or Path(), deps=body.deps)
+    record = await svc.quarterdeck.submit(
+        plan,
+        repo=Path(repo),
+        base=body.base,
+        branch=body.branch,
+        budget_usd=body.budget_usd,
+        merge_strategy=body.merge_strategy,
+        org_id=principal.org_id,
+        project_id=body.project_id,
+        goal=body.goal,
+    )
+    return await read_run_or_404(svc, principal, record.id)
+
+
+@router.get("/runs/{run_id}")
+async def read_run(run_id: str, principal: Viewer, svc: Svc) -> schemas.RunDetail:
+    """The run with its tasks and critical path."""
+    return await run_detail(svc, principal, run_id)
+
+
+@router.post("/runs/{run_id}/cancel")
+async def cancel_run(run_id: str, principal: Member, svc: Svc) -> schemas.SteerResult:
+    """Cancel the run: unfinished tasks are cancelled, running agents stopped."""
+    await read_run_or_404(svc, principal, run_id)
+    cancelled = await svc.quarterdeck.cancel_run(run_id)
+    run = await read_run_or_404(svc, principal, run_id)
+    return schemas.SteerResult(run_id=run_id, status=run.status, tasks=cancelled, budget_usd=run.budget_usd)
+
+
+@router.post("/runs/{run_id}/pause")
+async def pause_run(run_id: str, principal: Member, svc: Svc) -> schemas.SteerResult:
+    """Pause the run: running tasks finish, nothing new starts."""
+    await read_run_or_404(svc, principal, run_id)
+    await svc.quarterdeck.pause_run(run_id)
+    run = await read_run_or_404(svc, principal, run_id)
+    return schemas.SteerResult(run_id=run_id, status=run.status, tasks=[], budget_usd=run.budget_usd)
+
+
+@router.post("/runs/{run_id}/resume")
+async def resume_run(run_id: str, principal: Member, svc: Svc) -> schemas.SteerResult:
+    """Let a paused run start tasks again (workers, such as ``quarterdeck serve``'s own, pick them up)."""
+    run = await read_run_or_404(svc, principal, run_id)
+    if run.status != RunStatus.PAUSED:
+        raise InputError(f"run {run_id!r} is {run.status}; only a paused run can be resumed")
+    await svc.quarterdeck.unpause_run(run_id)
+    run = await read_run_or_404(svc, principal, run_id)
+    return schemas.SteerResult(run_id=run_id, status=run.status, tasks=[], budget_usd=run.budget_usd)
+
+
+@router.post("/runs/{run_id}/budget")
+async def add_budget(run_id: str, body: schemas.BudgetAdd, principal: Member, svc: Svc) -> schemas.SteerResult:
+    """Raise the run's budget by ``add_usd``; a run stopped as budget_exhausted runs again."""
+    await read_run_or_404(svc, principal, run_id)
+    limit = await svc.quarterdeck.add_budget(run_id, body.add_usd)
+    run = await read_run_or_404(svc, principal, run_id)
+    return schemas.SteerResult(run_id=run_id, status=run.status, tasks=[], budget_usd=limit)

@@ -1,0 +1,150 @@
+"""Tasks: list with filters, detail (attempts, verdicts, cost), diff, events, cancel, retry, prioritise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from quarterdeck.api import convert, diffs, schemas
+from quarterdeck.api.auth import Member, Principal, Viewer
+from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from quarterdeck.api.routes.runs import read_run_or_404, split_statuses
+from quarterdeck.api.services import Services, Svc
+from quarterdeck.domain.statuses import TaskStatus
+from quarterdeck.store import crews as crew_store
+from quarterdeck.store import events as event_store
+from quarterdeck.store import listings
+from quarterdeck.store import tasks as task_store
+from quarterdeck.store.records import TaskRecord
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["tasks"])
+
+
+async def _task_or_404(svc: Services, principal: Principal, run_id: str, task_id: str) -> TaskRecord:
+    async with svc.db.read() as conn:
+        await listings.read_run(conn, run_id, org_id=principal.org_id)
+        return await task_store.read_task(conn, run_id, task_id)
+
+
+@router.get("/runs/{run_id}/tasks")
+async def list_tasks(
+    run_id: str,
+    principal: Viewer,
+    svc: Svc,
+    status: Annotated[str | None, Query(description="Comma-separated statuses.", max_length=200)] = None,
+    limit: Limit = 200,
+    cursor: Cursor = None,
+) -> schemas.Page[schemas.TaskRow]:
+    """The run's tasks in plan order."""
+    after = decode_cursor(cursor, int)[0] if cursor else -1
+    statuses = split_statuses(status, TaskStatus)
+    async with svc.db.read() as conn:
+        await listings.read_run(conn, run_id, org_id=principal.org_id)
+        tasks = await listings.read_task_page(conn, run_id, statuses=statuses, after_seq=after, limit=limit + 1)
+        deps = await listings.read_dependencies(conn, run_id)
+        costs = await listings.read_task_costs(conn, run_id)
+    more = len(tasks) > limit
+    tasks = tasks[:limit]
+    return schemas.Page[schemas.TaskRow](
+        items=[convert.task_row(t, deps.get(t.id, []), costs.get(t.id, 0.0)) for t in tasks],
+        next_cursor=encode_cursor(tasks[-1].seq) if more else None,
+    )
+
+
+@router.get("/runs/{run_id}/tasks/{task_id}")
+async def read_task(run_id: str, task_id: str, principal: Viewer, svc: Svc) -> schemas.TaskDetail:
+    """A task with its prompt, criteria, attempts, review verdicts and cost."""
+    async with svc.db.read() as conn:
+        await listings.read_run(conn, run_id, org_id=principal.org_id)
+        task = await task_store.read_task(conn, run_id, task_id)
+        attempts = await task_store.read_attempts(conn, task.pk)
+        verdicts = await crew_store.read_verdicts(conn, run_id, task_id)
+        deps = await listings.read_dependencies(conn, run_id)
+    cost = sum(a.cost_usd for a in attempts)
+    row = convert.task_row(task, deps.get(task.id, []), cost)
+    return schemas.TaskDetail(
+        **row.model_dump(),
+        prompt=task.prompt,
+        acceptance_criteria=task.acceptance_criteria,
+        verify=task.verify,
+        max_attempts=task.max_attempts,
+        attempts_detail=[convert.attempt(a) for a in attempts],
+        verdicts=[
+            schemas.VerdictPublic(
+                attempt_id=v.attempt_id,
+                revision=v.revision,
+                verdict=v.verdict,
+                criteria=v.criteria,
+                summary=v.summary,
+                reviewer=v.reviewer,
+                created_at=v.created_at,
+            )
+            for v in verdicts
+        ],
+        branch=next((a.branch for a in reversed(attempts) if a.branch), None),
+    )
+
+
+@router.get("/runs/{run_id}/tasks/{task_id}/diff")
+async def task_diff(run_id: str, task_id: str, principal: Viewer, svc: Svc) -> schemas.DiffPublic:
+    """The task's change: its landed commit, else its newest attempt's commit."""
+    task = await _task_or_404(svc, principal, run_id, task_id)
+    async with svc.db.read() as conn:
+        run = await listings.read_run(conn, run_id, org_id=principal.org_id)
+        attempts = await task_store.read_attempts(conn, task.pk)
+    commit = task.commit_sha or next((a.commit_sha for a in reversed(attempts) if a.commit_sha), None)
+    return await diffs.commit_diff(Path(run.repo_path), commit)
+
+
+@router.get("/runs/{run_id}/tasks/{task_id}/events")
+async def task_events(
+    run_id: str,
+    task_id: str,
+    principal: Viewer,
+    svc: Svc,
+    limit: Limit = 200,
+    cursor: Cursor = None,
+) -> schemas.Page[schemas.EventPublic]:
+    """The task's events (its log), oldest first; for live ones, use the event stream."""
+    after = decode_cursor(cursor, int)[0] if cursor else 0
+    await _task_or_404(svc, principal, run_id, task_id)
+    async with svc.db.read() as conn:
+        events = await event_store.read_events(conn, run_id, after_id=after, task_id=task_id, limit=limit + 1)
+    more = len(events) > limit
+    events = events[:limit]
+    return schemas.Page[schemas.EventPublic](
+        items=[convert.event(e) for e in events], next_cursor=encode_cursor(events[-1].id) if more else None
+    )
+
+
+@router.post("/runs/{run_id}/tasks/{task_id}/cancel")
+async def cancel_task(run_id: str, task_id: str, principal: Member, svc: Svc) -> schemas.SteerResult:
+    """Cancel the task (its agent is stopped); returns the dependants it blocked."""
+    await _task_or_404(svc, principal, run_id, task_id)
+    blocked = await svc.quarterdeck.cancel_task(run_id, task_id)
+    run = await read_run_or_404(svc, principal, run_id)
+    return schemas.SteerResult(run_id=run_id, status=run.status, tasks=blocked, budget_usd=run.budget_usd)
+
+
+@router.post("/runs/{run_id}/tasks/{task_id}/retry")
+async def retry_task(run_id: str, task_id: str, principal: Member, svc: Svc) -> schemas.SteerResult:
+    """Re-queue a failed, conflicted or cancelled task; returns the dependants that wait again."""
+    await _task_or_404(svc, principal, run_id, task_id)
+    waiting = await svc.quarterdeck.requeue_task(run_id, task_id)
+    run = await read_run_or_404(svc, principal, run_id)
+    return schemas.SteerResult(run_id=run_id, status=run.status, tasks=waiting, budget_usd=run.budget_usd)
+
+
+@router.post("/runs/{run_id}/tasks/{task_id}/prioritize")
+async def prioritize_task(
+    run_id: str, task_id: str, body: schemas.Prioritize, principal: Member, svc: Svc
+) -> schemas.SteerResult:
+    """Set the task's priority (higher is claimed first), effective at the next claim."""
+    await _task_or_404(svc, principal, run_id, task_id)
+    await svc.quarterdeck.prioritize_task(run_id, task_id, body.priority)
+    run = await read_run_or_404(svc, principal, run_id)
+    return schemas.SteerResult(run_id=run_id, status=run.status, tasks=[task_id], budget_usd=run.budget_usd)

@@ -1,0 +1,44 @@
+"""What the routes share, built once by the app's lifespan and reached through ``Annotated`` dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from quarterdeck.api.metrics import Metrics
+from quarterdeck.api.ratelimit import RateLimiter
+from quarterdeck.api.settings import ApiSettings
+from quarterdeck.app import Quarterdeck
+from quarterdeck.bus import EventBus, EventFeed
+from quarterdeck.security.keyring import Keyring
+from quarterdeck.settings import Settings
+from quarterdeck.store.database import Database
+
+__all__ = ["Services", "Svc", "services"]
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    api: ApiSettings
+    quarterdeck: Quarterdeck
+    keys: Keyring
+    bus: EventBus
+    feed: EventFeed
+    limiter: RateLimiter
+    metrics: Metrics
+
+    @property
+    def db(self) -> Database:
+        return self.quarterdeck.db
+
+
+def services(connection: HTTPConnection) -> Services:
+    found: Services = connection.app.state.services
+    return found
+
+
+Svc = Annotated[Services, Depends(services)]

@@ -1,0 +1,66 @@
+"""Secrets as operations: seal and store, list masked, re-seal with the newest key (routes and CLI share them)."""
+
+from __future__ import annotations
+
+from quarterdeck.domain import ids
+from quarterdeck.errors import InputError
+from quarterdeck.security import sealing
+from quarterdeck.security.keyring import Keyring
+from quarterdeck.store import secrets as secret_store
+from quarterdeck.store.database import Database
+from quarterdeck.store.secrets import SecretRecord
+from quarterdeck.store.types import utcnow
+
+__all__ = ["check_name", "reveal", "rotate", "set_secret"]
+
+
+def check_name(name: str) -> str:
+    return ids.check_safe_name(name, what="secret name")
+
+
+def _context(org_id: str, name: str) -> str:
+    return f"{org_id}/{name}"
+
+
+async def set_secret(db: Database, keys: Keyring, *, org_id: str, name: str, value: str, kind: str) -> SecretRecord:
+    """Seal ``value`` under the newest key and store it as ``name`` (replacing an older value)."""
+    check_name(name)
+    if kind not in secret_store.KINDS:
+        raise InputError(f"unknown kind {kind!r}: use {', '.join(secret_store.KINDS)}")
+    if not value:
+        raise InputError("a secret may not be empty")
+    sealed = sealing.seal(keys, value, context=_context(org_id, name))
+    async with db.transaction() as conn:
+        return await secret_store.upsert_secret(
+            conn,
+            org_id=org_id,
+            name=name,
+            kind=kind,
+            ciphertext=sealed.ciphertext,
+            key_id=sealed.key_id,
+            masked=sealing.mask(value),
+            now=utcnow(),
+        )
+
+
+def reveal(keys: Keyring, record: SecretRecord) -> str:
+    """The plaintext, for handing to an agent; never for a response or a log line."""
+    return sealing.open_sealed(
+        keys, sealing.Sealed(record.key_id, record.ciphertext), context=_context(record.org_id, record.name)
+    )
+
+
+async def rotate(db: Database, keys: Keyring, *, org_id: str | None = None) -> int:
+    """Re-seal every secret (of one organisation, if given) not sealed by the newest key; returns how many."""
+    newest = sealing.newest_key_id(keys)
+    count = 0
+    async with db.transaction() as conn:
+        for record in await secret_store.read_all_secrets(conn, org_id=org_id):
+            if record.key_id == newest:
+                continue
+            resealed = sealing.seal(keys, reveal(keys, record), context=_context(record.org_id, record.name))
+            await secret_store.update_sealed(
+                conn, record.id, ciphertext=resealed.ciphertext, key_id=resealed.key_id, now=utcnow()
+            )
+            count += 1
+    return count

@@ -6,6 +6,7 @@ routes share is on ``app.state.services``. Nothing connects at import time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -28,9 +29,18 @@ __all__ = ["create_app"]
 
 
 def create_app(
-    settings: Settings, *, api_settings: ApiSettings | None = None, registry: Registry | None = None
+    settings: Settings,
+    *,
+    api_settings: ApiSettings | None = None,
+    registry: Registry | None = None,
+    worker_slots: int = 0,
 ) -> FastAPI:
-    """The whole HTTP application for ``settings`` (``api_settings``: default from the environment)."""
+    """The whole HTTP application for ``settings`` (``api_settings``: default from the environment).
+
+    With ``worker_slots``, the app also runs an engine worker with that many slots for its lifetime
+    (``app.state.worker``), so one process serves the API and executes the runs created through it;
+    shutting down drains it (running attempts finish, or are released when ``force_exit`` is set).
+    """
     api = api_settings or ApiSettings()
     keys = api.keyring(settings.state_dir)  # read (or generated) now: a bad key fails at start, not per request
     metrics = Metrics()
@@ -55,6 +65,18 @@ def create_app(
                 limiter=limiter,
                 metrics=metrics,
             )
+            app.state.worker = None
+            if worker_slots:
+                worker = quarterdeck.worker(slots=worker_slots)
+                serving = asyncio.create_task(worker.serve(), name="quarterdeck-worker")
+
+                async def drain() -> None:
+                    worker.should_exit = True
+                    worker.wake()
+                    await serving
+
+                stack.push_async_callback(drain)  # pushed last: drains first, while the database is open
+                app.state.worker = worker
             yield
 
     app = FastAPI(

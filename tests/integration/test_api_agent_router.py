@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import socket
 import time
 from collections.abc import Mapping
@@ -9,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
+from quarterdeck.llm.endpoint import Endpoint
+from quarterdeck.llm.ratelimit import Limits
+from quarterdeck.llm.redis_limiter import DEFAULT_PREFIX, RedisLimiter
 from quarterdeck.llm.settings import LlmSettings
 from quarterdeck.runtimes.api_agent import ApiAgentOptions, ApiAgentRuntime
 from quarterdeck.runtimes.base import RunResult, TaskContext
@@ -48,6 +53,7 @@ async def run_agent(
     budget_usd: float | None = None,
     resume: str | None = None,
     follow_up: str | None = None,
+    settings: LlmSettings = SETTINGS,
     **options: Any,
 ) -> tuple[RunResult, Events, Path]:
     workdir = tmp_path / "run1" / "wt"
@@ -57,7 +63,7 @@ async def run_agent(
     class Agent(ApiAgentRuntime):
         pass
 
-    Agent.settings = SETTINGS
+    Agent.settings = settings
     Agent.environ = dict(environ or {"ANTHROPIC_API_KEY": "ak-1", "OPENAI_API_KEY": "ok-1"})
     task = TaskContext(
         run_id="run1",
@@ -246,3 +252,27 @@ async def test_a_resumed_session_continues_the_conversation_with_the_follow_up(t
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
     assert messages[1]["content"][0]["text"] == "first answer"
     assert messages[2]["content"][0]["text"] == "The check failed; fix it."
+
+
+async def test_calls_draw_from_the_redis_buckets_other_workers_share(tmp_path: Path) -> None:
+    redis_url = "redis://127.0.0.1:6379/0"
+    # the worktree and the SDKs (imported on first use: seconds on a busy machine) are ready before the drain
+    make_repo(tmp_path / "run1" / "wt", {"README.md": "# project\n"})
+    importlib.import_module("quarterdeck.llm.providers")
+    with AnthropicServer(Script(Reply.text("done"))) as server:
+        model = {"model": "claude-haiku-4-5", "base_url": server.url, "tokens_per_minute": 30_000}
+        bucket = Endpoint.model_validate(model).bucket("ak-1")
+        try:
+            async with RedisLimiter.for_url(redis_url) as other_worker:  # another worker drains the key's tokens
+                assert await other_worker.try_acquire(bucket, Limits(tokens_per_minute=30_000), 30_000) == 0
+            settings = LlmSettings(redis_url=redis_url, database_url=None, backoff_base_s=0.01)
+            result, events, _ = await run_agent(tmp_path, [model], settings=settings, max_tokens=200)
+        finally:
+            client = aioredis.Redis.from_url(redis_url)
+            saved = await client.hgetall(DEFAULT_PREFIX + bucket)
+            await client.delete(DEFAULT_PREFIX + bucket)
+            await client.aclose()
+    assert result.ok, result.error
+    (throttled,) = events.of("llm.throttled")
+    assert 0 < throttled["waited_s"] < 10  # the request's estimate refilling at 500 tokens a second
+    assert saved[b"requests"] == b"-2"  # two takes; without a request limit the count only goes down

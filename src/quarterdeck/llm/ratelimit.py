@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["BucketState", "Limiter", "Limits", "MemoryLimiter", "give_back", "take"]
+__all__ = ["BucketState", "Limiter", "Limits", "MemoryLimiter", "give_back", "take", "wait_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +75,29 @@ def give_back(state: BucketState | None, limits: Limits, now: float, tokens: int
 class Limiter(Protocol):
     """Where buckets live: ``acquire`` waits until a call may go, ``settle`` corrects the token estimate."""
 
-    async def acquire(self, bucket: str, limits: Limits, tokens: int) -> float: ...
+    async def try_acquire(self, bucket: str, limits: Limits, tokens: int) -> float:
+        """Take one request and ``tokens`` if the buckets hold them: 0, else the seconds until they will."""
+        ...
 
-    async def settle(self, bucket: str, limits: Limits, tokens: int) -> None: ...
+    async def acquire(self, bucket: str, limits: Limits, tokens: int) -> float:
+        """Wait until the buckets give one request and ``tokens``; the seconds waited."""
+        ...
+
+    async def settle(self, bucket: str, limits: Limits, tokens: int) -> None:
+        """Give ``tokens`` back to the token bucket (or take more when negative) once the real usage is known."""
+        ...
 
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+async def wait_for(limiter: Limiter, sleep: Sleep, bucket: str, limits: Limits, tokens: int) -> float:
+    """``try_acquire`` until it grants, sleeping the time each refusal names; the seconds waited."""
+    waited = 0.0
+    while (wait := await limiter.try_acquire(bucket, limits, tokens)) > 0:
+        waited += wait
+        await sleep(wait)
+    return waited
 
 
 class MemoryLimiter:
@@ -92,15 +109,13 @@ class MemoryLimiter:
         self._sleep = sleep
         self._lock = asyncio.Lock()
 
+    async def try_acquire(self, bucket: str, limits: Limits, tokens: int) -> float:
+        async with self._lock:
+            self._states[bucket], wait = take(self._states.get(bucket), limits, self._clock(), tokens)
+        return wait
+
     async def acquire(self, bucket: str, limits: Limits, tokens: int) -> float:
-        waited = 0.0
-        while True:
-            async with self._lock:
-                self._states[bucket], wait = take(self._states.get(bucket), limits, self._clock(), tokens)
-            if wait <= 0:
-                return waited
-            waited += wait
-            await self._sleep(wait)
+        return await wait_for(self, self._sleep, bucket, limits, tokens)
 
     async def settle(self, bucket: str, limits: Limits, tokens: int) -> None:
         async with self._lock:

@@ -15,11 +15,15 @@ __all__ = ["LlmSettings"]
 class LlmSettings(BaseSettings):
     """Retries, rate-limit storage, price overrides and record/replay for every api-agent call."""
 
-    model_config = SettingsConfigDict(env_prefix="QUARTERDECK_LLM_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="QUARTERDECK_LLM_", extra="ignore", frozen=True, populate_by_name=True)
 
     #: where rate-limit buckets are shared by all workers; default: Quarterdeck's own database
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("QUARTERDECK_LLM_DATABASE_URL", "QUARTERDECK_DATABASE_URL")
+    )
+    #: share the buckets through Redis instead (one atomic script per take); wins over ``database_url``
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("QUARTERDECK_LLM_REDIS_URL", "QUARTERDECK_REDIS_URL")
     )
     #: tries per model before falling back to the next one (the first try included)
     max_attempts: int = Field(default=3, ge=1)

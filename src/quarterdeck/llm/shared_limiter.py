@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
-from quarterdeck.llm.ratelimit import BucketState, Limits, give_back, take
+from quarterdeck.llm.ratelimit import BucketState, Limits, give_back, take, wait_for
 from quarterdeck.store import ratelimits
 from quarterdeck.store.database import Database
 
@@ -43,7 +43,8 @@ class DatabaseLimiter:
         if self._owns_db:
             await self.db.dispose()
 
-    async def _take(self, bucket: str, limits: Limits, tokens: int) -> float:
+    async def try_acquire(self, bucket: str, limits: Limits, tokens: int) -> float:
+        """One short transaction: take from the bucket's row if it holds enough; else the wait."""
         full = (float(limits.requests_per_minute or 0), float(limits.tokens_per_minute or 0))
         now = self._clock()
         async with self.db.transaction() as conn:
@@ -54,11 +55,7 @@ class DatabaseLimiter:
 
     async def acquire(self, bucket: str, limits: Limits, tokens: int) -> float:
         """Wait until the bucket has a request and ``tokens`` to give; the seconds waited."""
-        waited = 0.0
-        while (wait := await self._take(bucket, limits, tokens)) > 0:
-            waited += wait
-            await self._sleep(wait)
-        return waited
+        return await wait_for(self, self._sleep, bucket, limits, tokens)
 
     async def settle(self, bucket: str, limits: Limits, tokens: int) -> None:
         full = (float(limits.requests_per_minute or 0), float(limits.tokens_per_minute or 0))

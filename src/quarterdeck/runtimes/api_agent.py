@@ -18,13 +18,13 @@ from typing import ClassVar
 from pydantic import Field
 
 from quarterdeck.llm import cassette as cassettes
+from quarterdeck.llm import limiters
 from quarterdeck.llm.endpoint import Endpoint
 from quarterdeck.llm.messages import Message, Request, ToolResultBlock
 from quarterdeck.llm.provider import ProviderError
-from quarterdeck.llm.ratelimit import Limiter, MemoryLimiter
+from quarterdeck.llm.ratelimit import Limiter
 from quarterdeck.llm.router import Call, RetryPolicy, Router
 from quarterdeck.llm.settings import LlmSettings
-from quarterdeck.llm.shared_limiter import DatabaseLimiter
 from quarterdeck.runtimes.agent_session import AgentArea, report_usage
 from quarterdeck.runtimes.base import EventSink, RunResult, RuntimeOptions, TaskContext, TokenUsage
 from quarterdeck.runtimes.tools import Toolbox, describe
@@ -107,16 +107,10 @@ class ApiAgentRuntime:
     #: settings and key source; tests register a subclass that sets these instead of touching the environment
     settings: ClassVar[LlmSettings | None] = None
     environ: ClassVar[Mapping[str, str] | None] = None
-    #: rate-limit buckets: shared through the database when ``database_url`` is set, else per process
-    _memory: ClassVar[MemoryLimiter | None] = None
 
     def limiter(self, settings: LlmSettings) -> contextlib.AbstractAsyncContextManager[Limiter]:
-        """The database's buckets when ``database_url`` is set (all workers), else this process's."""
-        if settings.database_url:
-            return DatabaseLimiter.for_url(settings.database_url)
-        if ApiAgentRuntime._memory is None:
-            ApiAgentRuntime._memory = MemoryLimiter()
-        return contextlib.nullcontext(ApiAgentRuntime._memory)
+        """The buckets every call draws from: Redis, the database (all workers), or this process's."""
+        return limiters.open_limiter(settings)
 
     async def run(self, task: TaskContext, events: EventSink) -> RunResult:
         assert isinstance(task.options, ApiAgentOptions)

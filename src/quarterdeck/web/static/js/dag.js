@@ -223,7 +223,7 @@ export class Dag {
         s("title", {}, `${t.title || t.id}\n${t.id} · ${t.status}`),
         s("rect", { class: "box", width: NODE_W, height: NODE_H }),
         s("rect", { class: "bar", width: 6, height: NODE_H, rx: 2 }),
-        s("text", { x: 14, y: 18 }, clip(t.title || t.id, 27)),
+        s("text", { x: 14, y: 18 }, clip(t.title || t.id, 25)),
         s("text", { class: "id", x: 14, y: 34 }, clip(t.id, 30)),
       );
       node.addEventListener("click", () => this.select(t.id));
@@ -237,6 +237,8 @@ export class Dag {
       nodeLayer.append(node);
     }
     this.root.replaceChildren(edgeLayer, nodeLayer);
+    // A small graph gets a short view; a big one the stylesheet's height (and is panned).
+    this.view.style.height = `${Math.ceil(Math.min(460, Math.max(180, height + 32)))}px`;
     this.svg.setAttribute("width", String(this.view.clientWidth || 800));
     this.svg.setAttribute("height", String(this.view.clientHeight || 460));
     if (this.selected) this.nodes.get(this.selected)?.classList.add("selected");

@@ -12,7 +12,7 @@ function tableOf(columns, rows, actions) {
 }
 
 function inlineForm(id, fields, submitLabel, onSubmit) {
-  const form = h("form", { class: "filters", id },
+  const form = h("form", { class: "filters", id, "aria-label": submitLabel },
     fields.map((f) => f.options
       ? h("select", { name: f.name, "aria-label": f.label }, f.options.map((o) => h("option", { value: o, selected: o === f.value }, o)))
       : h("input", { name: f.name, type: f.type || "text", placeholder: f.label, "aria-label": f.label, required: f.required, autocomplete: "off" })),
@@ -27,7 +27,7 @@ function inlineForm(id, fields, submitLabel, onSubmit) {
       flash(exc.message, "error");
     }
   });
-  return form;
+  return h("div", { class: "addform" }, h("h3", {}, submitLabel), form);
 }
 
 async function destroy(what, call, reload) {
@@ -49,7 +49,7 @@ export async function render(main, ctx) {
     h("div", { class: "pagehead" }, h("div", { class: "title" }, h("h1", {}, "Settings"),
       h("div", { class: "sub" }, admin ? "Organisation " + ctx.me.org_id : `Organisation ${ctx.me.org_id} · only admins can change these`))),
     fresh,
-    h("div", { class: "grid2" },
+    h("div", { class: "grid-even" },
       h("div", {}, section("Projects", cards.projects), section("API keys", cards.keys)),
       h("div", {}, section("Secrets", cards.secrets), section("Users", cards.users))));
 

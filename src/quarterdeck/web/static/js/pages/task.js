@@ -44,7 +44,9 @@ class Log {
     if (event.type === "agent.output") {
       const stream = p.stream || "stdout";
       if (this.lastOut?.stream === stream) {
-        this.lastOut.pre.textContent += p.text || "";
+        const pre = this.lastOut.pre;
+        // Runtimes send output a line at a time, some with the newline and some without.
+        pre.textContent += (pre.textContent && !pre.textContent.endsWith("\n") ? "\n" : "") + (p.text || "");
       } else {
         const pre = h("pre", { class: stream }, p.text || "");
         this.el.append(h("div", { class: "entry out", dataset: { type: event.type } }, time(event), h("span", { class: "muted" }, stream), pre));
@@ -196,7 +198,9 @@ export async function render(main, ctx) {
   }
 
   paint();
-  show(TABS.some(([k]) => `#${k}` === location.hash) ? location.hash.slice(1) : "log");
+  const fromHash = () => (TABS.some(([k]) => `#${k}` === location.hash) ? location.hash.slice(1) : "log");
+  show(fromHash());
+  window.addEventListener("hashchange", () => show(fromHash()));
   const log = new Log(logEl, verifyEl);
   subscribe({ run_id: runId, task_id: taskId, after: 0 }, (event) => {
     log.add(event);

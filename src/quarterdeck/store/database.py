@@ -1,7 +1,8 @@
 """The database: engine set-up for SQLite and PostgreSQL, migrations, and transactions.
 
 Callers own transactions: ``async with db.transaction() as conn`` opens one, repository
-functions take ``conn`` and never commit, and the block commits once at its end.
+functions take ``conn`` and never commit, and the block commits once at its end. Commit listeners
+(``add_commit_listener``) receive the events a transaction wrote, after it committed and only then.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from quarterdeck.errors import StoreError
+from quarterdeck.store.events import COMMITTED_EVENTS
+from quarterdeck.store.records import EventRecord
 
-__all__ = ["Database", "mask_url", "translate_errors"]
+__all__ = ["CommitListener", "Database", "mask_url", "translate_errors"]
+
+#: called with the events of each committed transaction that wrote some; must not block or raise
+CommitListener = Callable[[Sequence[EventRecord]], None]
+
+_log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -84,8 +93,17 @@ class Database:
         self._writer: contextlib.AbstractAsyncContextManager[object] = (
             asyncio.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
         )
+        self._commit_listeners: list[CommitListener] = []
         if self.dialect == "sqlite":
             self._configure_sqlite()
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Hand the events of every transaction that commits from now on to ``listener`` (once, if added twice)."""
+        if listener not in self._commit_listeners:
+            self._commit_listeners.append(listener)
+
+    def remove_commit_listener(self, listener: CommitListener) -> None:
+        self._commit_listeners.remove(listener)
 
     def _configure_sqlite(self) -> None:
         sync_engine = self.engine.sync_engine
@@ -120,8 +138,32 @@ class Database:
         far longer than the write itself takes. Other processes still meet at ``BEGIN IMMEDIATE``.
         """
         with translate_errors(self.url):
-            async with self._writer, self.engine.connect() as conn, conn.begin():
-                yield conn
+            async with self._writer, self.engine.connect() as conn:
+                if not self._commit_listeners:
+                    async with conn.begin():
+                        yield conn
+                    return
+                # conn.info belongs to the pooled DBAPI connection: the list must not outlive us.
+                committed: list[EventRecord] = []
+                conn.info[COMMITTED_EVENTS] = committed
+                try:
+                    async with conn.begin():
+                        yield conn
+                finally:
+                    # An invalidated connection has no info left to clean (its pool record is discarded).
+                    with contextlib.suppress(exc.SQLAlchemyError):
+                        conn.info.pop(COMMITTED_EVENTS, None)
+                # Still inside the SQLite write lock, so this process announces commits in commit order.
+                if committed:
+                    self._announce(committed)
+
+    def _announce(self, committed: Sequence[EventRecord]) -> None:
+        for listener in tuple(self._commit_listeners):
+            try:
+                listener(committed)
+            except Exception:
+                # The transaction has committed: a listener's failure must not make it look failed.
+                _log.exception("commit listener %r failed", listener)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

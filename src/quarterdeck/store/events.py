@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +13,11 @@ from quarterdeck.store.records import EventRecord
 from quarterdeck.store.tables import events
 from quarterdeck.store.types import utcnow
 
-__all__ = ["NewEvent", "create_events", "read_events"]
+__all__ = ["COMMITTED_EVENTS", "NewEvent", "create_events", "read_event_log", "read_events", "read_last_event_id"]
+
+#: key in ``conn.info`` of the list that collects a transaction's new events for commit listeners
+#: (set by ``Database.transaction`` only while a listener is registered)
+COMMITTED_EVENTS = "quarterdeck.committed_events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,24 +32,27 @@ class NewEvent:
 
 
 async def create_events(conn: AsyncConnection, new: Sequence[NewEvent]) -> None:
-    """Append events in order."""
+    """Append events in order; when the transaction collects them for commit listeners, with their ids."""
     if not new:
         return
     now = utcnow()
-    await conn.execute(
-        events.insert(),
-        [
-            {
-                "run_id": e.run_id,
-                "task_id": e.task_id,
-                "attempt_id": e.attempt_id,
-                "type": e.type,
-                "payload": e.payload,
-                "created_at": now,
-            }
-            for e in new
-        ],
-    )
+    values: list[dict[str, Any]] = [
+        {
+            "run_id": e.run_id,
+            "task_id": e.task_id,
+            "attempt_id": e.attempt_id,
+            "type": e.type,
+            "payload": e.payload,
+            "created_at": now,
+        }
+        for e in new
+    ]
+    collected: list[EventRecord] | None = conn.info.get(COMMITTED_EVENTS)
+    if collected is None:
+        await conn.execute(events.insert(), values)
+        return
+    rows = await conn.execute(events.insert().returning(events.c.id, sort_by_parameter_order=True), values)
+    collected.extend(EventRecord(id=row.id, **value) for row, value in zip(rows, values, strict=True))
 
 
 async def read_events(
@@ -65,3 +72,35 @@ async def read_events(
         query = query.where(events.c.type.in_(types))
     rows = await conn.execute(query.order_by(events.c.id).limit(limit))
     return [EventRecord.from_row(r._mapping) for r in rows]
+
+
+async def read_event_log(
+    conn: AsyncConnection,
+    *,
+    after_id: int,
+    until_id: int | None = None,
+    run_ids: Collection[str] | None = None,
+    task_id: str | None = None,
+    types: Collection[str] = (),
+    ids: Collection[int] | None = None,
+    limit: int = 1000,
+) -> list[EventRecord]:
+    """Events of any run (``run_ids=None``) or of some, with ``after_id < id <= until_id``, oldest first."""
+    query = sa.select(events).where(events.c.id > after_id)
+    if ids is not None:
+        query = query.where(events.c.id.in_(ids))
+    if until_id is not None:
+        query = query.where(events.c.id <= until_id)
+    if run_ids is not None:
+        query = query.where(events.c.run_id.in_(run_ids))
+    if task_id is not None:
+        query = query.where(events.c.task_id == task_id)
+    if types:
+        query = query.where(events.c.type.in_(types))
+    rows = await conn.execute(query.order_by(events.c.id).limit(limit))
+    return [EventRecord.from_row(r._mapping) for r in rows]
+
+
+async def read_last_event_id(conn: AsyncConnection) -> int:
+    """The highest event id so far (0 for an empty log)."""
+    return int(await conn.scalar(sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))) or 0)

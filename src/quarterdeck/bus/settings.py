@@ -1,0 +1,23 @@
+"""The event bus's own settings (``QUARTERDECK_BUS_*``); the Redis URL itself is ``QUARTERDECK_REDIS_URL``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["BusSettings"]
+
+
+class BusSettings(BaseSettings):
+    """Key names and limits of the Redis stream, subscriber queues, and how long a feed waits on an id gap."""
+
+    model_config = SettingsConfigDict(env_prefix="QUARTERDECK_BUS_", extra="ignore", frozen=True)
+
+    #: prefix of every Redis key the bus uses (several installations can share one Redis)
+    prefix: str = Field(default="quarterdeck:", min_length=1)
+    #: about how many event batches the Redis stream keeps (``XADD MAXLEN ~``); older ones are in the table
+    stream_maxlen: int = Field(default=10_000, ge=100)
+    #: deliveries a subscriber may have queued before it is marked as fallen behind (it then reads the table)
+    max_pending: int = Field(default=1_000, ge=1)
+    #: PostgreSQL only: how long a feed holds later events back while an earlier id may still commit
+    settle_s: float = Field(default=0.5, ge=0)

@@ -1,0 +1,124 @@
+"""The crew from the command line: a goal waits for approval, `approvals` decides it, `resume` runs it, `audit`
+prints the trail; a manager that cannot answer a plan fails the goal with its errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.gitrepo import git, make_repo
+from tests.support.llm_servers import AnthropicServer, Reply, Script, ToolCall
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "claude-haiku-4-5"
+PLAN = {
+    "name": "hello",
+    "tasks": [
+        {
+            "id": "hello",
+            "title": "Write hello.py",
+            "prompt": "Write hello.py printing hi.",
+            "role": "backend",
+            "acceptance_criteria": [
+                {"text": "hello.py prints hi", "command": "python hello.py | grep -qx hi"},
+                {"text": "hello.py is one line"},
+            ],
+            "verify": ["python hello.py"],
+            "estimate_usd": 0.02,
+        }
+    ],
+}
+ACCEPT = {
+    "criteria": [{"criterion": "2", "status": "met", "evidence": "one line"}],
+    "verdict": "accept",
+    "summary": "good",
+}
+
+
+def quarterdeck(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "quarterdeck", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def setup(tmp_path: Path, boss: str, work: str, review: str) -> tuple[Path, dict[str, str]]:
+    repo = make_repo(tmp_path / "repo", {"README.md": "# hello\n"})
+    route = '[{{provider = "anthropic", model = "{m}", base_url = "{u}"}}]'
+    (repo / ".quarterdeck").mkdir()
+    (repo / ".quarterdeck" / "crew.toml").write_text(
+        f"[crew.manager]\nmodels = {route.format(m=MODEL, u=boss)}\n[crew.reviewer]\nmodels = "
+        f'{route.format(m=MODEL, u=review)}\n[crew.roles.backend]\nruntime = "api-agent"\n'
+        f"models = {route.format(m=MODEL, u=work)}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERDECK_")}
+    env |= {"QUARTERDECK_STATE_DIR": str(tmp_path / "state"), "QUARTERDECK_POLL_MAX_S": "0.05", "COLUMNS": "200"}
+    return repo, env
+
+
+def test_a_goal_waits_for_approval_then_runs_and_its_audit_trail_is_printed(tmp_path: Path) -> None:
+    work = Script(
+        Reply.tools(ToolCall("write_file", {"path": "hello.py", "content": "print('hi')\n"})), Reply.text("done")
+    )
+    with (
+        AnthropicServer(Script(Reply.text(json.dumps(PLAN)))) as boss,
+        AnthropicServer(work) as worker,
+        AnthropicServer(Script(Reply.text(json.dumps(ACCEPT)))) as reviewer,
+    ):
+        repo, env = setup(tmp_path, boss.url, worker.url, reviewer.url)
+        started = quarterdeck("goal", "Say hi", "--repo", str(repo), "--approve", env=env)
+        assert started.returncode == 0, started.stderr
+        assert "Write hello.py" in started.stdout  # the plan, as a table
+        assert "$0.02" in started.stdout
+        assert worker.model_requests() == []
+
+        listed = quarterdeck("approvals", "list", "--json", env=env)
+        (approval,) = json.loads(listed.stdout)
+        assert (approval["kind"], approval["status"], approval["requested_by"]) == ("plan", "pending", "manager")
+        assert f"quarterdeck approvals approve {approval['id']}" in started.stdout
+
+        decided = quarterdeck("approvals", "approve", approval["id"], "--by", "ada", "--reason", "ship it", env=env)
+        assert decided.returncode == 0, decided.stderr
+        assert f"plan {approval['id']} approved by ada" in decided.stdout
+        again = quarterdeck("approvals", "reject", approval["id"], env=env)
+        assert again.returncode == 2
+        assert f"error: approval {approval['id']} was already approved by ada" in again.stderr
+
+        run_id = approval["run_id"]
+        resumed = quarterdeck("resume", run_id, "--workers", "1", env=env)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert git(repo, "show", f"quarterdeck/{run_id}:hello.py") == "print('hi')\n"
+
+        trail = quarterdeck("audit", run_id, env=env)
+        assert trail.returncode == 0, trail.stderr
+        lines = trail.stdout.splitlines()
+        kinds = [line.split()[2] for line in lines if line[:2] == "20"]
+        assert kinds[:3] == ["plan", "message", "message"]
+        assert any("decision ada" in line and "plan approved: ship it" in line for line in lines)
+        verdict_at = next(i for i, line in enumerate(lines) if " verdict " in line)
+        assert "accept (revision 0, 2/2 criteria met)" in lines[verdict_at]
+        assert lines[verdict_at + 1].split()[:3] == ["1.", "met", "(command)"]
+        assert lines[verdict_at + 2].split()[:3] == ["2.", "met", "(reviewer)"]
+        as_json = [json.loads(line) for line in quarterdeck("audit", run_id, "--json", env=env).stdout.splitlines()]
+        assert {e["kind"] for e in as_json} == {"message", "plan", "decision", "verdict"}
+
+
+def test_a_manager_that_never_answers_a_plan_fails_the_goal_with_the_validation_errors(tmp_path: Path) -> None:
+    with AnthropicServer(Script(Reply.text("no"), Reply.text('{"name": "x", "tasks": []}'))) as boss:
+        repo, env = setup(tmp_path, boss.url, boss.url, boss.url)
+        failed = quarterdeck("goal", "Say hi", "--repo", str(repo), "--yes", env=env)
+    assert failed.returncode == 1
+    assert "error: the manager's plan is not valid: the model's answer does not match PlanDraft after a repair" in (
+        failed.stderr
+    )
+    assert "List should have at least 1 item" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert len(boss.model_requests()) == 2

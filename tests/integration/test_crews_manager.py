@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,3 +100,16 @@ async def test_an_empty_goal_is_refused_before_any_call() -> None:
     crew = crew_for("http://127.0.0.1:9")
     with pytest.raises(Exception, match="the goal is empty"):
         await manager.plan_goal("  ", crew, Asker(crew.manager))
+
+
+async def test_a_recorded_plan_replays_offline(tmp_path: Path) -> None:
+    cassette = tmp_path / "manager.jsonl"
+    with AnthropicServer(Script(draft(t("a"), t("b", "a")))) as server:
+        route = (Endpoint(model="claude-haiku-4-5", base_url=server.url),)
+        recording = CrewConfig(manager=ModelConfig(models=route, record=cassette))
+        recorded = await manager.plan_goal("build it", recording, Asker(recording.manager))
+    replaying = CrewConfig(manager=ModelConfig(models=route, replay=cassette))  # the server is gone
+    asker = Asker(replaying.manager)
+    replayed = await manager.plan_goal("build it", replaying, asker)
+    assert replayed.plan == recorded.plan
+    assert [s.cost_usd for s in asker.take_spent()] == [pytest.approx(0.0015)]

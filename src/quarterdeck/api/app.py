@@ -18,7 +18,7 @@ from quarterdeck import bus
 from quarterdeck.api import errors, middleware
 from quarterdeck.api.metrics import Metrics
 from quarterdeck.api.ratelimit import open_rate_limiter
-from quarterdeck.api.routes import api_router, health
+from quarterdeck.api.routes import api_routers, health
 from quarterdeck.api.services import Services
 from quarterdeck.api.settings import ApiSettings
 from quarterdeck.app import Quarterdeck
@@ -89,7 +89,8 @@ def create_app(
     )
     errors.install_handlers(app)
     app.include_router(health.router)
-    app.include_router(api_router())
+    for router in api_routers():
+        app.include_router(router)
 
     from quarterdeck.web import STATIC_DIR
     from quarterdeck.web import router as web_router

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from quarterdeck.api.schemas import ErrorResponse
 
-__all__ = ["ERRORS", "PREFIX", "api_router"]
+__all__ = ["ERRORS", "PREFIX", "api_routers", "v1_router"]
 
 PREFIX = "/api/v1"
 
@@ -30,8 +30,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def api_router() -> APIRouter:
-    """Every v1 route."""
+def v1_router(tag: str) -> APIRouter:
+    """A router for one noun's routes, each created with the full ``/api/v1`` path.
+
+    The prefix is the router's own (not given when including it) so that every route's template
+    (``scope["route"].path``, used as the latency metric's label) is the whole path.
+    """
+    return APIRouter(prefix=PREFIX, responses=ERRORS, tags=[tag])
+
+
+def api_routers() -> list[APIRouter]:
+    """Every v1 router."""
     from quarterdeck.api.routes import (
         approvals,
         audit,
@@ -48,7 +57,5 @@ def api_router() -> APIRouter:
         users,
     )
 
-    router = APIRouter(prefix=PREFIX, responses=ERRORS)
-    for module in (auth, runs, tasks, queue, costs, audit, approvals, runtimes, projects, keys, secrets, users, events):
-        router.include_router(module.router)
-    return router
+    modules = (auth, runs, tasks, queue, costs, audit, approvals, runtimes, projects, keys, secrets, users, events)
+    return [module.router for module in modules]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from quarterdeck.api import schemas
 from quarterdeck.api.auth import Member, Viewer
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.crews import gates
 from quarterdeck.store import crews as crew_store
@@ -17,7 +18,7 @@ from quarterdeck.store.crews import ApprovalRecord
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["approvals"])
+router = v1_router("approvals")
 
 
 def _public(record: ApprovalRecord) -> schemas.ApprovalPublic:

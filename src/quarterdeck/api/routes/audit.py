@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from quarterdeck.api import schemas
 from quarterdeck.api.auth import Viewer
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.routes.runs import read_run_or_404
 from quarterdeck.api.services import Svc
 from quarterdeck.crews import audit
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["audit"])
+router = v1_router("audit")
 
 
 @router.get("/runs/{run_id}/audit")

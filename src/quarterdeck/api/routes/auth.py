@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 
 from quarterdeck.api import convert, schemas, sessions
 from quarterdeck.api.auth import REFRESH_COOKIE, CurrentPrincipal, check_csrf, client_ip
 from quarterdeck.api.errors import TooManyRequests, Unauthorized
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.security import passwords
 from quarterdeck.store import identity
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["auth"])
+router = v1_router("auth")
 
 
 def _token_response(session: sessions.Session) -> schemas.TokenResponse:

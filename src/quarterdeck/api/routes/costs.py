@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from quarterdeck.api import schemas
 from quarterdeck.api.auth import Viewer
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.store import listings
 from quarterdeck.store.costs import Grouping
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["costs"])
+router = v1_router("costs")
 
 
 @router.get("/costs")

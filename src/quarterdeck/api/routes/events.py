@@ -9,19 +9,20 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
 from quarterdeck.api import convert, streams
 from quarterdeck.api.auth import Principal, Viewer, authenticate
 from quarterdeck.api.errors import ApiError, Forbidden
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Services, Svc
 from quarterdeck.errors import NotFound, QuarterdeckError
 from quarterdeck.store.records import EventRecord
 
 __all__ = ["KEEPALIVE_S", "router"]
 
-router = APIRouter(tags=["events"])
+router = v1_router("events")
 
 #: an idle stream sends a comment (SSE) or a ping message (WebSocket) this often
 KEEPALIVE_S = 15.0

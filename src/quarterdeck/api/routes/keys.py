@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Request, status
+from fastapi import Request, status
 
 from quarterdeck.api import accounts, convert, schemas
 from quarterdeck.api.auth import Admin, client_ip
 from quarterdeck.api.errors import TooManyRequests
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.store import identity
 from quarterdeck.store.types import utcnow
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["api-keys"])
+router = v1_router("api-keys")
 
 
 @router.get("/api-keys")

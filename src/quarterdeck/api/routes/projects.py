@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from quarterdeck.api import convert, schemas
 from quarterdeck.api.auth import Admin, Viewer
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.domain import ids
 from quarterdeck.store import projects as project_store
@@ -14,7 +15,7 @@ from quarterdeck.store.types import utcnow
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["projects"])
+router = v1_router("projects")
 
 
 @router.get("/projects")

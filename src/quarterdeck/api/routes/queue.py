@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from quarterdeck.api import convert, schemas
 from quarterdeck.api.auth import Viewer
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.store import listings
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["queue"])
+router = v1_router("queue")
 
 
 @router.get("/queue")

@@ -8,12 +8,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import Query, Request, status
 from pydantic import ValidationError
 
 from quarterdeck.api import convert, plans, schemas
 from quarterdeck.api.auth import Member, Principal, Viewer
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Services, Svc
 from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.errors import InputError
@@ -23,7 +24,7 @@ from quarterdeck.store import tasks as task_store
 
 __all__ = ["read_run_or_404", "router", "run_detail", "split_statuses"]
 
-router = APIRouter(tags=["runs"])
+router = v1_router("runs")
 
 
 def split_statuses(value: str | None, allowed: Iterable[StrEnum]) -> list[str]:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 
-from fastapi import APIRouter
-
 from quarterdeck.api import schemas
 from quarterdeck.api.auth import Viewer
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.runtimes import base, cli_tools, process
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["runtimes"])
+router = v1_router("runtimes")
 
 #: checking a CLI spawns it; the answers are kept this long
 _CHECK_TTL_S = 60.0

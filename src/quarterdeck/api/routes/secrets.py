@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import Path, Response, status
 
 from quarterdeck.api import convert, schemas, vault
 from quarterdeck.api.auth import Admin
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.security import sealing
 from quarterdeck.store import secrets as secret_store
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["secrets"])
+router = v1_router("secrets")
 
 SecretName = Annotated[str, Path(min_length=1, max_length=64)]
 

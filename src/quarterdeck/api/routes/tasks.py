@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from quarterdeck.api import convert, diffs, schemas
 from quarterdeck.api.auth import Member, Principal, Viewer
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.routes.runs import read_run_or_404, split_statuses
 from quarterdeck.api.services import Services, Svc
 from quarterdeck.domain.statuses import TaskStatus
@@ -21,7 +22,7 @@ from quarterdeck.store.records import TaskRecord
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["tasks"])
+router = v1_router("tasks")
 
 
 async def _task_or_404(svc: Services, principal: Principal, run_id: str, task_id: str) -> TaskRecord:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from quarterdeck.api import accounts, convert, schemas
 from quarterdeck.api.auth import Admin
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.store import identity
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["users"])
+router = v1_router("users")
 
 
 @router.get("/users")

@@ -37,9 +37,7 @@ async def test_a_role_at_its_limit_is_passed_over_for_other_roles(db: Database) 
             if claim is not None:
                 claimed.append(claim.task.id)
     assert claimed == ["b1", "d1", "x"]  # b2 waits for b1: one backend task at a time
-    async with db.transaction() as conn:
-        await team.sync_workload(conn, "r1")
-        members = await crew_store.read_team(conn, "r1")
+    members = await team.read_team(db, "r1")
     assert [(m.name, m.kind, m.workload) for m in members] == [
         ("manager", "manager", 0),
         ("backend", "worker", 1),

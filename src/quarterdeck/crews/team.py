@@ -9,9 +9,10 @@ from quarterdeck.crews.config import CrewConfig
 from quarterdeck.domain import plans
 from quarterdeck.domain.statuses import TaskStatus
 from quarterdeck.store import crews as crew_store
+from quarterdeck.store.database import Database
 from quarterdeck.store.tables import tasks, team_members
 
-__all__ = ["MANAGER", "REVIEWER", "members_for", "sync_workload"]
+__all__ = ["MANAGER", "REVIEWER", "members_for", "read_team", "sync_workload"]
 
 #: the names of the manager and the reviewer in messages and verdicts
 MANAGER, REVIEWER = "manager", "reviewer"
@@ -44,3 +45,10 @@ async def sync_workload(conn: AsyncConnection, run_id: str) -> None:
         .where(team_members.c.run_id == run_id, team_members.c.kind == "worker")
         .values(workload=running)
     )
+
+
+async def read_team(db: Database, run_id: str) -> list[crew_store.TeamMemberRecord]:
+    """The team of a run with each worker's workload counted now (empty when the run has no crew)."""
+    async with db.transaction() as conn:
+        await sync_workload(conn, run_id)
+        return await crew_store.read_team(conn, run_id)

@@ -126,16 +126,17 @@ async def _request_body(request: Request, svc: Services) -> tuple[schemas.RunCre
     """The run request, from JSON or from a multipart upload (whose file is kept in the state directory)."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("plan")
-        if upload is None or isinstance(upload, str):
-            raise InputError("the multipart body needs a 'plan' file")
-        fields: dict[str, Any] = {k: v for k, v in form.items() if k != "plan" and isinstance(v, str) and v != ""}
+        async with request.form() as form:  # closes the spooled upload files
+            upload = form.get("plan")
+            if upload is None or isinstance(upload, str):
+                raise InputError("the multipart body needs a 'plan' file")
+            fields: dict[str, Any] = {k: v for k, v in form.items() if k != "plan" and isinstance(v, str) and v != ""}
+            filename, content = upload.filename or "plan", await upload.read()
         try:
             body = schemas.RunCreate.model_validate(fields)
         except ValidationError as exc:
             raise InputError(f"invalid form fields: {exc.errors(include_url=False)}") from None
-        path = plans.save_upload(svc.settings.state_dir, upload.filename or "plan", await upload.read())
+        path = plans.save_upload(svc.settings.state_dir, filename, content)
         return body, path
     if content_type and not content_type.startswith("application/json"):
         raise InputError("send the run as application/json or multipart/form-data")

@@ -156,3 +156,36 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
 async def live(api: Api) -> AsyncIterator[LiveServer]:
     async with serving(api.app) as base_url:
         yield LiveServer(api, base_url)
+
+
+class ThreadServer:
+    """The app served by uvicorn in a thread with its own event loop, for synchronous clients (Schemathesis, bench)."""
+
+    def __init__(self, settings: Settings, api_settings: ApiSettings, *, worker_slots: int = 0) -> None:
+        import threading
+
+        self.app = create_app(settings, api_settings=api_settings, worker_slots=worker_slots)
+        self.port = free_port()
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, lifespan="on", log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ThreadServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise AssertionError("uvicorn did not start")
+            self.thread.join(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)

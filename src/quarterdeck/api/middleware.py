@@ -75,27 +75,33 @@ class BodyLimit:
                     await _send_413(send, self.limit)
                     return
         seen = 0
-        started = False
+        exceeded = False
+        replaced = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    exceeded = True
                     raise _TooLarge()
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+        async def replacing_send(message: Message) -> None:
+            # The framework may catch _TooLarge and answer itself (FastAPI says 400): answer 413 instead.
+            nonlocal replaced
+            if exceeded:
+                if message["type"] == "http.response.start" and not replaced:
+                    replaced = True
+                    await _send_413(send, self.limit)
+                return
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, replacing_send)
         except _TooLarge:
-            if not started:
+            if not replaced:
                 await _send_413(send, self.limit)
 
 

@@ -149,3 +149,14 @@ async def test_a_task_lands_only_after_its_merge_is_approved(app: Quarterdeck, r
         view = await asyncio.wait_for(running, 60)
     assert view.run.status is RunStatus.SUCCEEDED
     assert git(repo, "show", f"{branch}:out.txt") == "done\n"
+
+
+async def test_a_run_waiting_for_its_plan_is_not_started_by_resume(app: Quarterdeck, repo: Path) -> None:
+    started = await start(app, repo, crew(), approve=True)
+    assert started.approval is not None
+    assert started.run.status is RunStatus.PAUSED
+    with pytest.raises(InputError, match=f"approvals approve {started.approval.id}"):
+        await app.unpause_run(started.run.id)
+    assert (await app.view(started.run.id)).run.status is RunStatus.PAUSED
+    await gates.decide(app.db, org_id="default", approval_id=started.approval.id, approve=True, by="ann")
+    assert (await app.view(started.run.id)).run.status is RunStatus.RUNNING

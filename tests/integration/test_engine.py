@@ -239,3 +239,28 @@ async def test_an_agent_that_changed_nothing_did_not_do_the_task(app: Quarterdec
     assert "allow_empty" in idle.error
     empty = [e.task_id for e in await app.events(view.run.id) if e.type == "result.empty"]
     assert empty == ["idle"]
+
+
+async def test_tasks_hinted_to_touch_the_same_file_run_apart_and_both_land(app: Quarterdeck, repo: Path) -> None:
+    (repo / "shared.txt").write_text("base\n")
+    git(repo, "add", "shared.txt")
+    git(repo, "commit", "--quiet", "-m", "shared")
+    plan = plans.Plan(
+        "apart",
+        (
+            _task("root", actions=[_write("root.txt", "r\n")]),
+            _task("left", "root", actions=[_write("shared.txt", "left\n")], files=("shared.txt",)),
+            _task("right", "root", actions=[_write("shared.txt", "right\n")], files=("shared.txt",)),
+            _task("other", "root", actions=[_write("other.txt", "o\n")], files=("docs/**",)),
+        ),
+    )
+    view = await _run(app, plan, repo, workers=3)
+    assert view.run.status is RunStatus.SUCCEEDED, [(t.id, t.error) for t in view.tasks]
+    by_id = {t.id: t for t in view.tasks}
+    assert all(t.attempts == 1 for t in view.tasks)
+    (left,) = await app.attempts(by_id["left"])
+    (right,) = await app.attempts(by_id["right"])
+    # The earlier task in the plan went first; the other started only after it had landed.
+    assert left.finished_at is not None
+    assert right.started_at >= left.finished_at
+    assert git(repo, "show", f"{view.run.integration_branch}:shared.txt") == "right\n"

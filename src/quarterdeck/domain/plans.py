@@ -64,6 +64,8 @@ class TaskSpec:
     role: str | None = None
     #: the task may succeed without changing any file (by default an agent that changed nothing failed)
     allow_empty: bool = False
+    #: paths or globs the task expects to touch; overlapping tasks are run one after the other
+    files: tuple[str, ...] = ()
     source: SourceRef = SourceRef("<plan>")
 
 

@@ -9,6 +9,7 @@ from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.errors import InputError
 from quarterdeck.store import budgets
 from quarterdeck.store import control as control_store
+from quarterdeck.store import crews as crew_store
 from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store.database import Database
@@ -76,9 +77,18 @@ async def pause_run(db: Database, run_id: str) -> None:
 
 
 async def unpause_run(db: Database, run_id: str) -> bool:
-    """Let a paused run start tasks again; False if it was not paused."""
+    """Let a paused run start tasks again; False if it was not paused.
+
+    Raises:
+        InputError: the run waits for its plan to be approved (a decision, not a resume, starts it).
+    """
     async with db.transaction() as conn:
         await run_store.read_run(conn, run_id)
+        waiting = await crew_store.read_approvals(conn, run_id=run_id, kind="plan", status="pending")
+        if waiting:
+            raise InputError(
+                f"run {run_id} waits for its plan to be approved: quarterdeck approvals approve {waiting[0].id}"
+            )
         moved = await run_store.update_run_status(conn, run_id, RunStatus.RUNNING, allowed_from=[RunStatus.PAUSED])
         if moved:
             await event_store.create_events(conn, [event_store.NewEvent(run_id, EventType.RUN_RESUMED)])

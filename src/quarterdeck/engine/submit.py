@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import ids, plans
 from quarterdeck.domain.events import EventType
+from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.errors import InputError, PlanError, Problem, UnknownRuntimeError, WorkspaceError
 from quarterdeck.runtimes.registry import Registry
 from quarterdeck.store import events as event_store
@@ -18,7 +21,10 @@ from quarterdeck.store.records import RunRecord
 from quarterdeck.store.tables import DEFAULT_ORG
 from quarterdeck.workspaces import git, merge, project, worktrees
 
-__all__ = ["check_runtimes", "prepare_repository", "submit_plan"]
+__all__ = ["AlsoWrite", "check_runtimes", "prepare_repository", "submit_plan"]
+
+#: more rows to write in the transaction that creates the run (a crew's plan version, team, approval …)
+AlsoWrite = Callable[[AsyncConnection, RunRecord], Awaitable[None]]
 
 
 def check_runtimes(plan: plans.Plan, registry: Registry) -> None:
@@ -79,10 +85,14 @@ async def submit_plan(
     org_id: str = DEFAULT_ORG,
     project_id: str | None = None,
     goal: str | None = None,
+    paused: bool = False,
+    also: AlsoWrite | None = None,
 ) -> RunRecord:
     """Validate the plan against the runtimes and the repository, then create its run.
 
-    Without a ``merge_strategy`` the project's (``[merge] strategy`` in its config) is used."""
+    Without a ``merge_strategy`` the project's (``[merge] strategy`` in its config) is used. A
+    ``paused`` run starts nothing until it is resumed (e.g. once its plan is approved); ``also``
+    writes more rows in the same transaction, so the run never exists without them."""
     if merge_strategy is not None and merge_strategy not in {s.value for s in merge.Strategy}:
         raise InputError(f"unknown merge strategy {merge_strategy!r}: use {', '.join(merge.Strategy)}")
     if budget_usd is not None and budget_usd <= 0:
@@ -113,9 +123,14 @@ async def submit_plan(
             project_id=project_id,
             goal=goal,
         )
+        if paused:
+            await run_store.update_run_status(conn, run_id, RunStatus.PAUSED, allowed_from=[RunStatus.RUNNING])
+            run = await run_store.read_run(conn, run_id)
         new = [event_store.NewEvent(run_id, EventType.RUN_CREATED, {"name": plan.name, "tasks": len(plan.tasks)})]
         new += [
             event_store.NewEvent(run_id, EventType.TASK_READY, {}, task_id=t.id) for t in plan.tasks if not t.depends_on
         ]
         await event_store.create_events(conn, new)
+        if also is not None:
+            await also(conn, run)
     return run

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
-from quarterdeck.store.tables import runs, tasks
+from quarterdeck.store.tables import runs, task_conflicts, tasks
 
 __all__ = ["lock_claims", "next_claimable"]
 
@@ -26,6 +26,19 @@ async def lock_claims(conn: AsyncConnection, dialect: str) -> None:
         await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
 
 
+_other = tasks.alias("other")
+_conflicting = (
+    sa.select(sa.literal(1))
+    .select_from(task_conflicts.join(_other, _other.c.pk == task_conflicts.c.other_pk))
+    .where(
+        sa.or_(
+            _other.c.status == TaskStatus.RUNNING,
+            sa.and_(_other.c.status == TaskStatus.READY, _other.c.seq < tasks.c.seq),
+        )
+    )
+)
+
+
 def next_claimable(
     dialect: str,
     now: datetime,
@@ -34,6 +47,10 @@ def next_claimable(
     limit: int = 1,
 ) -> sa.Select[tuple[int]]:
     """The pks of the best ``limit`` ready tasks (priority, then critical-path length, then plan order).
+
+    A task predicted to touch the same files as another (``task_conflicts``) waits while that one
+    runs, and while it is ready and earlier in the plan — so one batch, or two racing claimers, never
+    start both: the earlier one's row is either ``ready`` or ``running`` in any snapshot.
 
     PostgreSQL locks the row with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers pass each
     other by; SQLite has one writer at a time (``BEGIN IMMEDIATE``), so the conditional
@@ -44,6 +61,7 @@ def next_claimable(
         .where(
             tasks.c.status == TaskStatus.READY,
             sa.or_(tasks.c.not_before.is_(None), tasks.c.not_before <= now),
+            ~_conflicting.where(task_conflicts.c.task_pk == tasks.c.pk).exists(),
         )
         .order_by(tasks.c.priority.desc(), tasks.c.path_length.desc(), tasks.c.seq, tasks.c.pk)
         .limit(limit)

@@ -87,6 +87,7 @@ class TaskRecord(_FromRow):
     role: str | None
     revisions: int
     allow_empty: bool
+    files: list[str]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TaskStatus(self.status))

@@ -8,11 +8,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quarterdeck.domain import plans
+from quarterdeck.domain import conflicts, plans
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.errors import NotFound
 from quarterdeck.store.records import RunRecord
-from quarterdeck.store.tables import DEFAULT_ORG, dependencies, runs, tasks
+from quarterdeck.store.tables import DEFAULT_ORG, dependencies, runs, task_conflicts, tasks
 from quarterdeck.store.types import utcnow
 
 __all__ = [
@@ -86,6 +86,7 @@ async def create_run(
             "not_before": t.not_before,
             "role": t.role,
             "allow_empty": t.allow_empty,
+            "files": list(t.files),
             "status": TaskStatus.PENDING if t.depends_on else TaskStatus.READY,
             "pending_deps": len(t.depends_on),
             "attempts": 0,
@@ -100,6 +101,10 @@ async def create_run(
     edges = [{"task_pk": pks[t.id], "depends_on_pk": pks[d]} for t in plan.tasks for d in t.depends_on]
     if edges:
         await conn.execute(dependencies.insert(), edges)
+    apart = [(pks[a], pks[b]) for a, b in conflicts.conflicting_pairs(plan)]
+    if apart:
+        rows = [{"task_pk": x, "other_pk": y} for a, b in apart for x, y in ((a, b), (b, a))]
+        await conn.execute(task_conflicts.insert(), rows)
     return RunRecord.from_row(row)
 
 
@@ -153,8 +158,9 @@ async def finish_run_if_done(conn: AsyncConnection, run_id: str, now: datetime |
             tasks.c.run_id == run_id, tasks.c.status != TaskStatus.SUCCEEDED
         )
     )
-    # A conflict handed to a resolver task is that task's to settle; the resolver is judged itself.
-    failed = [s for s, cp in unsuccessful if not (s == TaskStatus.CONFLICT and (cp or {}).get("resolved_by"))]
+    # A task handed on — a conflict to its resolver, a failure to the tasks a re-plan put in its place —
+    # is settled by those tasks, which are judged themselves.
+    failed = [s for s, cp in unsuccessful if not (cp or {}).get("resolved_by")]
     final = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     now = now or utcnow()
     moved = await conn.execute(

@@ -21,6 +21,7 @@ __all__ = [
     "refresh_tokens",
     "runs",
     "secrets",
+    "task_conflicts",
     "tasks",
     "team_members",
     "users",
@@ -204,6 +205,8 @@ tasks = sa.Table(
     sa.Column("revisions", sa.Integer, nullable=False, server_default="0"),
     #: the task may succeed without changing a file
     sa.Column("allow_empty", sa.Boolean, nullable=False, server_default=sa.false()),
+    #: the files the plan says the task will touch (paths or globs)
+    sa.Column("files", JSON, nullable=False, server_default="[]"),
     sa.UniqueConstraint("run_id", "id"),
     sa.Index("ix_tasks_claim", "status", "priority", "path_length", "seq"),
     sa.Index("ix_tasks_run_id_status", "run_id", "status"),
@@ -215,6 +218,14 @@ dependencies = sa.Table(
     sa.Column("task_pk", sa.Integer, sa.ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True),
     sa.Column("depends_on_pk", sa.Integer, sa.ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True),
     sa.Index("ix_dependencies_depends_on_pk", "depends_on_pk"),
+)
+
+#: pairs of tasks predicted to touch the same files: never running at once (both directions stored)
+task_conflicts = sa.Table(
+    "task_conflicts",
+    metadata,
+    sa.Column("task_pk", sa.Integer, sa.ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True),
+    sa.Column("other_pk", sa.Integer, sa.ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True),
 )
 
 attempts = sa.Table(

@@ -35,6 +35,7 @@ TASK_FIELDS = (
     "not_before",
     "role",
     "allow_empty",
+    "files",
 )
 _TOP_FIELDS = ("name", "defaults", "tasks")
 _DEFAULTABLE = (
@@ -258,6 +259,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "not_before": _aware_datetime,
     "role": _role,
     "allow_empty": _bool,
+    "files": _str_list,
 }
 
 

@@ -19,7 +19,7 @@ def _task(task_id: str, status: TaskStatus, error: str | None = None) -> TaskRec
         timeout_s=60, budget_usd=None, max_revisions=0, status=status, pending_deps=0, attempts=1, failures=0,
         not_before=None, worker_id=None, lease_token=None, lease_expires_at=None, attempt_id=None,
         commit_sha="abcdef0123456789", checkpoint=None, error=error, created_at=NOW, started_at=NOW, finished_at=NOW,
-        role=None, revisions=0, allow_empty=False,
+        role=None, revisions=0, allow_empty=False, files=[],
     )  # fmt: skip
 
 

@@ -1,0 +1,118 @@
+"""``quarterdeck serve`` as users run it: a subprocess on a free port, bootstrapped by the CLI, drained on SIGINT.
+
+A secret planted through the CLI and the API must appear in none of: the server's output, the run's
+events, the database outside its sealed column, the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.conftest import PASSWORD, free_port, plan_object, shell_task
+
+PLANTED = "sk-planted-" + "9f3c2a7e5b1d" * 3
+
+
+def _cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "quarterdeck", *args], input=stdin, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.slow
+def test_serve_runs_what_the_api_is_given_and_never_shows_a_secret(tmp_path: Path, repo: Path) -> None:
+    state = tmp_path / "state"
+    env = {**os.environ, "QUARTERDECK_STATE_DIR": str(state), "QUARTERDECK_ORG": "acme"}
+    env.pop("QUARTERDECK_DATABASE_URL", None)
+    env.pop("QUARTERDECK_SECRET_KEY", None)
+    created = _cli(
+        env,
+        "user",
+        "create",
+        "--email",
+        "admin@acme.io",
+        "--name",
+        "Admin",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert created.returncode == 0, created.stderr
+    stored = _cli(env, "secret", "set", "OPENAI_API_KEY", "--kind", "provider_key", stdin=PLANTED + "\n")
+    assert stored.returncode == 0, stored.stderr
+    assert PLANTED not in stored.stdout + stored.stderr
+    assert (state / "secret.key").stat().st_mode & 0o777 == 0o600
+
+    port = free_port()
+    with (tmp_path / "serve.log").open("w+") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "quarterdeck", "-vv", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise AssertionError(f"serve did not come up:\n{log.read()}")
+                time.sleep(0.1)  # polling a process we do not control; the deadline bounds it
+
+            with httpx.Client(base_url=base, timeout=30) as client:
+                login = client.post("/api/v1/auth/login", json={"email": "admin@acme.io", "password": PASSWORD})
+                headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+                put = client.put("/api/v1/secrets/GIT_TOKEN", headers=headers, json={"value": PLANTED[::-1]})
+                assert put.status_code == 200
+                listed = client.get("/api/v1/secrets", headers=headers).text
+                assert "OPENAI_API_KEY" in listed
+                plan = plan_object(
+                    shell_task("one", "echo one > one.txt"), shell_task("two", "true", depends_on=("one",))
+                )
+                run = client.post("/api/v1/runs", headers=headers, json={"plan": plan, "repo": str(repo)}).json()
+                events = []
+                with client.stream("GET", "/api/v1/events", params={"run_id": run["id"]}, headers=headers) as sse:
+                    for line in sse.iter_lines():
+                        if line.startswith("data: "):
+                            events.append(json.loads(line.removeprefix("data: ")))
+                            if events[-1]["type"] == "run.finished":
+                                break
+                assert events[-1]["payload"]["status"] == "succeeded"
+                detail = client.get(f"/api/v1/runs/{run['id']}", headers=headers).json()
+                assert detail["status"] == "succeeded"
+                responses = listed + json.dumps(detail) + json.dumps(events)
+        finally:
+            server.send_signal(signal.SIGINT)
+            code = server.wait(60)
+        log.seek(0)
+        output = log.read()
+    assert code == 0, output
+    assert "shutting down" in output
+
+    database = sqlite3.connect(state / "quarterdeck.db")
+    dump = "\n".join(database.iterdump())
+    sealed = [row[0] for row in database.execute("SELECT ciphertext FROM secrets")]
+    database.close()
+    assert len(sealed) == 2
+    git_log = subprocess.run(["git", "log", "--all", "-p"], cwd=repo, capture_output=True, text=True).stdout
+    for secret in (PLANTED, PLANTED[::-1]):
+        for where, text in (("serve output", output), ("responses", responses), ("repository", git_log)):
+            assert secret not in text, f"the secret leaked into the {where}"
+        assert secret not in dump, "the secret is in the database in the clear"

@@ -270,6 +270,8 @@ class _Attempt:
             resume_session_id=cast(str | None, self.checkpoint.get("session_id")),
             follow_up=follow_up,
             budget_usd=budget_usd,
+            resume_state=cast(dict[str, Any] | None, self.checkpoint.get("runtime_state")),
+            save_state=lambda state: self.save(runtime_state=state),
         )
         result = await runtime_cls().run(context, self.emit)
         await self.emit(EventType.AGENT_RESULT, ok=result.ok, summary=result.summary, error=result.error)

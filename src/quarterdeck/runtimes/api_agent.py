@@ -1,18 +1,22 @@
 """The ``api-agent`` runtime: Quarterdeck's own tool-use loop over any LLM API, confined to the worktree.
 
-Each completed turn (a model answer and the results of its tool calls) is saved to
-``conversation-<session>.json`` in the attempt's area, so a resumed session (a revision after a
-failed verification, or a retry) continues from its last completed turn instead of starting over.
+Each completed turn (a model answer and the results of its tool calls) is checkpointed: the conversation
+and a snapshot of the worktree's files go to the engine (``TaskContext.save_state``, kept in the database
+with the task) and to ``conversation-<session>.json`` in the attempt's area. An attempt that dies mid-loop
+is resumed by the next one, on any worker, from its last completed turn without sending any completed model
+call again; a revision after a failed verification continues the same conversation (``api_agent_state.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import importlib
 import json
 import os
+import sys
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -25,11 +29,15 @@ from quarterdeck.llm.provider import ProviderError
 from quarterdeck.llm.ratelimit import Limiter
 from quarterdeck.llm.router import Call, RetryPolicy, Router
 from quarterdeck.llm.settings import LlmSettings
+from quarterdeck.runtimes import api_agent_state as state
 from quarterdeck.runtimes.agent_session import AgentArea, report_usage
-from quarterdeck.runtimes.base import EventSink, RunResult, RuntimeOptions, TaskContext, TokenUsage
-from quarterdeck.runtimes.tools import Toolbox, describe
+from quarterdeck.runtimes.api_agent_state import Pending, Transcript
+from quarterdeck.runtimes.base import EventSink, RunResult, RuntimeOptions, TaskContext
+from quarterdeck.runtimes.tools import READ_ONLY_TOOLS, Toolbox, describe
 
 __all__ = ["ApiAgentOptions", "ApiAgentRuntime", "system_prompt"]
+
+_PROVIDERS = "quarterdeck.llm.providers"
 
 
 class ApiAgentOptions(RuntimeOptions):
@@ -71,32 +79,50 @@ def system_prompt(task: TaskContext, options: ApiAgentOptions) -> str:
     return "\n".join(parts)
 
 
-class _Conversation:
-    """The session's messages, turns and spend, saved after each completed turn."""
+class _Checkpoint:
+    """Where the transcript goes after each completed turn: the engine (the database) and the attempt's area."""
 
-    def __init__(self, path: Path, messages: list[Message], turns: int = 0) -> None:
-        self.path = path
-        self.messages = messages
-        self.turns = turns
+    def __init__(self, task: TaskContext, area: AgentArea, transcript: Transcript, parent: str) -> None:
+        self.task = task
+        self.area = area
+        self.transcript = transcript
+        #: the commit snapshots are taken on top of: the worktree's HEAD when this run began
+        self.parent = parent
 
-    @classmethod
-    def load(cls, area: AgentArea, session: str) -> _Conversation | None:
-        name = f"conversation-{session}.json"
+    @staticmethod
+    def from_disk(area: AgentArea, session: str) -> Transcript | None:
+        """The session's transcript as an earlier attempt on this machine left it in its area."""
         for candidate in (area, *area.siblings()):
-            path = candidate.root / name
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
+                data = json.loads((candidate.root / f"conversation-{session}.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            messages = [Message.model_validate(m) for m in data.get("messages", [])]
-            return cls(area.root / name, messages, int(data.get("turns", 0)))
+            if isinstance(data, dict) and "format" not in data:  # written before transcripts had a format
+                data = {**data, "format": "api-agent/1", "session": session}
+            found = Transcript.from_json(data)
+            if found is not None:
+                return found
         return None
 
-    def save(self) -> None:
-        data = {"messages": [m.model_dump(mode="json") for m in self.messages], "turns": self.turns}
-        tmp = self.path.with_suffix(".tmp")
+    async def snapshot(self) -> None:
+        """Keep the worktree's files as they are now with the transcript."""
+        self.transcript.snapshot = await state.take_snapshot(
+            self.task.workdir,
+            index=self.area.root / "checkpoint.index",
+            parent=self.parent,
+            ref=state.checkpoint_ref(self.task.run_id, self.task.task_id),
+        )
+
+    async def save(self, pending: Pending | None) -> None:
+        """Write the transcript; ``pending`` is this run's unreported spend (None once the run reports it)."""
+        self.transcript.pending = pending
+        data = self.transcript.to_json()
+        path = self.area.root / f"conversation-{self.transcript.session}.json"
+        tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data), encoding="utf-8")
-        tmp.replace(self.path)
+        tmp.replace(path)
+        if self.task.save_state is not None:
+            await self.task.save_state(data)
 
 
 class ApiAgentRuntime:
@@ -123,6 +149,8 @@ class ApiAgentRuntime:
             task.workdir, env=tool_env, command_timeout_s=options.command_timeout_s, output_limit=options.output_limit
         )
         area = AgentArea.for_task(task)
+        if _PROVIDERS not in sys.modules:  # the SDKs take seconds to import: not on the loop the heartbeat needs
+            await asyncio.to_thread(importlib.import_module, _PROVIDERS)
         async with self.limiter(settings) as limiter:
             return await self._run(task, events, options, settings, environ, toolbox, area, limiter)
 
@@ -155,20 +183,54 @@ class ApiAgentRuntime:
             recorder=cassettes.Cassette(record, workdir=task.workdir, scope=scope) if record else None,
             playback=cassettes.Cassette(replay, workdir=task.workdir, mode="replay", scope=scope) if replay else None,
         )
-        session = task.resume_session_id
-        conversation = _Conversation.load(area, session) if session else None
-        if session and conversation is None:
-            return RunResult(ok=False, error=f"cannot resume api-agent session {session}: its conversation is gone")
-        if conversation is None or session is None:
-            session = f"qd-{uuid.uuid4().hex[:16]}"
-            conversation = _Conversation(area.root / f"conversation-{session}.json", [Message.user(task.prompt)])
-        else:
-            conversation.messages.append(Message.user(task.follow_up or task.prompt))
-        conversation.save()
-        await events("agent.session", session_id=session, model=options.models[0].label, version=None)
-        return await report_usage(
-            events, await self._loop(task, options, router, toolbox, conversation, session, events)
+        checkpoint, carried, finished = await self._resume(task, area, events)
+        if checkpoint is None:
+            return RunResult(
+                ok=False, error=f"cannot resume api-agent session {task.resume_session_id}: its conversation is gone"
+            )
+        await events(
+            "agent.session", session_id=checkpoint.transcript.session, model=options.models[0].label, version=None
         )
+        if finished:  # the session had answered before its attempt died: its work is back in the worktree
+            await checkpoint.save(None)
+            return await report_usage(events, _result(carried, checkpoint, True, summary=finished))
+        return await report_usage(events, await self._loop(task, options, router, toolbox, checkpoint, carried, events))
+
+    async def _resume(
+        self, task: TaskContext, area: AgentArea, events: EventSink
+    ) -> tuple[_Checkpoint | None, Pending, str | None]:
+        """The checkpoint this run goes on from, the unreported spend it inherits, and a final answer if the
+        session had already given one (nothing left to do); no checkpoint when the session asked for is gone."""
+        parent = await state.head(task.workdir)
+        kept = Transcript.from_json(task.resume_state) if task.resume_state is not None else None
+        plan = state.resume_plan(kept, task.resume_session_id)
+        carried = kept.pending if kept is not None and kept.pending is not None else Pending()
+        if kept is not None and plan in ("continue", "finished"):
+            problem = await state.restore_snapshot(task.workdir, kept.snapshot) if kept.snapshot else None
+            if problem is None:
+                await events(
+                    "agent.resumed", session_id=kept.session, turns=kept.turns, snapshot=kept.snapshot, how=plan
+                )
+                checkpoint = _Checkpoint(task, area, kept, parent)
+                return checkpoint, carried, (kept.messages[-1].text() or "done") if plan == "finished" else None
+            await events("agent.resume_failed", session_id=kept.session, error=problem)
+            plan = "fresh"
+        if plan == "follow-up" and kept is not None:
+            transcript: Transcript | None = kept
+        elif plan == "elsewhere" and task.resume_session_id is not None:
+            transcript = _Checkpoint.from_disk(area, task.resume_session_id)
+            if transcript is None:
+                return None, carried, None
+        else:
+            transcript = None
+        if transcript is None:
+            transcript = Transcript(f"qd-{uuid.uuid4().hex[:16]}", [Message.user(task.prompt)])
+        else:
+            transcript.messages.append(Message.user(task.follow_up or task.prompt))
+        transcript.snapshot = None  # the engine prepared the worktree with the session's committed work
+        checkpoint = _Checkpoint(task, area, transcript, parent)
+        await checkpoint.save(carried)
+        return checkpoint, carried, None
 
     async def _loop(
         self,
@@ -176,38 +238,24 @@ class ApiAgentRuntime:
         options: ApiAgentOptions,
         router: Router,
         toolbox: Toolbox,
-        conversation: _Conversation,
-        session: str,
+        checkpoint: _Checkpoint,
+        spend: Pending,
         events: EventSink,
     ) -> RunResult:
         system = system_prompt(task, options)
-        spent = 0.0
-        dearest = 0.0
-        tokens = TokenUsage()
-        unpriced = False
-        model: str | None = None
-        turns = 0
+        conversation = checkpoint.transcript
 
-        def result(ok: bool, summary: str = "", error: str | None = None, retryable: bool = False) -> RunResult:
-            return RunResult(
-                ok=ok,
-                summary=summary,
-                error=error,
-                retryable=retryable,
-                cost_usd=spent,
-                session_id=session,
-                tokens=tokens,
-                model=model,
-                turns=turns,
-                cost_source="unpriced" if unpriced else ("price-table" if turns else ""),
-            )
+        async def end(ok: bool, summary: str = "", error: str | None = None, retryable: bool = False) -> RunResult:
+            await checkpoint.save(None)  # this run's spend is reported in its result from here on
+            return _result(spend, checkpoint, ok, summary=summary, error=error, retryable=retryable)
 
         while True:
-            if turns >= options.max_turns:
-                return result(False, error=f"stopped after max_turns={options.max_turns} without a final answer")
-            if task.budget_usd is not None and spent + dearest > task.budget_usd:
-                return result(
-                    False, error=f"budget exhausted: spent ${spent:.4f} of ${task.budget_usd:.4f} for this step"
+            if spend.turns >= options.max_turns:
+                return await end(False, error=f"stopped after max_turns={options.max_turns} without a final answer")
+            if task.budget_usd is not None and spend.cost_usd + spend.dearest_usd > task.budget_usd:
+                return await end(
+                    False,
+                    error=f"budget exhausted: spent ${spend.cost_usd:.4f} of ${task.budget_usd:.4f} for this step",
                 )
             request = Request(
                 model=options.models[0].model,
@@ -219,22 +267,21 @@ class ApiAgentRuntime:
             try:
                 call: Call = await router.complete(request)
             except ProviderError as error:
-                return result(False, error=error.message, retryable=error.retryable)
-            turns += 1
-            spent += call.cost_usd
-            dearest = max(dearest, call.cost_usd)
-            tokens = tokens + call.tokens
-            unpriced = unpriced or call.cost_source == "unpriced"
-            model = call.model
+                return await end(False, error=error.message, retryable=error.retryable)
+            spend.turns += 1
+            spend.cost_usd += call.cost_usd
+            spend.dearest_usd = max(spend.dearest_usd, call.cost_usd)
+            spend.tokens = spend.tokens + call.tokens
+            spend.unpriced = spend.unpriced or call.cost_source == "unpriced"
+            spend.model = call.model
             reply = call.response
             if reply.text().strip():
                 await events("agent.message", text=reply.text()[:4000])
             uses = reply.tool_uses()
             conversation.messages.append(reply.message())
+            conversation.turns += 1
             if not uses:
-                conversation.turns += 1
-                conversation.save()
-                return result(True, summary=reply.text())
+                return await end(True, summary=reply.text())
             results: list[ToolResultBlock] = []
             for use in uses:
                 await events("agent.tool", tool=use.name, input=describe(use.arguments), id=use.id)
@@ -244,5 +291,29 @@ class ApiAgentRuntime:
                 )
                 results.append(ToolResultBlock(tool_use_id=use.id, content=outcome.output, is_error=outcome.is_error))
             conversation.messages.append(Message(role="user", content=tuple(results)))
-            conversation.turns += 1
-            conversation.save()
+            if any(use.name not in READ_ONLY_TOOLS for use in uses):
+                await checkpoint.snapshot()
+            await checkpoint.save(spend)
+
+
+def _result(
+    spend: Pending,
+    checkpoint: _Checkpoint,
+    ok: bool,
+    *,
+    summary: str = "",
+    error: str | None = None,
+    retryable: bool = False,
+) -> RunResult:
+    return RunResult(
+        ok=ok,
+        summary=summary,
+        error=error,
+        retryable=retryable,
+        cost_usd=spend.cost_usd,
+        session_id=checkpoint.transcript.session,
+        tokens=spend.tokens,
+        model=spend.model,
+        turns=spend.turns,
+        cost_source="unpriced" if spend.unpriced else ("price-table" if spend.turns else ""),
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -53,6 +53,11 @@ class TaskContext:
     follow_up: str | None = None
     #: the most this run may spend, in USD (the run's remaining budget); None: no cap
     budget_usd: float | None = None
+    #: what the runtime last passed to ``save_state`` for this task, in this attempt or an interrupted one
+    resume_state: Mapping[str, Any] | None = None
+    #: durably checkpoint the runtime's own progress (e.g. after each completed turn); the engine keeps it with
+    #: the task, so the next attempt, on any worker, starts with it as ``resume_state``. None: not kept
+    save_state: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
 
 class EventSink(Protocol):

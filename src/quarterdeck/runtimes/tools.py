@@ -17,7 +17,7 @@ from quarterdeck.llm.messages import ToolSpec
 from quarterdeck.runtimes import process
 from quarterdeck.workspaces.paths import confine
 
-__all__ = ["ToolOutcome", "Toolbox", "describe"]
+__all__ = ["READ_ONLY_TOOLS", "ToolOutcome", "Toolbox", "describe"]
 
 
 class _Args(BaseModel):
@@ -74,6 +74,9 @@ _TOOLS: dict[str, type[_Args]] = {
     "search": Search,
     "run_command": RunCommand,
 }
+
+#: tools that never change a file (a turn using only these needs no new worktree snapshot)
+READ_ONLY_TOOLS = frozenset({"read_file", "list_files", "search"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.browser.server import Server, User, start_server
 
@@ -20,6 +20,7 @@ ADMIN = User("admin@example.test", "correct horse battery staple", "Ada Admin", 
 VIEWER = User("viewer@example.test", "just looking, thanks", "Vic Viewer", "viewer")
 #: Playwright's default wait for a condition; live updates arrive well within it
 TIMEOUT_MS = 30_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="session")

@@ -87,6 +87,8 @@ def start_server(state_dir: Path, *extra: str) -> Server:
         "QUARTERDECK_POLL_MAX_S": "0.1",
         "QUARTERDECK_EVENT_POLL_S": "0.1",
         "QUARTERDECK_KILL_GRACE_S": "1",
+        # every test signs in its own browser contexts: far more sign-ins a minute than a person's
+        "QUARTERDECK_LOGIN_RATE_LIMIT": "1000",
     }
     port = _free_port()
     log = state_dir / "serve.log"

@@ -45,3 +45,10 @@ def test_the_vendored_files_are_the_pinned_version() -> None:
     version = re.search(r'"node_modules/@highlightjs/cdn-assets": \{\s*"version": "([^"]+)"', lock)
     assert version is not None
     assert (STATIC_DIR / "vendor" / "highlight" / "VERSION").read_text().startswith(f"highlight.js {version.group(1)} ")
+
+
+def test_the_shell_preloads_every_module() -> None:
+    """The run view must draw 200 tasks in under a second: no module may wait for its importer to load."""
+    shell = (STATIC_DIR / "app.html").read_text()
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/static/(js/[^"]+)">', shell))
+    assert preloaded == {str(p.relative_to(STATIC_DIR)) for p in STATIC_DIR.glob("js/**/*.js")} - {"js/login.js"}

@@ -88,6 +88,14 @@ export async function api(method, path, options = {}) {
 }
 
 export const get = (path, query) => api("GET", path, { query });
+
+/** GET, with the server's clock at the time of the answer (its Date header, in ms). */
+export async function getStamped(path, query) {
+  let response = await send("GET", path, { query });
+  if (response.status === 401) return { data: await get(path, query), at: Date.now() };
+  const at = Date.parse(response.headers.get("Date") || "") || Date.now();
+  return { data: await parse(response), at };
+}
 export const post = (path, body) => api("POST", path, { body });
 export const put = (path, body) => api("PUT", path, { body });
 export const patch = (path, body) => api("PATCH", path, { body });

@@ -61,6 +61,9 @@ async function approvalsBadge() {
 async function start() {
   const main = document.getElementById("main");
   const found = route(location.pathname);
+  // The user, the page's module and the page's data are fetched at once, not one after the other.
+  const page = found ? import(`./pages/${found.name}.js`) : null;
+  const data = page?.then((mod) => mod.prefetch?.(found.params)).catch(() => undefined);
   let me;
   try {
     me = await get("/me");
@@ -84,8 +87,9 @@ async function start() {
   }
   approvalsBadge();
   try {
-    const page = await import(`./pages/${found.name}.js`);
-    await page.render(main, ctx);
+    const mod = await page;
+    ctx.prefetched = await data;
+    await mod.render(main, ctx);
   } catch (exc) {
     console.error(exc);
     mount(main, h("h1", {}, "Something went wrong"), h("p", { class: "error" }, exc.message));

@@ -239,8 +239,6 @@ export class Dag {
     this.root.replaceChildren(edgeLayer, nodeLayer);
     // A small graph gets a short view; a big one the stylesheet's height (and is panned).
     this.view.style.height = `${Math.ceil(Math.min(460, Math.max(180, height + 32)))}px`;
-    this.svg.setAttribute("width", String(this.view.clientWidth || 800));
-    this.svg.setAttribute("height", String(this.view.clientHeight || 460));
     if (this.selected) this.nodes.get(this.selected)?.classList.add("selected");
     if (first) this.fit();
     else this.apply();

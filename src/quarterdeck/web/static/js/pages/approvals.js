@@ -58,14 +58,17 @@ export async function render(main, ctx) {
           : [status(a.status), a.reason ? h("span", { class: "cell-sub" }, a.reason) : null]))))));
   }
 
-  const load = debounce(async () => {
-    const [open, all] = await Promise.all([get("/approvals", { status: "pending", limit: 100 }), get("/approvals", { limit: 50 })]);
-    mount(pending, table(open.items || [], true));
-    mount(decided, table((all.items || []).filter((a) => a.status !== "pending"), false));
+  const fetchNow = async () => {
+    const [open, approved, rejected] = await Promise.all(
+      ["pending", "approved", "rejected"].map((status) => get("/approvals", { status, limit: 100 })));
+    const done = [...approved.items, ...rejected.items].sort((a, b) => (b.decided_at || "").localeCompare(a.decided_at || ""));
+    mount(pending, table(open.items, true));
+    mount(decided, table(done.slice(0, 50), false));
     const badge = document.getElementById("approvals-count");
-    badge.textContent = String((open.items || []).length);
-    badge.hidden = !(open.items || []).length;
-  }, 300);
-  load();
+    badge.textContent = String(open.items.length);
+    badge.hidden = !open.items.length;
+  };
+  const load = debounce(fetchNow, 300);
+  await fetchNow();
   subscribe({ types: ["approval.requested", "approval.decided"] }, load, { onReconnect: load });
 }

@@ -36,12 +36,13 @@ export async function render(main, ctx) {
       : empty(runId ? "Nothing recorded matches." : "No runs yet."));
   }
 
-  const load = debounce(async () => {
+  const fetchNow = async () => {
     if (!runId) return paint();
     const data = await get(`/runs/${encodeURIComponent(runId)}/audit`);
     entries = data.items || data || [];
     paint();
-  }, 300);
+  };
+  const load = debounce(fetchNow, 300);
   let stream = null;
   const follow = () => {
     stream?.close();
@@ -55,6 +56,6 @@ export async function render(main, ctx) {
   });
   kindSelect.addEventListener("change", paint);
   search.addEventListener("input", paint);
-  load();
+  await fetchNow();
   follow();
 }

@@ -1,7 +1,7 @@
 // Costs: what was spent, per model, per day and per run, as bar charts with the figures beside them.
 
 import { get, items } from "../api.js";
-import { debounce, empty, h, mount, s, section, usd } from "../dom.js";
+import { debounce, empty, h, mount, section, usd } from "../dom.js";
 import { subscribe } from "../live.js";
 
 function label(row, by) {
@@ -12,27 +12,18 @@ function cost(row) {
   return Number(row.cost_usd ?? row.total_usd ?? row.usd ?? 0);
 }
 
-/** A horizontal bar chart: one bar per row, the biggest first. */
+/** A horizontal bar chart, biggest first: HTML bars sized in the stylesheet's grid, so text stays readable. */
 export function barChart(rows, by, { max = 12 } = {}) {
   const data = rows.map((r) => ({ label: label(r, by), value: cost(r) })).slice(0, max);
   if (!data.length) return empty("Nothing spent yet.");
   const top = Math.max(...data.map((d) => d.value), 1e-9);
-  const labelW = 150;
-  const valueW = 70;
-  const width = 560;
-  const barH = 22;
-  const plot = width - labelW - valueW;
-  const svg = s("svg", { viewBox: `0 0 ${width} ${data.length * (barH + 8)}`, role: "img", "aria-label": `Cost by ${by}` });
-  data.forEach((d, i) => {
-    const y = i * (barH + 8);
-    const text = d.label.length > 22 ? `${d.label.slice(0, 21)}…` : d.label;
-    svg.append(
-      s("text", { class: "label", x: 0, y: y + barH * 0.7 }, text),
-      s("rect", { class: "bar", x: labelW, y, width: Math.max(2, (plot * d.value) / top), height: barH, rx: 3 }, s("title", {}, `${d.label}: ${usd(d.value)}`)),
-      s("text", { class: "value", x: labelW + Math.max(2, (plot * d.value) / top) + 6, y: y + barH * 0.7 }, usd(d.value)),
-    );
-  });
-  return h("div", { class: "chart" }, svg);
+  return h("div", { class: "chart", role: "img", "aria-label": `Cost by ${by}` },
+    data.map((d) => {
+      const bar = h("span", { class: "bar" });
+      bar.style.width = `${Math.max(0.5, (100 * d.value) / top)}%`;
+      return h("div", { class: "chart-row", title: `${d.label}: ${usd(d.value)}` },
+        h("span", { class: "chart-label" }, d.label), h("span", { class: "track" }, bar), h("span", { class: "chart-value" }, usd(d.value)));
+    }));
 }
 
 function table(rows, by) {
@@ -58,7 +49,7 @@ export async function render(main, ctx) {
     h("div", { class: "grid2" },
       h("div", {}, section("By model", cards.model), section("By run", cards.run)),
       section("By day", cards.day)));
-  const reload = debounce(async () => {
+  const fetchNow = async () => {
     const results = await Promise.all(Object.keys(cards).map((by) => get("/costs", { by, run_id: runFilter }).then((d) => [by, d])));
     let sum = 0;
     for (const [by, data] of results) {
@@ -67,7 +58,8 @@ export async function render(main, ctx) {
       mount(cards[by], barChart(rows, by, { max: by === "day" ? 31 : 12 }), table(rows, by));
     }
     mount(total, h("div", { class: "k" }, "Total spent"), h("div", { class: "v", id: "cost-total" }, usd(sum)));
-  }, 500);
-  reload();
+  };
+  const reload = debounce(fetchNow, 500);
+  await fetchNow();
   subscribe({ types: ["cost.recorded"], run_id: runFilter || undefined }, reload, { onReconnect: reload });
 }

@@ -40,15 +40,16 @@ export async function render(main, ctx) {
     h("div", { class: "lanes" },
       LANES.map(([key, title, help]) =>
         h("section", { class: "card lane", id: `lane-${key}` }, h("h2", {}, title, counts[key]), h("p", { class: "muted" }, help), lanes[key]))));
-  const reload = debounce(async () => {
+  const fetchNow = async () => {
     const queue = await get("/queue");
     for (const [key] of LANES) {
       const tasks = queue[key] || [];
       counts[key].textContent = String(tasks.length);
       mount(lanes[key], tasks.length ? tasks.map((t) => item(ctx, t, key, reload)) : empty("Nothing here."));
     }
-  }, 300);
-  reload();
+  };
+  const reload = debounce(fetchNow, 300);
+  await fetchNow();
   subscribe({ types: ["task.ready", "task.claimed", "task.succeeded", "task.failed", "task.cancelled", "task.blocked", "task.requeued", "task.prioritized", "run.paused", "run.resumed", "run.cancelled"] },
     reload, { onReconnect: reload });
 }

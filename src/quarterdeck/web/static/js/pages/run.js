@@ -1,6 +1,6 @@
 // A run: totals, the live DAG (click a task for its detail), the timeline of attempts, and every task.
 
-import { get } from "../api.js";
+import { getStamped } from "../api.js";
 import { Dag } from "../dag.js";
 import { age, between, debounce, duration, h, mount, progress, section, status, STATUS_ORDER, usd, when } from "../dom.js";
 import { Timeline } from "../gantt.js";
@@ -18,10 +18,15 @@ function stat(key, value, sub) {
   return h("div", { class: "stat" }, h("div", { class: "k" }, key), h("div", { class: "v" }, value), sub ? h("div", { class: "muted" }, sub) : null);
 }
 
+/** Started by the shell while it asks who is signed in. */
+export function prefetch({ runId }) {
+  return getStamped(`/runs/${encodeURIComponent(runId)}`);
+}
+
 export async function render(main, ctx) {
   const runId = ctx.params.runId;
   const taskHref = (id) => `/runs/${encodeURIComponent(runId)}/tasks/${encodeURIComponent(id)}`;
-  let run = await get(`/runs/${encodeURIComponent(runId)}`);
+  let { data: run, at: snapshotAt } = ctx.prefetched || (await prefetch(ctx.params));
   let selected = null;
   const titles = new Map();
 
@@ -43,7 +48,7 @@ export async function render(main, ctx) {
     section("Tasks", taskTable));
 
   const reload = debounce(async () => {
-    run = await get(`/runs/${encodeURIComponent(runId)}`);
+    ({ data: run, at: snapshotAt } = await prefetch(ctx.params));
     paint();
   }, 250);
 
@@ -122,9 +127,11 @@ export async function render(main, ctx) {
 
   paint();
   const redrawTimeline = debounce(() => timeline.render(gantt, titles), 400);
+  // From the run's first event: the timeline is drawn from the history, then follows live.
   subscribe({ run_id: runId, types: TYPES, after: 0 }, (event) => {
     if (timeline.feed(event)) redrawTimeline();
-    reload();
+    // History the snapshot already shows needs no reload (a second of slack for the Date header's rounding).
+    if (Date.parse(event.created_at) > snapshotAt - 1000) reload();
   }, { onReconnect: reload });
   // Running bars grow with the clock.
   setInterval(() => {

@@ -183,7 +183,7 @@ export async function render(main, ctx) {
       section("Prompt", h("pre", { class: "prompt" }, task.prompt || "")),
       section("Acceptance criteria",
         criteria.length ? h("ol", { class: "criteria" }, criteria) : h("p", { class: "empty" }, "None given."),
-        latest ? h("p", { class: "muted" }, `Reviewer ${latest.reviewer}: ${latest.verdict} — ${latest.summary}`) : null),
+        latest ? h("p", { class: "muted" }, `${latest.reviewer} · ${latest.verdict}: ${latest.summary}`) : null),
       section("Verification commands",
         (task.verify || []).length ? h("ul", {}, task.verify.map((c) => h("li", {}, h("code", {}, c)))) : h("p", { class: "empty" }, "None.")));
     const attempts = task.attempts_detail || [];

@@ -43,12 +43,17 @@ class Keyring:
             if len(master) < MIN_KEY_LENGTH:
                 raise ValueError(f"a secret key must be at least {MIN_KEY_LENGTH} characters")
         self._masters = tuple(masters)
+        #: derived keys by purpose, newest first (derived once: every request verifies a token)
+        self._derived: dict[str, list[DerivedKey]] = {}
 
     def newest(self, purpose: str) -> DerivedKey:
-        return _derive(self._masters[0], purpose)
+        return self.all(purpose)[0]
 
     def all(self, purpose: str) -> list[DerivedKey]:
-        return [_derive(master, purpose) for master in self._masters]
+        derived = self._derived.get(purpose)
+        if derived is None:
+            derived = self._derived[purpose] = [_derive(master, purpose) for master in self._masters]
+        return list(derived)
 
 
 def load_or_create_key_file(path: Path) -> str:

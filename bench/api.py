@@ -1,0 +1,174 @@
+"""Benchmark: the API's latency for run and task lists and details at a fixed request rate.
+
+A ``quarterdeck serve --no-worker`` process serves a database seeded with runs; this process is the
+load generator (a second process, on loopback only). It sends requests open-loop at ``--rate``
+requests/s for ``--seconds`` (each at its scheduled time, whether or not earlier ones have
+answered, so a slow server cannot slow the offered load down), cycling over four endpoints:
+
+* ``GET /api/v1/runs``                         — the newest 50 runs with their task counts
+* ``GET /api/v1/runs/{run}``                    — a run with its tasks and critical path
+* ``GET /api/v1/runs/{run}/tasks``              — a run's tasks
+* ``GET /api/v1/runs/{run}/tasks/{task}``       — a task with its attempts and verdicts
+
+and prints p50/p95/p99 per endpoint (goal: p95 under 50 ms).
+
+    .venv/bin/python bench/api.py [--rate 200] [--seconds 20] [--runs 200] [--tasks 20] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from quarterdeck.api import accounts
+from quarterdeck.app import Quarterdeck
+from quarterdeck.domain import plans
+from quarterdeck.settings import Settings
+
+PASSWORD = "bench password 1234"
+
+
+def _plan(tasks: int) -> plans.Plan:
+    source = plans.SourceRef("bench.json", 0)
+    specs = tuple(
+        plans.TaskSpec(
+            id=f"t{i}",
+            title=f"Task {i}",
+            prompt="noop",
+            depends_on=(f"t{i - 1}",) if i % 4 else (),
+            runtime="noop",
+            source=source,
+        )
+        for i in range(tasks)
+    )
+    return plans.validate(plans.Plan(name="bench", tasks=specs, source=source))
+
+
+async def _seed(settings: Settings, repo: Path, runs: int, tasks: int) -> list[str]:
+    async with Quarterdeck(settings) as app:
+        await accounts.create_user(
+            app.db,
+            org_id="bench",
+            email="bench@example.com",
+            name="Bench",
+            role="admin",
+            password=PASSWORD,
+            create_org=True,
+        )
+        plan = _plan(tasks)
+        return [(await app.submit(plan, repo=repo, org_id="bench")).id for _ in range(runs)]
+
+
+def _repo(path: Path) -> Path:
+    path.mkdir()
+    for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "initial"]):
+        subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid", *args], cwd=path, check=True)
+    return path
+
+
+async def _load(base: str, token: str, run_ids: list[str], rate: float, seconds: float) -> dict[str, list[float]]:
+    targets = [
+        ("runs list", lambda i: "/api/v1/runs"),
+        ("run detail", lambda i: f"/api/v1/runs/{run_ids[i % len(run_ids)]}"),
+        ("task list", lambda i: f"/api/v1/runs/{run_ids[i % len(run_ids)]}/tasks"),
+        ("task detail", lambda i: f"/api/v1/runs/{run_ids[i % len(run_ids)]}/tasks/t{i % 7}"),
+    ]
+    latencies: dict[str, list[float]] = {name: [] for name, _ in targets}
+    errors = 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=30
+    ) as client:
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            name, path = targets[i % len(targets)]
+            started = time.perf_counter()
+            response = await client.get(path(i // len(targets)))
+            if response.status_code != 200:
+                errors += 1
+            latencies[name].append((time.perf_counter() - started) * 1000)
+
+        total = int(rate * seconds)
+        start = time.perf_counter()
+        pending = []
+        for i in range(total):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pending.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*pending)
+        elapsed = time.perf_counter() - start
+    print(f"offered {total} requests in {elapsed:.1f} s = {total / elapsed:.0f} req/s; {errors} errors")
+    return latencies
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--port", type=int, default=18499)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "state"
+        env = {**os.environ, "QUARTERDECK_STATE_DIR": str(state), "QUARTERDECK_SECRET_KEY": "bench-" + "k" * 40}
+        if args.database_url:
+            env["QUARTERDECK_DATABASE_URL"] = args.database_url
+        settings = Settings(state_dir=state, database_url=args.database_url)
+        run_ids = asyncio.run(_seed(settings, _repo(Path(tmp) / "repo"), args.runs, args.tasks))
+        print(f"seeded {len(run_ids)} runs of {args.tasks} tasks ({settings.resolved_database_url().split(':')[0]})")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "quarterdeck", "serve", "--no-worker", "--port", str(args.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{args.port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    sys.exit("quarterdeck serve did not come up")
+                time.sleep(0.1)
+            login = httpx.post(f"{base}/api/v1/auth/login", json={"email": "bench@example.com", "password": PASSWORD})
+            token = login.json()["access_token"]
+            asyncio.run(_load(base, token, run_ids, args.rate / 4, 2))  # warm up
+            latencies = asyncio.run(_load(base, token, run_ids, args.rate, args.seconds))
+        finally:
+            server.terminate()
+            server.wait(30)
+    print(f"{'endpoint':<14}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
+    for name, values in latencies.items():
+        p50, p95, p99 = (_percentile(values, q) for q in (50, 95, 99))
+        print(f"{name:<14}{len(values):>7}{p50:>10.1f}{p95:>10.1f}{p99:>10.1f}")
+    everything = [v for values in latencies.values() for v in values]
+    print(
+        f"{'all':<14}{len(everything):>7}{_percentile(everything, 50):>10.1f}"
+        f"{_percentile(everything, 95):>10.1f}{_percentile(everything, 99):>10.1f}   (goal: p95 < 50 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -57,6 +57,12 @@ def _register() -> None:
     main.add_command(doctor.doctor)
     main.add_command(costs.costs)
     main.add_command(gc.gc)
+    from quarterdeck.cli import keys, secrets, serve, users  # api
+
+    main.add_command(serve.serve)
+    main.add_command(users.user)
+    main.add_command(keys.apikey)
+    main.add_command(secrets.secret)
     from quarterdeck.cli import approvals, audit, goal  # crews
 
     main.add_command(goal.goal)

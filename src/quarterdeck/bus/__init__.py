@@ -36,7 +36,12 @@ def open_bus(settings: Settings, bus_settings: BusSettings | None = None) -> Eve
     """
     bus_settings = bus_settings or BusSettings()
     if settings.redis_url:
-        return RedisBus(settings.redis_url, prefix=bus_settings.prefix, stream_maxlen=bus_settings.stream_maxlen)
+        return RedisBus(
+            settings.redis_url,
+            prefix=bus_settings.prefix,
+            stream_maxlen=bus_settings.stream_maxlen,
+            max_pending=bus_settings.max_pending,
+        )
     return MemoryBus(max_pending=bus_settings.max_pending)
 
 

@@ -47,6 +47,9 @@ class EventBus(Protocol):
     is the record; ``EventFeed`` turns bus plus table into a gapless feed.
     """
 
+    #: deliveries a subscriber may have queued before it is told it fell behind
+    max_pending: int
+
     async def publish(self, events: Sequence[EventRecord]) -> None:
         """Publish and wait until the bus has taken the events (raises BusError if it cannot)."""
         ...

@@ -130,10 +130,11 @@ class _Tail:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        # Ending the bus subscription first also ends a reader that did not take the cancel.
+        await self._stack.aclose()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._stack.aclose()
         for listener in self._listeners:
             listener.lagged = True
             listener.wakeup.set()
@@ -202,6 +203,10 @@ class _Tail:
             # Live events keep flowing from the bus; the table is looked at again next time.
             _log.warning("event feed: reading the event table failed: %s", error)
             return False
+        except Exception:
+            # Whatever it was (a pool timeout, a driver bug), the tail must outlive it.
+            _log.exception("event feed: reading the event table failed")
+            return False
         now = asyncio.get_running_loop().time()
         self._emit(sequencer.offer(late, now) + sequencer.table_read(rows, now))
         return len(rows) == _PAGE
@@ -217,12 +222,14 @@ class EventFeed:
     Args:
         poll_s: how often the table is read for events of processes that publish on no bus
         settle_s: PostgreSQL only: how long an id that may still commit holds later ones back
-        max_pending: live events a subscriber may have queued before it reads the table instead
+        max_pending: live events a subscriber may have queued before it reads the table instead;
+            default: the bus's (``QUARTERDECK_BUS_MAX_PENDING``)
     """
 
     def __init__(
-        self, db: Database, bus: EventBus, *, poll_s: float, settle_s: float = 0.5, max_pending: int = 1_000
+        self, db: Database, bus: EventBus, *, poll_s: float, settle_s: float = 0.5, max_pending: int | None = None
     ) -> None:
+        max_pending = bus.max_pending if max_pending is None else max_pending
         if poll_s <= 0 or settle_s < 0 or max_pending < 1:
             raise ValueError("poll_s must be > 0, settle_s >= 0 and max_pending >= 1")
         self.db = db

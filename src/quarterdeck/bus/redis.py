@@ -30,8 +30,8 @@ _log = logging.getLogger(__name__)
 
 #: the field of a stream entry that holds the encoded batch
 _FIELD = b"events"
-#: how long one XREAD blocks; cancellation ends it at once, this only bounds a silent dead connection
-_BLOCK_MS = 5_000
+#: how long one XREAD blocks: well under redis-py's default socket timeout (5 s), which would cut it off
+_BLOCK_MS = 1_000
 #: reconnect back-off bounds
 _BACKOFF_MIN_S = 0.05
 _BACKOFF_MAX_S = 2.0
@@ -64,6 +64,7 @@ class RedisSubscription:
         self._bus = bus
         self._last_id: bytes | str | None = None
         self._missed = False
+        self._closed = False
 
     async def __aenter__(self) -> Self:
         try:
@@ -79,18 +80,22 @@ class RedisSubscription:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        return None
+        self._closed = True
 
     async def __aiter__(self) -> AsyncIterator[Delivery]:
         if self._last_id is None:
             raise RuntimeError("enter the subscription (async with) before iterating it")
         missed = self._missed
         backoff = _BACKOFF_MIN_S
-        while not self._bus.closed:
+        while not (self._bus.closed or self._closed):
             try:
                 reply: Any = await self._bus.client.xread({self._bus.stream: self._last_id}, block=_BLOCK_MS)
             except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as error:
-                if self._bus.closed:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # redis-py may turn a cancelled read into a ConnectionError: the cancel still wins.
+                    raise asyncio.CancelledError from error
+                if self._bus.closed or self._closed:
                     return
                 _log.warning("event bus: reading %s failed (%s); retrying in %.2fs", self._bus.stream, error, backoff)
                 missed = True
@@ -118,8 +123,12 @@ class RedisBus:
     queued in a pipeline, so a transaction never waits for Redis and batches keep their order.
     """
 
-    def __init__(self, url: str, *, prefix: str = "quarterdeck:", stream_maxlen: int = 10_000) -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "quarterdeck:", stream_maxlen: int = 10_000, max_pending: int = 1_000
+    ) -> None:
         self.url = url
+        #: a stream reader is never dropped by Redis; this bounds the queues of the feeds built on this bus
+        self.max_pending = max_pending
         self.stream = f"{prefix}events"
         self.stream_maxlen = stream_maxlen
         try:

@@ -9,7 +9,7 @@ __all__ = ["BusSettings"]
 
 
 class BusSettings(BaseSettings):
-    """Key names and limits of the Redis stream, subscriber queues, and how long a feed waits on an id gap."""
+    """Key names and length of the Redis stream, and how far a subscriber may fall behind."""
 
     model_config = SettingsConfigDict(env_prefix="QUARTERDECK_BUS_", extra="ignore", frozen=True)
 
@@ -19,5 +19,3 @@ class BusSettings(BaseSettings):
     stream_maxlen: int = Field(default=10_000, ge=100)
     #: deliveries a subscriber may have queued before it is marked as fallen behind (it then reads the table)
     max_pending: int = Field(default=1_000, ge=1)
-    #: PostgreSQL only: how long a feed holds later events back while an earlier id may still commit
-    settle_s: float = Field(default=0.5, ge=0)

@@ -51,7 +51,9 @@ async def create_events(conn: AsyncConnection, new: Sequence[NewEvent]) -> None:
     if collected is None:
         await conn.execute(events.insert(), values)
         return
-    rows = await conn.execute(events.insert().returning(events.c.id, sort_by_parameter_order=True), values)
+    insert = events.insert().returning(events.c.id, sort_by_parameter_order=True)
+    # One row (the common case) is a plain INSERT … RETURNING, not the executemany machinery.
+    rows = await conn.execute(insert, values[0] if len(values) == 1 else values)
     collected.extend(EventRecord(id=row.id, **value) for row, value in zip(rows, values, strict=True))
 
 

@@ -54,8 +54,9 @@ def new_context(browser: Browser, server: Server) -> Iterator[Callable[..., Brow
     contexts: list[BrowserContext] = []
     errors: list[str] = []
 
-    def make(*, width: int = 1280, height: int = 900) -> BrowserContext:
-        context = browser.new_context(base_url=server.url, viewport={"width": width, "height": height})
+    def make(*, width: int = 1280, height: int = 900, base_url: str | None = None) -> BrowserContext:
+        viewport = {"width": width, "height": height}
+        context = browser.new_context(base_url=base_url or server.url, viewport=viewport)
         context.set_default_timeout(TIMEOUT_MS)
         context.on("page", lambda page: page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}")))
         contexts.append(context)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["Server", "User", "start_server"]
+__all__ = ["Server", "User", "start_server", "stop"]
 
 #: how long the server gets to answer /readyz
 _START_DEADLINE_S = 60.0
@@ -57,17 +57,42 @@ class Server:
             stdin=user.password + "\n",
         )  # fmt: skip
 
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start ``quarterdeck <args>`` in the background, its output appended to the server's log."""
+        with self.log.open("ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "quarterdeck", *args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(_STOP_DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(_STOP_DEADLINE_S)
+        stop(self.process)
+
+    def kill(self) -> None:
+        """Die at once, as a crashed server or a cut network does: connections drop, nothing is said."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(_STOP_DEADLINE_S)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a graceful drain), then SIGKILL to the process group if it does not end in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(_STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(_STOP_DEADLINE_S)
 
 
 def _free_port() -> int:
@@ -77,8 +102,8 @@ def _free_port() -> int:
         return port
 
 
-def start_server(state_dir: Path, *extra: str) -> Server:
-    """Start ``quarterdeck serve`` and wait (deadline, not sleep) until /readyz answers 200."""
+def start_server(state_dir: Path, *extra: str, port: int | None = None) -> Server:
+    """Start ``quarterdeck serve`` (on ``port``, or a free one) and wait until /readyz answers 200."""
     state_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERDECK_")}
     env |= {
@@ -90,9 +115,9 @@ def start_server(state_dir: Path, *extra: str) -> Server:
         # every test signs in its own browser contexts: far more sign-ins a minute than a person's
         "QUARTERDECK_LOGIN_RATE_LIMIT": "1000",
     }
-    port = _free_port()
+    port = port or _free_port()
     log = state_dir / "serve.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "quarterdeck", "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
             env=env,

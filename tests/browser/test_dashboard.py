@@ -76,6 +76,14 @@ def test_demo_plan_from_the_form_runs_live_with_its_log_and_diff(admin: Page, tm
     expect(admin.locator(".gantt rect.att")).to_have_count(6)
     screenshot(admin, "run")
 
+    # Keyboard: the first Tab reaches the skip link, with a visible focus ring; graph nodes open with Enter.
+    admin.keyboard.press("Tab")
+    assert admin.evaluate("document.activeElement.className") == "skip"
+    assert admin.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+    node(admin, "slug").focus()
+    admin.keyboard.press("Enter")
+    expect(admin.locator("#task-panel")).to_contain_text("Add URL slugs")
+
     node(admin, "normalize").click()
     expect(admin.locator("#task-panel")).to_contain_text("Add whitespace and case normalisation")
     admin.click("#task-panel >> text=Open task: log & diff")

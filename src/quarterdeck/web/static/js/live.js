@@ -27,6 +27,8 @@ function paint() {
   const state = states.includes("offline") ? "offline" : states.includes("reconnecting") ? "reconnecting"
     : states.length ? "live" : "idle";
   el.dataset.state = state;
+  const stale = document.getElementById("stale");
+  if (stale) stale.hidden = state === "live" || state === "idle";
   el.querySelector(".label").textContent = state;
   el.title = { live: "Live: updates arrive as they happen", reconnecting: "Connection lost: reconnecting…",
     offline: "Offline: retrying", idle: "No live stream on this page" }[state];

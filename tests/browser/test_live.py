@@ -1,0 +1,70 @@
+"""The live view survives a dropped connection: it shows it, reconnects by itself, and misses nothing.
+
+The API server dies (SIGKILL) while a task is held, the task finishes while it is down (the worker is a
+separate process writing to the same database), and the server comes back on the same port: the page,
+never reloaded, turns the task green from the events it missed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, expect
+
+from tests.browser.conftest import ADMIN, screenshot, sign_in
+from tests.browser.plans import demo_repo, gated_plan, start_run
+from tests.browser.server import Server, start_server, stop
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def api_only(tmp_path: Path) -> Iterator[Server]:
+    """A server without its own worker, and a ``quarterdeck worker`` beside it on the same database."""
+    server = start_server(tmp_path / "state", "--no-worker")
+    server.create_user(ADMIN)
+    worker = server.spawn("worker", "--slots", "2")
+    try:
+        yield server
+    finally:
+        stop(worker)
+        server.stop()
+
+
+def test_a_dropped_stream_is_shown_and_recovered_without_missing_events(
+    api_only: Server, new_context: Callable[..., BrowserContext], tmp_path: Path
+) -> None:
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    context = new_context(base_url=api_only.url)
+    sign_in(context, ADMIN)
+    run = start_run(context, gated_plan(signals, name="dropped"), demo_repo(tmp_path))
+    (signals / "hold").touch()  # only the gate is needed here
+    page = context.new_page()
+    page.goto(f"/runs/{run['id']}")
+    page.evaluate("window.__notReloaded = true")
+    gate = page.locator('.dag-node[data-task="gate"]')
+    expect(gate).to_have_attribute("data-status", "running")
+    live = page.locator("#live")
+    expect(live).to_have_attribute("data-state", "live")
+
+    api_only.kill()
+    expect(live).not_to_have_attribute("data-state", "live")
+    expect(live.locator(".label")).to_have_text(re.compile("^(reconnecting|offline)$"))
+    expect(page.locator("#stale")).to_contain_text("Connection to the server lost")
+    screenshot(page, "connection-lost")
+    (signals / "release").touch()  # the worker finishes the gate while the API is down
+
+    restarted = start_server(api_only.state_dir, "--no-worker", port=api_only.port)
+    try:
+        expect(gate).to_have_attribute("data-status", "succeeded")
+        expect(page.locator('.dag-node[data-task="after"]')).to_have_attribute("data-status", "succeeded")
+        expect(live).to_have_attribute("data-state", "live")
+        expect(page.locator("#stale")).to_be_hidden()
+        assert page.evaluate("window.__notReloaded === true"), "the page was reloaded"
+    finally:
+        context.close()  # its live stream would hold the server's graceful shutdown open
+        restarted.stop()

@@ -144,6 +144,7 @@ def test_run_page(page: Page, populated: Populated) -> None:
     expect(page.locator(".dag-node")).to_have_count(6)
     expect(page.locator(".dag-node.critical")).to_have_count(5)
     expect(page.locator(".stat").filter(has_text="Cost")).to_contain_text("$0.47")
+    expect(page.locator(".gantt rect.att")).to_have_count(6)
     shot(page, "run")
 
 

@@ -255,7 +255,8 @@ export class Dag {
   fit() {
     const w = this.view.clientWidth || 800;
     const hgt = this.view.clientHeight || 460;
-    this.k = Math.max(0.55, Math.min(1, w / this.width, hgt / this.height));
+    // On a phone, stay readable and let the user pan from the roots.
+    this.k = Math.max(w < 600 ? 0.8 : 0.55, Math.min(1, w / this.width, hgt / this.height));
     this.tx = Math.max(0, (w - this.width * this.k) / 2);
     this.ty = Math.max(0, (hgt - this.height * this.k) / 2);
     this.apply();

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from quarterdeck.bus import EventBus, attach, open_bus
 from quarterdeck.domain import plans
 from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.engine import control, submit
@@ -43,16 +44,24 @@ class Quarterdeck:
         self.settings = settings
         self.registry = registry or default_registry()
         self.db = Database(settings.resolved_database_url())
+        #: the shared live feed's bus, when ``QUARTERDECK_REDIS_URL`` makes one cross processes: every commit
+        #: of this process is published on it (in-process buses are opened by whoever subscribes)
+        self.bus: EventBus | None = None
         self._migrate = migrate
 
     async def __aenter__(self) -> Self:
         if self._migrate:
             await self.db.upgrade()
+        if self.settings.redis_url:
+            self.bus = open_bus(self.settings)
+            attach(self.db, self.bus)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self.bus is not None:
+            await self.bus.close()
         await self.db.dispose()
 
     async def submit(

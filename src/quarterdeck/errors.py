@@ -5,8 +5,10 @@ QuarterdeckError
 │   ├── PlanError               one or more problems in a plan, each with path:line
 │   │   └── CycleError          the plan's dependencies form a cycle (``.cycle``)
 │   ├── UnsafeNameError         a user string that may not become a ref or a path
-│   └── UnknownRuntimeError     a task names a runtime nobody registered
+│   ├── UnknownRuntimeError     a task names a runtime nobody registered
+│   └── Conflict                another object already has that name (the API answers 409)
 ├── StoreError                  the database could not be reached or used
+├── BusError                    the event bus (Redis) could not be reached or used
 ├── WorkspaceError              a git or filesystem operation in a workspace failed
 │   └── NotARepositoryError     ``--repo`` is not a usable git repository
 ├── RuntimeFailure              an agent runtime failed to run a task
@@ -20,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "BusError",
+    "Conflict",
     "CycleError",
     "InputError",
     "LeaseLost",
@@ -97,8 +101,16 @@ class UnknownRuntimeError(InputError):
         super().__init__(f"unknown runtime {name!r}; available: {', '.join(self.available)}")
 
 
+class Conflict(InputError):
+    """Another object already has that name."""
+
+
 class StoreError(QuarterdeckError):
     """The database could not be reached or used."""
+
+
+class BusError(QuarterdeckError):
+    """The event bus could not be reached or used."""
 
 
 class WorkspaceError(QuarterdeckError):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from pydantic_settings import BaseSettings
+
+from quarterdeck.api.settings import ApiSettings
+from quarterdeck.bus.settings import BusSettings
 from quarterdeck.cli.main import main
+from quarterdeck.llm.settings import LlmSettings
+from quarterdeck.runtimes.cli_tools import CliPaths
 from quarterdeck.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -12,11 +19,20 @@ ROOT = Path(__file__).resolve().parents[2]
 README = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 
 
-def test_every_setting_is_documented() -> None:
-    missing = [name for name in Settings.model_fields if f"QUARTERDECK_{name.upper()}" not in README]
-    # the author e-mail shares a row with the author name
-    assert [m for m in missing if m != "git_author_email"] == []
-    assert "_EMAIL" in README
+def _variables(settings: type[BaseSettings]) -> list[str]:
+    prefix = settings.model_config.get("env_prefix", "")
+    names = []
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        names.append(alias if isinstance(alias, str) else f"{prefix}{name}".upper())
+    return names
+
+
+@pytest.mark.parametrize("settings", [Settings, ApiSettings, BusSettings, LlmSettings, CliPaths])
+def test_every_setting_is_documented(settings: type[BaseSettings]) -> None:
+    missing = [v for v in _variables(settings) if v not in README]
+    # rows like `QUARTERDECK_GIT_AUTHOR_NAME` / `_EMAIL` name the second variable by its suffix
+    assert [v for v in missing if f"`_{v.rsplit('_', 1)[-1]}`" not in README] == []
 
 
 def test_every_command_is_documented() -> None:

@@ -49,8 +49,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             quarterdeck = await stack.enter_async_context(Quarterdeck(settings, registry=registry))
-            event_bus = bus.open_bus(settings)
-            stack.push_async_callback(event_bus.close)
+            event_bus = quarterdeck.bus  # publishing across processes already (Redis)
+            if event_bus is None:
+                event_bus = bus.open_bus(settings)
+                stack.push_async_callback(event_bus.close)
             limiter = open_rate_limiter(settings.redis_url)
             stack.push_async_callback(limiter.close)
             feed = bus.EventFeed(quarterdeck.db, event_bus, poll_s=settings.event_poll_s)

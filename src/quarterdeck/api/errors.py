@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quarterdeck.errors import (
+    Conflict,
     CycleError,
     InputError,
     NotFound,
@@ -29,7 +30,6 @@ from quarterdeck.errors import (
     UnknownRuntimeError,
     UnsafeNameError,
 )
-from quarterdeck.store.identity import Conflict
 
 __all__ = [
     "ApiError",

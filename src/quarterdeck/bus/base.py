@@ -7,14 +7,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
-from quarterdeck.errors import QuarterdeckError
+from quarterdeck.errors import BusError
 from quarterdeck.store.records import EventRecord
 
 __all__ = ["BusError", "BusSubscription", "Delivery", "EventBus"]
-
-
-class BusError(QuarterdeckError):
-    """The event bus could not be reached or used."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -539,8 +539,12 @@ async def execute_attempt(
             with contextlib.suppress(asyncio.CancelledError):
                 await helper
         await attempt.settle()
-    if ending.error is not None and (session := attempt.checkpoint.get("session_id")):
-        ending = dataclasses.replace(ending, keep={"session_id": session})
+    if ending.error is not None:
+        # A retry continues the agent's conversation (its session, or an api-agent's transcript and
+        # files) rather than paying for the finished turns again.
+        kept = {k: v for k in ("session_id", "runtime_state") if (v := attempt.checkpoint.get(k))}
+        if kept:
+            ending = dataclasses.replace(ending, keep=kept)
     return await _record(db, claim, run, attempt.take_events(), ending, claim_next)
 
 

@@ -16,12 +16,11 @@ from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import ids
-from quarterdeck.errors import InputError, NotFound
+from quarterdeck.errors import Conflict, NotFound
 from quarterdeck.store.tables import api_keys, refresh_tokens, users
 
 __all__ = [
     "ApiKeyRecord",
-    "Conflict",
     "RefreshTokenRecord",
     "UserRecord",
     "count_admins",
@@ -43,10 +42,6 @@ __all__ = [
     "touch_api_key",
     "update_user",
 ]
-
-
-class Conflict(InputError):
-    """Another object already has that name."""
 
 
 @dataclass(frozen=True, slots=True)

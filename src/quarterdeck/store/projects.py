@@ -12,8 +12,7 @@ from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import ids
-from quarterdeck.errors import NotFound
-from quarterdeck.store.identity import Conflict
+from quarterdeck.errors import Conflict, NotFound
 from quarterdeck.store.tables import projects, runs
 
 __all__ = ["ProjectRecord", "create_project", "delete_project", "read_project", "read_projects", "update_project"]

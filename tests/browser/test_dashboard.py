@@ -168,3 +168,14 @@ def test_a_viewer_sees_no_steering_controls(
     finally:
         (signals / "release").touch()
         (signals / "hold").touch()
+
+
+def test_signing_out_ends_the_session(admin: Page) -> None:
+    admin.goto("/login?next=%2Fcosts")
+    expect(admin).to_have_url("/costs")  # already signed in: no form
+    admin.click("#logout")
+    expect(admin).to_have_url("/login")
+    expect(admin.locator("#login-submit")).to_be_visible()
+    admin.goto("/queue")
+    expect(admin).to_have_url("/login?next=%2Fqueue")
+    expect(admin.locator("#login-submit")).to_be_visible()

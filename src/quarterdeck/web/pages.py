@@ -57,10 +57,10 @@ async def _page(request: Request, svc: Annotated[Services, Depends(services)]) -
     return HTMLResponse(_shell("app.html"), headers=_HEADERS)
 
 
-@router.get("/login")
+@router.api_route("/login", methods=["GET", "HEAD"])
 async def login_page() -> HTMLResponse:
     return HTMLResponse(_shell("login.html"), headers=_HEADERS)
 
 
 for _path, _name in PAGES.items():
-    router.add_api_route(_path, _page, methods=["GET"], name=f"page_{_name}", response_class=HTMLResponse)
+    router.add_api_route(_path, _page, methods=["GET", "HEAD"], name=f"page_{_name}", response_class=HTMLResponse)

@@ -31,4 +31,6 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
-if (new URLSearchParams(location.search).has("next") && (await refresh())) location.assign(next);
+// Already signed in (or a lapsed session that can be refreshed): straight on, no form.
+const signedIn = async () => (await fetch("/api/v1/me", { credentials: "same-origin" })).ok;
+if ((await signedIn()) || ((await refresh()) && (await signedIn()))) location.assign(next);

@@ -18,10 +18,6 @@ def check_name(name: str) -> str:
     return ids.check_safe_name(name, what="secret name")
 
 
-def _context(org_id: str, name: str) -> str:
-    return f"{org_id}/{name}"
-
-
 async def set_secret(db: Database, keys: Keyring, *, org_id: str, name: str, value: str, kind: str) -> SecretRecord:
     """Seal ``value`` under the newest key and store it as ``name`` (replacing an older value)."""
     check_name(name)
@@ -29,7 +25,7 @@ async def set_secret(db: Database, keys: Keyring, *, org_id: str, name: str, val
         raise InputError(f"unknown kind {kind!r}: use {', '.join(secret_store.KINDS)}")
     if not value:
         raise InputError("a secret may not be empty")
-    sealed = sealing.seal(keys, value, context=_context(org_id, name))
+    sealed = sealing.seal(keys, value, context=sealing.secret_context(org_id, name))
     async with db.transaction() as conn:
         return await secret_store.upsert_secret(
             conn,
@@ -46,7 +42,9 @@ async def set_secret(db: Database, keys: Keyring, *, org_id: str, name: str, val
 def reveal(keys: Keyring, record: SecretRecord) -> str:
     """The plaintext, for handing to an agent; never for a response or a log line."""
     return sealing.open_sealed(
-        keys, sealing.Sealed(record.key_id, record.ciphertext), context=_context(record.org_id, record.name)
+        keys,
+        sealing.Sealed(record.key_id, record.ciphertext),
+        context=sealing.secret_context(record.org_id, record.name),
     )
 
 
@@ -58,7 +56,9 @@ async def rotate(db: Database, keys: Keyring, *, org_id: str | None = None) -> i
         for record in await secret_store.read_all_secrets(conn, org_id=org_id):
             if record.key_id == newest:
                 continue
-            resealed = sealing.seal(keys, reveal(keys, record), context=_context(record.org_id, record.name))
+            resealed = sealing.seal(
+                keys, reveal(keys, record), context=sealing.secret_context(record.org_id, record.name)
+            )
             await secret_store.update_sealed(
                 conn, record.id, ciphertext=resealed.ciphertext, key_id=resealed.key_id, now=utcnow()
             )

@@ -19,6 +19,7 @@ from quarterdeck.domain.events import EventType
 from quarterdeck.domain.retry import RetryPolicy
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.engine import control
+from quarterdeck.engine.secrets import AgentSecrets, Redactor
 from quarterdeck.errors import LeaseLost, QuarterdeckError, StoreError
 from quarterdeck.runtimes import process
 from quarterdeck.runtimes.base import (
@@ -121,7 +122,15 @@ class _OutOfBudget(Exception):
 class _Attempt:
     """The steps of one attempt, sharing the claim, the run and the event sink."""
 
-    def __init__(self, db: Database, settings: Settings, registry: Registry, claim: Claim, run: RunRecord) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        registry: Registry,
+        claim: Claim,
+        run: RunRecord,
+        secrets: AgentSecrets | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.registry = registry
@@ -137,9 +146,21 @@ class _Attempt:
         #: what this attempt's agent runs cost so far (the commit's Quarterdeck-Cost trailer)
         self.spent_usd = 0.0
         self.inflight: asyncio.Future[None] | None = None
+        self.secrets = secrets
+        #: the organisation's agent secrets, as environment variables (see ``engine/secrets.py``)
+        self.secret_env: dict[str, str] = {}
+        self.redact = Redactor()
+
+    async def load_secrets(self) -> None:
+        """Open the organisation's agent secrets; from now on their values are redacted from every event."""
+        if self.secrets is not None:
+            self.secret_env = await self.secrets.environment(self.run.org_id)
+            self.redact = Redactor(self.secret_env)
 
     async def emit(self, type: str, /, **payload: Any) -> None:
         """Queue an event; the flusher writes queued events every ``_FLUSH_S`` and the outcome writes the rest."""
+        if self.redact:
+            payload = self.redact(payload)
         self.pending.append(
             event_store.NewEvent(self.run.id, type, payload, task_id=self.task.id, attempt_id=self.claim.attempt_id)
         )
@@ -212,7 +233,7 @@ class _Attempt:
         }
         if self.port is not None:
             ours["QUARTERDECK_PORT"] = str(self.port)
-        return process.base_env({**self.project.workspace.env, **ours})
+        return process.base_env({**self.project.workspace.env, **self.secret_env, **ours})
 
     async def agent(self, workdir: Path, *, follow_up: str | None = None) -> RunResult:
         """Run the agent, within a reservation of the run's budget when its runtime spends money.
@@ -433,6 +454,7 @@ class _Attempt:
 
     async def steps(self) -> str | None:
         """Run the steps not already checkpointed by an interrupted attempt; return the landed commit."""
+        await self.load_secrets()
         if not needs_workspace(self.runtime):
             result = await self.agent(self.repo)
             if not result.ok:
@@ -506,9 +528,12 @@ async def execute_attempt(
     run: RunRecord,
     *,
     claim_next: ClaimNext | None = None,
+    secrets: AgentSecrets | None = None,
 ) -> AttemptOutcome:
-    """Run every step of the claimed attempt and record its outcome, fenced by the lease."""
-    attempt = _Attempt(db, settings, registry, claim, run)
+    """Run every step of the claimed attempt and record its outcome, fenced by the lease.
+
+    ``secrets`` opens the organisation's agent secrets into the agent's environment (none without it)."""
+    attempt = _Attempt(db, settings, registry, claim, run, secrets)
     await attempt.emit(EventType.TASK_CLAIMED, attempt=claim.attempt_number)
     work = asyncio.ensure_future(attempt.steps())
     beat = asyncio.ensure_future(_heartbeat(db, settings, claim, work))

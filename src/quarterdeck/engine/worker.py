@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quarterdeck.domain import ids
 from quarterdeck.domain.events import EventType
 from quarterdeck.engine.attempt import AttemptOutcome, execute_attempt
+from quarterdeck.engine.secrets import AgentSecrets
 from quarterdeck.errors import QuarterdeckError
 from quarterdeck.runtimes.registry import Registry
 from quarterdeck.settings import Settings
@@ -59,6 +60,8 @@ class Worker:
         self.run_id = run_id
         self.worker_id = worker_id or new_worker_id()
         self.on_outcome = on_outcome
+        #: opens the organisations' agent secrets into the agents' environments
+        self.secrets = AgentSecrets(db, settings)
         self.should_exit = False
         self.force_exit = False
         self._wake = asyncio.Event()
@@ -155,7 +158,7 @@ class Worker:
         while True:
             run = await self._run_of(claim.task.run_id)
             outcome = await execute_attempt(
-                self.db, self.settings, self.registry, claim, run, claim_next=self._claim_next
+                self.db, self.settings, self.registry, claim, run, claim_next=self._claim_next, secrets=self.secrets
             )
             if self.on_outcome is not None:
                 self.on_outcome(outcome)

@@ -11,8 +11,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DerivedKey", "Keyring", "load_or_create_key_file"]
+__all__ = ["KEY_FILE", "DerivedKey", "KeySettings", "Keyring", "load_or_create_key_file"]
+
+#: where a generated key is kept when none is configured, relative to the state directory
+KEY_FILE = "secret.key"
 
 #: the shortest master key accepted (bytes of its text)
 MIN_KEY_LENGTH = 32
@@ -66,3 +71,27 @@ def load_or_create_key_file(path: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_urlsafe(48) + "\n")
     return path.read_text().strip()
+
+
+class KeySettings(BaseSettings):
+    """Where the master keys come from (``QUARTERDECK_SECRET_KEY`` / ``_KEYS``): the API signs and seals with
+    them, and workers open the secrets they hand to agents."""
+
+    model_config = SettingsConfigDict(env_prefix="QUARTERDECK_", extra="ignore", frozen=True)
+
+    #: signs access tokens and seals secrets; default: generated once into ``<state_dir>/secret.key`` (0600)
+    secret_key: SecretStr | None = None
+    #: several keys for rotation, newest first (JSON list); the newest signs and seals, all verify and open
+    secret_keys: list[SecretStr] = Field(default_factory=list)
+
+    def master_keys(self, state_dir: Path) -> list[str]:
+        """The configured keys, newest first; with none configured, the state directory's generated key."""
+        keys = [k.get_secret_value() for k in self.secret_keys]
+        if not keys and self.secret_key is not None:
+            keys = [self.secret_key.get_secret_value()]
+        if not keys:
+            keys = [load_or_create_key_file(state_dir / KEY_FILE)]
+        return keys
+
+    def keyring(self, state_dir: Path) -> Keyring:
+        return Keyring(self.master_keys(state_dir))

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from quarterdeck.security.keyring import Keyring
 
-__all__ = ["SealError", "Sealed", "mask", "newest_key_id", "open_sealed", "seal"]
+__all__ = ["SealError", "Sealed", "mask", "newest_key_id", "open_sealed", "seal", "secret_context"]
 
 _PURPOSE = "secrets"
 
@@ -29,6 +29,11 @@ class SealError(Exception):
 class Sealed:
     key_id: str
     ciphertext: str
+
+
+def secret_context(org_id: str, name: str) -> str:
+    """What a stored secret is bound to: opened under another organisation or name, it does not open."""
+    return f"{org_id}/{name}"
 
 
 def newest_key_id(keys: Keyring) -> str:

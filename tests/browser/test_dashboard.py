@@ -115,8 +115,14 @@ def test_a_task_turns_green_live_and_a_running_task_is_cancelled(admin: Page, tm
     expect(node(admin, "hold")).to_have_attribute("data-status", "running")
     expect(node(admin, "after")).to_have_attribute("data-status", "pending")
 
+    # Pause: running tasks go on, nothing new starts (``after`` stays pending once the gate is through).
+    admin.click('[data-action="pause-run"]')
+    expect(admin.locator(".pagehead h1 .status")).to_have_text("paused")
     (signals / "release").touch()
     expect(node(admin, "gate")).to_have_attribute("data-status", "succeeded")
+    expect(node(admin, "after")).not_to_have_attribute("data-status", "running")
+    admin.click('[data-action="resume-run"]')
+    expect(admin.locator(".pagehead h1 .status")).to_have_text("running")
     expect(node(admin, "after")).to_have_attribute("data-status", "succeeded")
     assert_not_reloaded(admin)
 
@@ -132,7 +138,33 @@ def test_a_task_turns_green_live_and_a_running_task_is_cancelled(admin: Page, tm
     expect(admin.locator('tr[data-task="hold"] .status')).to_have_text("cancelled")
     expect(admin.locator(".pagehead h1 .status")).to_have_text("failed")
     assert_not_reloaded(admin)
-    (signals / "hold").touch()  # the agent was stopped; this only tidies up should it not have been
+
+    # Retry: the cancelled task gets fresh attempts; this time its signal is there, and the run ends well.
+    (signals / "hold").touch()
+    admin.click('tr[data-task="hold"] [data-action="retry-task"]')
+    expect(node(admin, "hold")).to_have_attribute("data-status", "succeeded")
+    expect(admin.locator(".pagehead h1 .status")).to_have_text("succeeded")
+    assert_not_reloaded(admin)
+
+
+def test_priorities_are_set_from_the_queue(admin: Page, tmp_path: Path) -> None:
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    run = start_run(admin.context, gated_plan(signals, name="queued"), demo_repo(tmp_path))
+    try:
+        admin.goto("/queue")
+        waiting = admin.locator(f'#lane-waiting .qitem[data-run="{run["id"]}"][data-task="after"]')
+        expect(waiting).to_contain_text("Follow the gate")
+        waiting.get_by_role("button", name="Raise after").click()
+        expect(waiting.locator("input")).to_have_value("1")
+        waiting.locator("input").fill("7")
+        waiting.get_by_role("button", name="Set").click()
+        expect(waiting.locator("input")).to_have_value("7")
+        admin.goto(f"/runs/{run['id']}")
+        expect(admin.locator('tr[data-task="after"] td.num').first).to_have_text("7")
+    finally:
+        (signals / "release").touch()
+        (signals / "hold").touch()
 
 
 def test_a_viewer_sees_no_steering_controls(

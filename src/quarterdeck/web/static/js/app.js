@@ -31,6 +31,10 @@ function chrome(me, page) {
     const active = link.dataset.nav === page || (page === "run" || page === "task" ? link.dataset.nav === "runs" : false);
     if (active) link.setAttribute("aria-current", "page");
   }
+}
+
+/** The top bar's own buttons work from the first moment, before anything has loaded. */
+function bindTopBar() {
   const toggle = document.getElementById("navtoggle");
   toggle.addEventListener("click", () => {
     const open = toggle.getAttribute("aria-expanded") !== "true";
@@ -97,4 +101,5 @@ async function start() {
   }
 }
 
+bindTopBar();
 start();

@@ -37,10 +37,24 @@ class Log {
     return this.el.scrollHeight - this.el.scrollTop - this.el.clientHeight < 40;
   }
 
+  /** Queue an event; the queue is drawn once per frame, so replaying a long history stays fast. */
   add(event) {
-    const p = event.payload || {};
+    (this.pending ||= []).push(event);
+    this.frame ??= requestAnimationFrame(() => this.flush());
+  }
+
+  flush() {
+    this.frame = null;
+    const events = this.pending;
+    this.pending = [];
     const follow = this.stick();
     this.el.querySelector(".empty")?.remove();
+    for (const event of events) this.draw(event);
+    if (follow) this.el.scrollTop = this.el.scrollHeight;
+  }
+
+  draw(event) {
+    const p = event.payload || {};
     if (event.type === "agent.output") {
       const stream = p.stream || "stdout";
       if (this.lastOut?.stream === stream) {
@@ -56,7 +70,6 @@ class Log {
       this.lastOut = null;
       this.el.append(this.entry(event, p));
     }
-    if (follow) this.el.scrollTop = this.el.scrollHeight;
   }
 
   entry(event, p) {

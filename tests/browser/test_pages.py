@@ -59,6 +59,10 @@ async def _crew_records(url: str, run_id: str, attempt_id: str, held_run_id: str
                 conn, org_id="default", kind="budget", payload={"add_usd": 5, "reason": "another review pass"},
                 requested_by="manager", run_id=held_run_id,
             )  # fmt: skip
+            await gates.request(
+                conn, org_id="default", kind="budget", payload={"add_usd": 500, "reason": "try a bigger model"},
+                requested_by="manager", run_id=held_run_id,
+            )  # fmt: skip
         return approval.id
     finally:
         await db.dispose()
@@ -204,9 +208,21 @@ def test_approvals_page_approves_a_budget_raise(
     page.goto("/approvals")
     row = page.locator(f'tr[data-approval="{populated.approval_id}"]')
     expect(row).to_contain_text("raise by $5 — another review pass")
-    expect(page.locator("#approvals-count")).to_have_text("1")
+    expect(page.locator("#approvals-count")).to_have_text("2")
     screenshot(page, "approvals-desktop")
     row.locator('[data-action="approve"]').click()
     expect(page.locator(f'tr[data-approval="{populated.approval_id}"] .status')).to_have_text("approved")
+    expect(page.locator("#approvals-count")).to_have_text("1")
+
+    bigger = page.locator("tr", has_text="raise by $500")
+    bigger.locator('[data-action="reject"]').click()
+    dialog = page.locator("dialog#confirm")
+    expect(dialog).to_contain_text("Reject this budget?")
+    dialog.locator("#confirm-reason").fill("not for this run")
+    dialog.locator("#confirm-ok").click()
+    rejected = page.locator("tr", has_text="raise by $500")
+    expect(rejected.locator(".status")).to_have_text("rejected")
+    expect(rejected).to_contain_text("not for this run")
+    expect(page.locator("#approvals-count")).to_be_hidden()
     page.goto(f"/runs/{populated.held_run_id}")
     expect(page.locator(".stat").filter(has_text="Cost")).to_contain_text("of $5.00 budget")

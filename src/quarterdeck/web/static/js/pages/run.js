@@ -57,7 +57,9 @@ export async function render(main, ctx) {
       h("div", { class: "title" },
         h("div", { class: "crumbs" }, h("a", { href: "/" }, "Runs"), " / ", run.id),
         h("h1", {}, run.name, " ", status(run.status)),
-        h("div", { class: "sub" }, `${run.repo_path} → ${run.integration_branch} · started ${age(run.created_at)}`),
+        h("div", { class: "sub" }, `${run.repo_path} → ${run.integration_branch} · started ${age(run.created_at)} · `,
+          h("a", { href: `/costs?run_id=${encodeURIComponent(run.id)}` }, "costs"), " · ",
+          h("a", { href: `/audit?run_id=${encodeURIComponent(run.id)}` }, "audit trail")),
         run.goal ? h("div", { class: "sub" }, `Goal: ${run.goal}`) : null),
       runButtons(ctx, run, reload));
   }

@@ -21,6 +21,7 @@ function newRunForm(onCreated) {
     field("base", "Base", { value: "HEAD" }),
     field("branch", "Integration branch", { placeholder: "default: quarterdeck/<run>" }),
     field("budget_usd", "Budget (USD)", { type: "number", step: "0.01", min: "0" }),
+    field("goal", "Goal", { placeholder: "optional: what this run is for" }),
     error,
     h("div", { class: "toolbar full" }, h("button", { type: "submit", id: "start-run" }, "Start run")));
   form.addEventListener("submit", async (event) => {
@@ -44,6 +45,7 @@ function newRunForm(onCreated) {
       return;
     }
     if (v.budget_usd) body.budget_usd = Number(v.budget_usd);
+    if (v.goal.trim()) body.goal = v.goal.trim();
     form.querySelector("button[type=submit]").disabled = true;
     try {
       const run = await api("POST", "/runs", { body });

@@ -101,18 +101,21 @@ async def read_task_page(
     return [TaskRecord.from_row(r._mapping) for r in rows]
 
 
+# Built once: a new alias of a wide table rebuilds its column collection, which costs more than the query.
+_task = tasks.alias("task")
+_dep = tasks.alias("dep")
+_DEPENDENCIES = (
+    sa.select(_task.c.id, _dep.c.id)
+    .select_from(dependencies)
+    .join(_task, _task.c.pk == dependencies.c.task_pk)
+    .join(_dep, _dep.c.pk == dependencies.c.depends_on_pk)
+    .order_by(_task.c.seq, _dep.c.seq)
+)
+
+
 async def read_dependencies(conn: AsyncConnection, run_id: str) -> dict[str, list[str]]:
     """For each task of the run that has dependencies, the ids it depends on."""
-    task = tasks.alias("task")
-    dep = tasks.alias("dep")
-    rows = await conn.execute(
-        sa.select(task.c.id, dep.c.id)
-        .select_from(dependencies)
-        .join(task, task.c.pk == dependencies.c.task_pk)
-        .join(dep, dep.c.pk == dependencies.c.depends_on_pk)
-        .where(task.c.run_id == run_id)
-        .order_by(task.c.seq, dep.c.seq)
-    )
+    rows = await conn.execute(_DEPENDENCIES.where(_task.c.run_id == run_id))
     out: dict[str, list[str]] = {}
     for task_id, dep_id in rows:
         out.setdefault(task_id, []).append(dep_id)

@@ -126,6 +126,12 @@ def test_a_task_turns_green_live_and_a_running_task_is_cancelled(admin: Page, tm
     expect(node(admin, "after")).to_have_attribute("data-status", "succeeded")
     assert_not_reloaded(admin)
 
+    admin.click('[data-action="add-budget"]')
+    budget = admin.locator("dialog[open]")
+    budget.locator("#prompt-add_usd").fill("3")
+    budget.get_by_role("button", name="Add").click()
+    expect(admin.locator(".stat").filter(has_text="Cost")).to_contain_text("of $3.00 budget")
+
     node(admin, "hold").click()
     admin.click('#task-panel [data-action="cancel-task"]')
     dialog = admin.locator("dialog#confirm")

@@ -63,6 +63,7 @@ def test_serve_runs_what_the_api_is_given_and_never_shows_a_secret(tmp_path: Pat
             stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
+        signalled = False
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -98,13 +99,21 @@ def test_serve_runs_what_the_api_is_given_and_never_shows_a_secret(tmp_path: Pat
                 detail = client.get(f"/api/v1/runs/{run['id']}", headers=headers).json()
                 assert detail["status"] == "succeeded"
                 responses = listed + json.dumps(detail) + json.dumps(events)
+                # A dashboard tab left open must not hold the shutdown: its stream ends with the server.
+                with client.stream("GET", "/api/v1/events", params={"after": "latest"}, headers=headers) as idle:
+                    assert idle.status_code == 200
+                    server.send_signal(signal.SIGINT)
+                    signalled = True
+                    assert [line for line in idle.iter_lines() if line.startswith("data: ")] == []
         finally:
-            server.send_signal(signal.SIGINT)
+            if not signalled:
+                server.send_signal(signal.SIGINT)
             code = server.wait(60)
         log.seek(0)
         output = log.read()
     assert code == 0, output
     assert "shutting down" in output
+    assert "graceful shutdown exceeded" not in output  # nothing had to be cut off
 
     database = sqlite3.connect(state / "quarterdeck.db")
     dump = "\n".join(database.iterdump())

@@ -96,3 +96,19 @@ async def test_websocket_delivers_a_run_with_filters_and_resume(live: LiveServer
     async with websockets.connect(f"{live.ws_url}/api/v1/stream") as socket:
         await socket.wait_closed()
     assert socket.close_code == 4401
+
+
+async def test_a_stream_after_latest_skips_the_history(live: LiveServer, repo: Path) -> None:
+    api = live.api
+    member = await api.user("acme", "member")
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as client:
+        earlier = await api.start_run(member, repo, shell_task("old", "true"))
+        async with client.stream("GET", "/api/v1/events", params={"run_id": earlier["id"]}, headers=member) as sse:
+            await asyncio.wait_for(_sse_events(sse, until="run.finished"), 60)
+        async with client.stream("GET", "/api/v1/events", params={"after": "latest"}, headers=member) as sse:
+            later = await api.start_run(member, repo, shell_task("new", "true"))
+            events = await asyncio.wait_for(_sse_events(sse, until="run.finished"), 60)
+        assert {e["run_id"] for e in events} == {later["id"]}
+        assert events[0]["type"] == "run.created"
+        bad = await client.get("/api/v1/events", params={"after": "soon"}, headers=member)
+        assert bad.status_code == 422

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends
@@ -30,6 +31,8 @@ class Services:
     feed: EventFeed
     limiter: RateLimiter
     metrics: Metrics
+    #: set when the server begins to shut down: open event streams end, so the shutdown does not wait on them
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def db(self) -> Database:

@@ -64,8 +64,10 @@ async def follow(
             await close()
 
 
-async def with_keepalive(events: AsyncIterator[EventRecord], every_s: float) -> AsyncIterator[EventRecord | Keepalive]:
-    """The events, with a ``Keepalive`` whenever none came for ``every_s`` seconds.
+async def with_keepalive(
+    events: AsyncIterator[EventRecord], every_s: float, *, until: asyncio.Event | None = None
+) -> AsyncIterator[EventRecord | Keepalive]:
+    """The events, with a ``Keepalive`` whenever none came for ``every_s`` seconds; they end once ``until`` is set.
 
     A pump task reads the feed into a queue, so that waiting with a timeout never cancels the
     feed's own iteration halfway.
@@ -82,7 +84,13 @@ async def with_keepalive(events: AsyncIterator[EventRecord], every_s: float) -> 
         except Exception as exc:
             await queue.put(exc)
 
+    async def stop() -> None:
+        if until is not None:
+            await until.wait()
+            await queue.put(None)
+
     task = asyncio.create_task(pump())
+    stopper = asyncio.create_task(stop())
     try:
         while True:
             try:
@@ -96,6 +104,7 @@ async def with_keepalive(events: AsyncIterator[EventRecord], every_s: float) -> 
                 raise item
             yield item
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for helper in (task, stopper):
+            helper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await helper

@@ -27,6 +27,9 @@ def _capture_signals(self: Any) -> Iterator[None]:
 
     def _handle(signum: int) -> None:
         worker = getattr(self.config.app.state, "worker", None)
+        services = getattr(self.config.app.state, "services", None)
+        if services is not None:
+            services.stopping.set()  # open event streams end, or the shutdown would wait for them forever
         if not self.should_exit:
             print(
                 f"quarterdeck: {signal.Signals(signum).name} — shutting down, finishing running tasks "
@@ -49,6 +52,10 @@ def _capture_signals(self: Any) -> Iterator[None]:
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
+
+
+#: how long a graceful shutdown waits for open connections before closing them
+_GRACE_S = 10
 
 
 @click.command()
@@ -81,6 +88,7 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
         log_level="info",
         proxy_headers=True,
         server_header=False,
+        timeout_graceful_shutdown=_GRACE_S,
     )
     # Imported here: every other command starts without loading the web stack.
     server_class = type("QuarterdeckServer", (uvicorn.Server,), {"capture_signals": _capture_signals})

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from fastapi import Header, Query, Request, WebSocket, WebSocketDisconnect
@@ -17,7 +17,8 @@ from quarterdeck.api.auth import Principal, Viewer, authenticate
 from quarterdeck.api.errors import ApiError, Forbidden
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Services, Svc
-from quarterdeck.errors import NotFound, QuarterdeckError
+from quarterdeck.errors import InputError, NotFound, QuarterdeckError
+from quarterdeck.store import events as event_store
 from quarterdeck.store.records import EventRecord
 
 __all__ = ["KEEPALIVE_S", "router"]
@@ -30,16 +31,29 @@ KEEPALIVE_S = 15.0
 RunFilter = Annotated[str | None, Query(max_length=32, description="Only this run's events.")]
 TaskFilter = Annotated[str | None, Query(max_length=64, description="Only this task's events.")]
 TypeFilter = Annotated[str | None, Query(max_length=1000, description="Comma-separated event types.")]
-After = Annotated[int, Query(ge=0, description="Start after this event id (history first, then live).")]
+After = Annotated[
+    int | Literal["latest"],
+    Query(description="Start after this event id (history first, then live); `latest`: only what happens from now."),
+]
+
+
+async def _start(svc: Services, after: int | Literal["latest"], resume: int = 0) -> int:
+    """The event id a stream starts after (``Last-Event-ID`` wins when it is further on)."""
+    if after == "latest":
+        async with svc.db.read() as conn:
+            after = await event_store.read_last_event_id(conn)
+    elif after < 0:
+        raise InputError("after must be an event id (0 or more) or 'latest'")
+    return max(after, resume)
 
 
 def _json(event: EventRecord) -> str:
     return convert.event(event).model_dump_json()
 
 
-async def _sse(events: AsyncIterator[EventRecord], request: Request) -> AsyncIterator[str]:
+async def _sse(events: AsyncIterator[EventRecord], request: Request, stopping: asyncio.Event) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
-    async for item in streams.with_keepalive(events, KEEPALIVE_S):
+    async for item in streams.with_keepalive(events, KEEPALIVE_S, until=stopping):
         if isinstance(item, streams.Keepalive):
             if await request.is_disconnected():
                 return
@@ -75,10 +89,10 @@ async def event_stream(
         run_id=run_id,
         task_id=task_id,
         types=streams.parse_types(types),
-        after_id=max(after, resume),
+        after_id=await _start(svc, after, resume),
     )
     return StreamingResponse(
-        _sse(events, request),
+        _sse(events, request, svc.stopping),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -115,17 +129,23 @@ async def websocket_stream(
         if by_cookie and _cross_site(websocket, svc):
             raise Forbidden("a cookie-authenticated stream must come from this site")
         await streams.check_run(svc, principal, run_id)
+        after_id = await _start(svc, after)
     except QuarterdeckError as exc:
         code = 4404 if isinstance(exc, NotFound) else 4000 + (exc.status if isinstance(exc, ApiError) else 400)
         await websocket.close(code=code, reason=exc.message[:120])
         return
 
     events = streams.follow(
-        svc, principal, run_id=run_id, task_id=task_id, types=streams.parse_types(types), after_id=after
+        svc,
+        principal,
+        run_id=run_id,
+        task_id=task_id,
+        types=streams.parse_types(types),
+        after_id=after_id,
     )
 
     async def send() -> None:
-        async for item in streams.with_keepalive(events, KEEPALIVE_S):
+        async for item in streams.with_keepalive(events, KEEPALIVE_S, until=svc.stopping):
             if isinstance(item, streams.Keepalive):
                 await websocket.send_text(json.dumps({"type": "ping"}))
             else:
@@ -146,3 +166,6 @@ async def websocket_stream(
     for task in done:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             task.result()
+    if svc.stopping.is_set():
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await websocket.close(code=1001, reason="the server is shutting down")

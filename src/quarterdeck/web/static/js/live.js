@@ -44,7 +44,8 @@ export class Stream {
     this.filter = filter;
     this.onEvent = onEvent;
     this.onReconnect = hooks.onReconnect || (() => {});
-    this.lastId = filter.after ?? null;
+    // Without `after` a page wants what happens from now on, not the organisation's whole history.
+    this.lastId = filter.after ?? "latest";
     this.state = "reconnecting";
     this.opened = false;
     this.closed = false;

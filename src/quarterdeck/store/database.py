@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -26,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from quarterdeck.errors import StoreError
+from quarterdeck.store import sqlite_driver
 from quarterdeck.store.events import COMMITTED_EVENTS
 from quarterdeck.store.records import EventRecord
 
@@ -86,7 +88,10 @@ class Database:
         if self.dialect == "sqlite":
             if async_url.database and async_url.database != ":memory:":
                 Path(async_url.database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 60}
+            # The URL's own arguments (file name, check_same_thread, uri …), on a connection that takes
+            # one thread trip per statement (see sqlite_driver.py).
+            args, connect_kwargs = async_url.get_dialect()().create_connect_args(async_url)
+            kwargs["async_creator"] = functools.partial(sqlite_driver.connect, *args, **connect_kwargs, timeout=60)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=600)
         self.engine: AsyncEngine = create_async_engine(async_url, **kwargs)

@@ -122,3 +122,65 @@ def test_a_manager_that_never_answers_a_plan_fails_the_goal_with_the_validation_
     assert "List should have at least 1 item" in failed.stderr
     assert "Traceback" not in failed.stderr
     assert len(boss.model_requests()) == 2
+
+
+EDITOR = """
+import pathlib, sys
+path = pathlib.Path(sys.argv[1])
+text = path.read_text()
+if "{mode}" == "cycle":
+    text = text.replace("  title:", "  depends_on: [hello]\\n  title:", 1)
+else:
+    text = text.replace("Write hello.py", "Write a friendlier hello.py")
+path.write_text(text)
+"""
+
+
+def _editor(tmp_path: Path, mode: str) -> str:
+    script = tmp_path / f"editor_{mode}.py"
+    script.write_text(EDITOR.format(mode=mode))
+    return f"{sys.executable} {script}"
+
+
+def test_the_plan_can_be_edited_before_it_runs_and_the_edit_is_on_record(tmp_path: Path) -> None:
+    work = Script(
+        Reply.tools(ToolCall("write_file", {"path": "hello.py", "content": "print('hi')\n"})), Reply.text("done")
+    )
+    with (
+        AnthropicServer(Script(Reply.text(json.dumps(PLAN)))) as boss,
+        AnthropicServer(work) as worker,
+        AnthropicServer(Script(Reply.text(json.dumps(ACCEPT)))) as reviewer,
+    ):
+        repo, env = setup(tmp_path, boss.url, worker.url, reviewer.url)
+        env["EDITOR"] = _editor(tmp_path, "title")
+        done = quarterdeck("goal", "Say hi", "--repo", str(repo), "--yes", "--edit", "--workers", "1", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        (run,) = json.loads(quarterdeck("status", "--json", env=env).stdout)
+        assert run["status"] == "succeeded"
+        run_id = run["id"]
+        trail = [json.loads(line) for line in quarterdeck("audit", run_id, "--json", env=env).stdout.splitlines()]
+    assert git(repo, "log", "-1", "--format=%s", f"quarterdeck/{run_id}").strip() == "Write a friendlier hello.py"
+    plan_entries = [e for e in trail if e["kind"] == "plan"]
+    assert "edited by" in plan_entries[0]["summary"]
+    (edit,) = [e for e in trail if e["kind"] == "message" and e["data"]["type"] == "edit"]
+    assert "Write a friendlier hello.py" in edit["summary"]
+    assert edit["recipient"] == "manager"
+
+
+def test_an_edit_that_breaks_the_plan_is_refused_with_the_problem_named(tmp_path: Path) -> None:
+    with AnthropicServer(Script(Reply.text(json.dumps(PLAN)))) as boss:
+        repo, env = setup(tmp_path, boss.url, boss.url, boss.url)
+        env["EDITOR"] = _editor(tmp_path, "cycle")
+        refused = subprocess.run(
+            [sys.executable, "-m", "quarterdeck", "goal", "Say hi", "--repo", str(repo), "--yes", "--edit"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            input="n\n",
+            timeout=120,
+        )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "the edited plan is not valid" in refused.stdout
+    assert "edited-plan.yaml:3: task 'hello' depends on itself" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
 import sys
 from pathlib import Path
 
 import click
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -17,8 +19,10 @@ from quarterdeck.crews import gates, goals, manager, replan
 from quarterdeck.crews.config import CrewConfig, load_crew_config
 from quarterdeck.crews.models import Asker
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
+from quarterdeck.errors import InputError, PlanError
 from quarterdeck.settings import Settings
 from quarterdeck.store import crews as crew_store
+from quarterdeck.stories import planfile
 
 __all__ = ["goal"]
 
@@ -49,8 +53,13 @@ _MAX_REPLANS = 3
     help="Ask a human to approve the plan (and re-plans) before they run, or run them at once "
     "[default: ask when a terminal is attached].",
 )
+@click.option(
+    "--edit",
+    is_flag=True,
+    help="Open the manager's plan in $EDITOR before anything runs (at a terminal, the approval prompt offers it too).",
+)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(0), help="In-process worker slots.")
-def goal(text: str, repo: Path, budget_usd: float | None, approve: bool | None, workers: int) -> None:
+def goal(text: str, repo: Path, budget_usd: float | None, approve: bool | None, edit: bool, workers: int) -> None:
     """Give the crew GOAL: the manager plans it, workers build it, the reviewer judges every criterion."""
     interactive = sys.stdin.isatty()
     ask = interactive if approve is None else approve
@@ -64,6 +73,17 @@ def goal(text: str, repo: Path, budget_usd: float | None, approve: bool | None, 
         console.print(f"the manager ({crew.manager.label}) is planning…")
         planned = await manager.plan_goal(text, crew, asker)
         console.print(_plan_table(planned))
+        author = None
+        if edit:
+            planned, author = _edit(planned, console), _user()
+        decision = None
+        while ask and interactive and decision is None:
+            choices = click.Choice(["approve", "edit", "reject"])
+            choice = click.prompt("approve, edit or reject this plan?", type=choices, default="approve")
+            if choice == "edit":
+                planned, author = _edit(planned, console), _user()
+            else:
+                decision = choice
         async with Quarterdeck(settings) as app:
             started = await goals.start_run(
                 app.db,
@@ -76,11 +96,20 @@ def goal(text: str, repo: Path, budget_usd: float | None, approve: bool | None, 
                 approve=ask,
                 org_id=settings.org,
                 budget_usd=budget_usd,
+                author=author,
             )
             run_id = started.run.id
             console.print(f"run [bold]{run_id}[/]: {len(planned.plan.tasks)} tasks, plan v1")
-            if started.approval is not None and not await _gate(app, started.approval, interactive, console):
-                return None if started.approval.status == "pending" else await app.view(run_id)
+            approval = started.approval
+            if approval is not None and decision is not None:
+                decided = await gates.decide(
+                    app.db, org_id=approval.org_id, approval_id=approval.id, approve=decision == "approve", by=_user()
+                )
+                console.print(f"plan {decided.status} by {decided.decided_by}")
+                if decided.status != "approved":
+                    return await app.view(run_id)
+            elif approval is not None and not await _gate(app, approval, interactive, console):
+                return None if approval.status == "pending" else await app.view(run_id)
             for _ in range(_MAX_REPLANS + 1):
                 view = await watch(app, run_id, workers=workers, console=console, live=True)
                 if view.run.status is RunStatus.BUDGET_EXHAUSTED:
@@ -101,6 +130,33 @@ def goal(text: str, repo: Path, budget_usd: float | None, approve: bool | None, 
     view = asyncio.run(_goal())
     if view is not None:
         report(view, settings=settings, console=console, as_json=False)
+
+
+def _edit(planned: manager.Planned, console: Console) -> manager.Planned:
+    """The plan as a human edited it in $EDITOR: validated like any plan, re-opened until it is valid."""
+    text = yaml.safe_dump(planned.plan_file, sort_keys=False, allow_unicode=True)
+    while True:
+        edited = click.edit(text, extension=".yaml", require_save=False)
+        if edited is None or not edited.strip():
+            raise InputError("the edited plan is empty: nothing was started")
+        try:
+            plan = planfile.parse_plan(edited, _EDITED)
+        except PlanError as exc:
+            console.print(f"[red]the edited plan is not valid:[/]\n{exc.message}")
+            if not click.confirm("edit it again?", default=True):
+                raise
+            text = edited
+            continue
+        plan_file = yaml.safe_load(edited)
+        edited_planned = dataclasses.replace(
+            planned, plan=plan, plan_file=plan_file, exchange=(*planned.exchange, ("edit", edited))
+        )
+        console.print(_plan_table(edited_planned))
+        return edited_planned
+
+
+#: the name problems in an edited plan are reported under
+_EDITED = "edited-plan.yaml"
 
 
 def _plan_table(planned: manager.Planned) -> Table:

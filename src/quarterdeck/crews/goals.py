@@ -45,9 +45,12 @@ async def start_run(
     budget_usd: float | None = None,
     base: str = "HEAD",
     branch: str | None = None,
+    author: str | None = None,
 ) -> Started:
     """Create the run of a planned goal in one transaction: the run (paused when ``approve``), its first plan
-    version, the manager's messages and costs, its team and, when ``approve``, the plan's approval."""
+    version, the manager's messages and costs, its team and, when ``approve``, the plan's approval.
+
+    ``author``: the person who edited the manager's plan before it was submitted (None: as the manager wrote it)."""
     plan = planned.plan
     approval: ApprovalRecord | None = None
 
@@ -58,17 +61,18 @@ async def start_run(
             conn,
             run_id,
             plan=planned.plan_file,
-            author=team.MANAGER,
-            reason=planned.draft.summary or goal,
+            author=author or team.MANAGER,
+            reason=planned.draft.summary or goal if author is None else f"the manager's plan, edited by {author}",
             status="proposed" if approve else "applied",
         )
         for type_, content in planned.exchange:
             to_manager = type_ in ("goal", "revision")
+            sender = (author or "human") if type_ == "edit" else "quarterdeck" if to_manager else team.MANAGER
             await crew_store.create_message(
                 conn,
                 run_id,
-                sender="quarterdeck" if to_manager else team.MANAGER,
-                recipient=team.MANAGER if to_manager else "quarterdeck",
+                sender=sender,
+                recipient=team.MANAGER if to_manager or type_ == "edit" else "quarterdeck",
                 type=type_,
                 content=content,
                 data={"version": version.version},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,12 +40,12 @@ _conflicting = (
 
 def next_claimable(
     dialect: str,
-    now: datetime,
-    run_id: str | None,
+    *,
+    by_run: bool,
     filters: Sequence[sa.ColumnElement[bool]] = (),
-    limit: int = 1,
 ) -> sa.Select[tuple[int]]:
-    """The pks of the best ``limit`` ready tasks (priority, then critical-path length, then plan order).
+    """The pks of the best ``:claim_limit`` ready tasks (priority, then critical-path length, then plan order),
+    not deferred past ``:claim_now``, of run ``:claim_run`` when ``by_run``.
 
     A task predicted to touch the same files as another (``task_conflicts``) waits while that one
     runs, and while it is ready and earlier in the plan — so one batch, or two racing claimers, never
@@ -56,6 +55,7 @@ def next_claimable(
     other by; SQLite has one writer at a time (``BEGIN IMMEDIATE``), so the conditional
     ``UPDATE … WHERE status = 'ready'`` around this subquery is already atomic.
     """
+    now = sa.bindparam("claim_now", type_=tasks.c.not_before.type)
     query = (
         sa.select(tasks.c.pk)
         .where(
@@ -64,10 +64,10 @@ def next_claimable(
             ~_conflicting.where(task_conflicts.c.task_pk == tasks.c.pk).exists(),
         )
         .order_by(tasks.c.priority.desc(), tasks.c.path_length.desc(), tasks.c.seq, tasks.c.pk)
-        .limit(limit)
+        .limit(sa.bindparam("claim_limit", type_=sa.Integer))
     )
-    if run_id is not None:
-        query = query.where(tasks.c.run_id == run_id)
+    if by_run:
+        query = query.where(tasks.c.run_id == sa.bindparam("claim_run", type_=tasks.c.run_id.type))
     if filters:
         query = query.where(*filters)
     active = sa.select(runs.c.id).where(runs.c.status == RunStatus.RUNNING)

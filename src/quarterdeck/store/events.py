@@ -20,6 +20,10 @@ __all__ = ["COMMITTED_EVENTS", "NewEvent", "create_events", "read_event_log", "r
 COMMITTED_EVENTS = "quarterdeck.committed_events"
 
 
+_INSERT = events.insert()
+_INSERT_RETURNING = events.insert().returning(events.c.id, sort_by_parameter_order=True)
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event to append."""
@@ -49,11 +53,10 @@ async def create_events(conn: AsyncConnection, new: Sequence[NewEvent]) -> None:
     ]
     collected: list[EventRecord] | None = conn.info.get(COMMITTED_EVENTS)
     if collected is None:
-        await conn.execute(events.insert(), values)
+        await conn.execute(_INSERT, values)
         return
-    insert = events.insert().returning(events.c.id, sort_by_parameter_order=True)
     # One row (the common case) is a plain INSERT … RETURNING, not the executemany machinery.
-    rows = await conn.execute(insert, values[0] if len(values) == 1 else values)
+    rows = await conn.execute(_INSERT_RETURNING, values[0] if len(values) == 1 else values)
     collected.extend(EventRecord(id=row.id, **value) for row, value in zip(rows, values, strict=True))
 
 

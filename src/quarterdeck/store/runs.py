@@ -174,12 +174,22 @@ async def finish_run_if_done(conn: AsyncConnection, run_id: str, now: datetime |
     return final if moved.rowcount == 1 else None
 
 
+#: one index probe per status a run can still have work in, in the order ``first_unfinished`` asks, built once
+_PROBES = tuple(
+    (
+        status,
+        sa.select(sa.literal(1))
+        .where(tasks.c.run_id == sa.bindparam("probe_run", type_=tasks.c.run_id.type), tasks.c.status == status)
+        .limit(1),
+    )
+    for status in (TaskStatus.READY, TaskStatus.PENDING, TaskStatus.RUNNING)
+)
+
+
 async def first_unfinished(conn: AsyncConnection, run_id: str) -> TaskStatus | None:
     """A status (ready, pending, then running) the run still has a task in, or None; index probes only."""
-    for status in (TaskStatus.READY, TaskStatus.PENDING, TaskStatus.RUNNING):
-        row = await conn.execute(
-            sa.select(sa.literal(1)).where(tasks.c.run_id == run_id, tasks.c.status == status).limit(1)
-        )
+    for status, probe in _PROBES:
+        row = await conn.execute(probe, {"probe_run": run_id})
         if row.first() is not None:
             return status
     return None

@@ -6,8 +6,9 @@ domain's transition rules, so a racing or zombie writer changes nothing.
 
 from __future__ import annotations
 
+import functools
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -89,36 +90,28 @@ async def claim_tasks(
     A task over a limit stays ``ready`` and the next eligible task is claimed instead (one claim
     per transaction while limits apply, so each claim is counted against them).
     """
-    filters: list[sa.ColumnElement[bool]] = []
+    statement = _claim_statement(dialect, run_id is not None)
     if limits:
         count = 1
         await dialects.lock_claims(conn, dialect)
         over = await _saturated(conn, limits)
         if over is None:
             return []
-        filters = over
+        if over:
+            statement = _build_claim(dialect, run_id is not None, over)
     token = secrets.token_hex(16)
-    prefix = ids.new_id("a") + "-"
-    # The picked rows are locked first (a CTE is evaluated before the update), then updated by join.
-    picked = dialects.next_claimable(dialect, now, run_id, filters, limit=count).cte("picked")
     result = await conn.execute(
-        tasks.update()
-        .where(
-            tasks.c.pk == picked.c.pk,
-            tasks.c.status.in_(allowed_from(TaskStatus.RUNNING)),
-        )
-        .values(
-            status=TaskStatus.RUNNING,
-            worker_id=worker_id,
-            lease_token=token,
-            lease_expires_at=now + timedelta(seconds=lease_s),
+        statement,
+        {
+            "claim_now": now,
+            "claim_run": run_id,
+            "claim_limit": count,
+            "claim_worker": worker_id,
+            "claim_token": token,
+            "claim_expires": now + timedelta(seconds=lease_s),
             # one statement claims several tasks: each attempt id is the batch prefix plus the task's pk
-            attempt_id=sa.literal(prefix) + sa.cast(tasks.c.pk, sa.String),
-            attempts=tasks.c.attempts + 1,
-            started_at=sa.func.coalesce(tasks.c.started_at, now),
-            error=None,
-        )
-        .returning(*tasks.c)
+            "claim_prefix": ids.new_id("a") + "-",
+        },
     )
     claimed = sorted(
         (TaskRecord.from_row(row._mapping) for row in result),
@@ -127,7 +120,7 @@ async def claim_tasks(
     if not claimed:
         return []
     await conn.execute(
-        attempts.insert(),
+        _INSERT_ATTEMPT,
         [
             {
                 "id": task.attempt_id,
@@ -146,6 +139,37 @@ async def claim_tasks(
         Claim(task=task, attempt_id=task.attempt_id or "", attempt_number=task.attempts, lease_token=token)
         for task in claimed
     ]
+
+
+def _build_claim(dialect: str, by_run: bool, filters: Sequence[sa.ColumnElement[bool]] = ()) -> sa.Update:
+    """The claim statement: lease the picked ready tasks (``dialects.next_claimable``) and return their rows."""
+    # The picked rows are locked first (a CTE is evaluated before the update), then updated by join.
+    picked = dialects.next_claimable(dialect, by_run=by_run, filters=filters).cte("picked")
+    now = sa.bindparam("claim_now", type_=tasks.c.started_at.type)
+    return (
+        tasks.update()
+        .where(tasks.c.pk == picked.c.pk, tasks.c.status.in_(allowed_from(TaskStatus.RUNNING)))
+        .values(
+            status=TaskStatus.RUNNING,
+            worker_id=sa.bindparam("claim_worker", type_=tasks.c.worker_id.type),
+            lease_token=sa.bindparam("claim_token", type_=tasks.c.lease_token.type),
+            lease_expires_at=sa.bindparam("claim_expires", type_=tasks.c.lease_expires_at.type),
+            attempt_id=sa.bindparam("claim_prefix", type_=sa.String) + sa.cast(tasks.c.pk, sa.String),
+            attempts=tasks.c.attempts + 1,
+            started_at=sa.func.coalesce(tasks.c.started_at, now),
+            error=None,
+        )
+        .returning(*tasks.c)
+    )
+
+
+@functools.cache
+def _claim_statement(dialect: str, by_run: bool) -> sa.Update:
+    """The claim statement without limit filters, built once: building it costs more than running it."""
+    return _build_claim(dialect, by_run)
+
+
+_INSERT_ATTEMPT = attempts.insert()
 
 
 async def _saturated(conn: AsyncConnection, limits: Mapping[str, int]) -> list[sa.ColumnElement[bool]] | None:
@@ -276,27 +300,69 @@ async def _finish(
     )
 
 
+def _b(name: str, column: sa.ColumnElement[object]) -> sa.BindParameter[object]:
+    """A named parameter typed like ``column`` (so timestamps and JSON are converted as the column's)."""
+    return sa.bindparam(name, type_=column.type)
+
+
+#: The statements of a successful outcome, built once: building them cost more than running them.
+_SUCCEED_TASK = (
+    tasks.update()
+    .where(
+        tasks.c.pk == _b("fence_pk", tasks.c.pk),
+        tasks.c.lease_token == _b("fence_token", tasks.c.lease_token),
+        tasks.c.status.in_(allowed_from(TaskStatus.SUCCEEDED)),
+    )
+    .values(
+        status=TaskStatus.SUCCEEDED,
+        lease_token=None,
+        lease_expires_at=None,
+        worker_id=None,
+        commit_sha=_b("done_commit", tasks.c.commit_sha),
+        finished_at=_b("done_at", tasks.c.finished_at),
+    )
+)
+_SUCCEED_ATTEMPT = (
+    attempts.update()
+    .where(attempts.c.id == _b("done_attempt", attempts.c.id))
+    .values(
+        status=AttemptStatus.SUCCEEDED,
+        finished_at=_b("done_at", attempts.c.finished_at),
+        error=None,
+        commit_sha=_b("done_commit", attempts.c.commit_sha),
+    )
+)
+# One statement: each dependant has one dependency fewer, and the last one makes it ready.
+_RELEASE_DEPENDANTS = (
+    tasks.update()
+    .where(
+        tasks.c.pk.in_(
+            sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk == _b("done_pk", tasks.c.pk))
+        )
+    )
+    .values(
+        pending_deps=tasks.c.pending_deps - 1,
+        status=sa.case(
+            (sa.and_(tasks.c.pending_deps == 1, tasks.c.status == TaskStatus.PENDING), TaskStatus.READY.value),
+            else_=tasks.c.status,
+        ),
+    )
+    .returning(tasks.c.id, tasks.c.status)
+)
+
+
 async def complete_task(conn: AsyncConnection, claim: Claim, *, commit_sha: str | None, now: datetime) -> list[str]:
     """Mark the task succeeded (fenced) and return the ids of dependants that became ready."""
-    await _finish(
-        conn, claim, TaskStatus.SUCCEEDED, AttemptStatus.SUCCEEDED, now, commit_sha=commit_sha, finished_at=now
+    result = await conn.execute(
+        _SUCCEED_TASK,
+        {"fence_pk": claim.task.pk, "fence_token": claim.lease_token, "done_commit": commit_sha, "done_at": now},
     )
+    if result.rowcount != 1:
+        raise LeaseLost(f"task {claim.task.id!r} attempt {claim.attempt_number} lost its lease")
+    await conn.execute(_SUCCEED_ATTEMPT, {"done_attempt": claim.attempt_id, "done_at": now, "done_commit": commit_sha})
     if claim.task.path_length <= 1:
         return []  # nothing depends on it
-    dependants = sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk == claim.task.pk)
-    # One statement: each dependant has one dependency fewer, and the last one makes it ready.
-    result = await conn.execute(
-        tasks.update()
-        .where(tasks.c.pk.in_(dependants))
-        .values(
-            pending_deps=tasks.c.pending_deps - 1,
-            status=sa.case(
-                (sa.and_(tasks.c.pending_deps == 1, tasks.c.status == TaskStatus.PENDING), TaskStatus.READY.value),
-                else_=tasks.c.status,
-            ),
-        )
-        .returning(tasks.c.id, tasks.c.status)
-    )
+    result = await conn.execute(_RELEASE_DEPENDANTS, {"done_pk": claim.task.pk})
     return sorted(task_id for task_id, status in result if status == TaskStatus.READY)
 
 

@@ -184,3 +184,49 @@ def test_an_edit_that_breaks_the_plan_is_refused_with_the_problem_named(tmp_path
     assert "the edited plan is not valid" in refused.stdout
     assert "edited-plan.yaml:3: task 'hello' depends on itself" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_resumed_goal_run_re_plans_a_failure_and_waits_for_its_approval(tmp_path: Path) -> None:
+    plan = json.loads(json.dumps(PLAN))
+    plan["tasks"][0]["verify"] = ["python hello.py | grep -qx hello"]  # the worker writes `hi`: this fails
+    replan = {
+        "reason": "the check wants hello",
+        "changes": [
+            {
+                "action": "replace",
+                "task": "hello",
+                "tasks": [
+                    {
+                        "id": "hello-v2",
+                        "title": "Print hello",
+                        "prompt": "Make hello.py print hello.",
+                        "role": "backend",
+                        "acceptance_criteria": [{"text": "prints hello"}],
+                        "verify": [],
+                        "depends_on": [],
+                    }
+                ],
+            }
+        ],
+    }
+    work = Script(
+        Reply.tools(ToolCall("write_file", {"path": "hello.py", "content": "print('hi')\n"})), Reply.text("done")
+    )
+    with (
+        AnthropicServer(Script(Reply.text(json.dumps(plan)), Reply.text(json.dumps(replan)))) as boss,
+        AnthropicServer(work) as worker,
+    ):
+        repo, env = setup(tmp_path, boss.url, worker.url, boss.url)
+        started = quarterdeck("goal", "Say hello", "--repo", str(repo), "--approve", env=env)
+        assert started.returncode == 0, started.stderr
+        (approval,) = json.loads(quarterdeck("approvals", "list", "--json", env=env).stdout)
+        assert quarterdeck("approvals", "approve", approval["id"], env=env).returncode == 0
+
+        resumed = quarterdeck("resume", approval["run_id"], "--workers", "1", env=env)
+
+        assert len(boss.model_requests()) == 2  # the plan, then the re-plan after the failure
+    assert "failed for good; the manager is re-planning" in resumed.stdout
+    assert "replace hello → hello-v2" in resumed.stdout
+    (pending,) = json.loads(quarterdeck("approvals", "list", "--json", env=env).stdout)
+    assert (pending["kind"], pending["task_id"], pending["status"]) == ("replan", "hello", "pending")
+    assert f"quarterdeck approvals approve {pending['id']}" in resumed.stdout

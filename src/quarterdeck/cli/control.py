@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -67,6 +69,17 @@ def resume(run_id: str, workers: int, as_json: bool) -> None:
     async def _resume(app: Quarterdeck) -> RunView:
         if await app.unpause_run(run_id) and not as_json:
             console.print(f"run {run_id} unpaused")
+        run = (await app.view(run_id)).run
+        if run.goal is not None:  # a crew's run: failures re-plan and budgets ask, as under `quarterdeck goal`
+            from quarterdeck.cli.goal import drive
+            from quarterdeck.crews.config import load_crew_config
+
+            crew = load_crew_config(Path(run.repo_path))
+            interactive = sys.stdin.isatty()  # a re-plan or more budget waits for a human either way
+            return await drive(
+                app, run_id, crew, ask=True, interactive=interactive, workers=workers, console=console,
+                live=not as_json,
+            )  # fmt: skip
         return await watch(app, run_id, workers=workers, console=console, live=not as_json)
 
     view = _with_app(_resume)

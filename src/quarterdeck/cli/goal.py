@@ -24,7 +24,7 @@ from quarterdeck.settings import Settings
 from quarterdeck.store import crews as crew_store
 from quarterdeck.stories import planfile
 
-__all__ = ["goal"]
+__all__ = ["drive", "goal"]
 
 #: how many times one run is re-planned before the failure stands
 _MAX_REPLANS = 3
@@ -110,26 +110,40 @@ def goal(text: str, repo: Path, budget_usd: float | None, approve: bool | None, 
                     return await app.view(run_id)
             elif approval is not None and not await _gate(app, approval, interactive, console):
                 return None if approval.status == "pending" else await app.view(run_id)
-            for _ in range(_MAX_REPLANS + 1):
-                view = await watch(app, run_id, workers=workers, console=console, live=True)
-                if view.run.status is RunStatus.BUDGET_EXHAUSTED:
-                    if not await _budget_gate(app, view, interactive, console):
-                        return view
-                    continue
-                failed = [
-                    t
-                    for t in view.tasks
-                    if t.status is TaskStatus.FAILED and not (t.checkpoint or {}).get("resolved_by")
-                ]
-                if view.run.status is not RunStatus.FAILED or not failed:
-                    return view
-                if not await _replan(app, crew, view, failed[0].id, ask, interactive, console):
-                    return await app.view(run_id)
-            return await app.view(run_id)
+            return await drive(app, run_id, crew, ask=ask, interactive=interactive, workers=workers, console=console)
 
     view = asyncio.run(_goal())
     if view is not None:
         report(view, settings=settings, console=console, as_json=False)
+
+
+async def drive(
+    app: Quarterdeck,
+    run_id: str,
+    crew: CrewConfig,
+    *,
+    ask: bool,
+    interactive: bool,
+    workers: int,
+    console: Console,
+    live: bool = True,
+) -> RunView:
+    """Run a goal's run to its end: a budget running out asks for more, a task failing for good re-plans
+    (each under the approval rule ``ask``), up to ``_MAX_REPLANS`` times. ``quarterdeck resume`` drives too."""
+    for _ in range(_MAX_REPLANS + 1):
+        view = await watch(app, run_id, workers=workers, console=console, live=live)
+        if view.run.status is RunStatus.BUDGET_EXHAUSTED:
+            if not await _budget_gate(app, view, interactive, console):
+                return view
+            continue
+        failed = [
+            t for t in view.tasks if t.status is TaskStatus.FAILED and not (t.checkpoint or {}).get("resolved_by")
+        ]
+        if view.run.status is not RunStatus.FAILED or not failed:
+            return view
+        if not await _replan(app, crew, view, failed[0].id, ask, interactive, console):
+            return await app.view(run_id)
+    return await app.view(run_id)
 
 
 def _edit(planned: manager.Planned, console: Console) -> manager.Planned:

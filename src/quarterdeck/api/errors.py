@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from quarterdeck.crews.manager import GoalFailed
 from quarterdeck.errors import (
     Conflict,
     CycleError,
@@ -26,6 +27,7 @@ from quarterdeck.errors import (
     NotFound,
     PlanError,
     QuarterdeckError,
+    RuntimeFailure,
     StoreError,
     UnknownRuntimeError,
     UnsafeNameError,
@@ -124,6 +126,10 @@ def _quarterdeck_error(exc: QuarterdeckError) -> JSONResponse:
         return error_response(400, "bad_request", exc.message)
     if isinstance(exc, NotFound):
         return error_response(404, "not_found", exc.message)
+    if isinstance(exc, GoalFailed):
+        return error_response(422, "goal_not_planned", exc.message, [{"problem": p} for p in exc.problems])
+    if isinstance(exc, RuntimeFailure):
+        return error_response(502, "upstream_failed", exc.message)
     if isinstance(exc, StoreError):
         log.error("store unavailable: %s", exc.message)
         return error_response(503, "unavailable", "the database is unavailable; try again shortly")

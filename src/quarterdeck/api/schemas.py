@@ -218,10 +218,25 @@ class RunCreate(_In):
     base: str = Field(default="HEAD", min_length=1, max_length=200)
     branch: str | None = Field(default=None, min_length=1, max_length=200)
     budget_usd: float | None = Field(default=None, gt=0, le=1_000_000)
-    merge_strategy: Literal["squash", "merge"] = "squash"
+    #: default: the project's ``[merge] strategy``, else squash
+    merge_strategy: Literal["squash", "merge", "rebase"] | None = None
     #: dependency policy for ordered story formats
     deps: Literal["sequential", "explicit"] | None = None
     goal: str | None = Field(default=None, max_length=10000)
+
+
+class GoalCreate(_In):
+    """Give a crew a goal: its manager plans it (from the repository's crew config) and the plan runs."""
+
+    goal: str = Field(min_length=1, max_length=10000)
+    #: the git repository on the server; default: the project's
+    repo: str | None = Field(default=None, min_length=1, max_length=4096)
+    project_id: str | None = Field(default=None, max_length=32)
+    base: str = Field(default="HEAD", min_length=1, max_length=200)
+    branch: str | None = Field(default=None, min_length=1, max_length=200)
+    budget_usd: float | None = Field(default=None, gt=0, le=1_000_000)
+    #: the plan waits for a decision in the approvals inbox before anything runs (false: it runs at once)
+    approve: bool = True
 
 
 class RunSummary(BaseModel):
@@ -391,6 +406,13 @@ class ApprovalPublic(BaseModel):
     decided_by: str | None
     decided_at: datetime | None
     reason: str | None
+
+
+class GoalStarted(BaseModel):
+    """The run a goal became, and the plan approval it waits for (None when it runs at once)."""
+
+    run: RunSummary
+    approval: ApprovalPublic | None
 
 
 class Decision(_In):

@@ -9,7 +9,7 @@ Read from the ``[crew]`` table of ``<repo>/.quarterdeck/config.toml``, or from `
     default_role = "backend"
 
     [crew.manager]
-    models = [{provider = "anthropic", model = "claude-sonnet-4-5"}]
+    models = [{provider = "anthropic", model = "claude-sonnet-4-6"}]
     instructions = "Prefer small tasks."
 
     [crew.reviewer]
@@ -40,7 +40,7 @@ __all__ = ["CREW_PATH", "CrewConfig", "ModelConfig", "RoleConfig", "load_crew_co
 CREW_PATH = Path(".quarterdeck") / "crew.toml"
 _PROJECT_PATH = Path(".quarterdeck") / "config.toml"
 
-_DEFAULT_MODELS = (Endpoint(provider="anthropic", model="claude-sonnet-4-5"),)
+_DEFAULT_MODELS = (Endpoint(provider="anthropic", model="claude-sonnet-4-6"),)
 
 
 class ModelConfig(BaseModel):

@@ -25,6 +25,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (422, "Invalid request"),
         (429, "Rate limited"),
         (500, "Internal error"),
+        (502, "A model provider failed"),
         (503, "Database unavailable"),
     )
 }
@@ -47,6 +48,7 @@ def api_routers() -> list[APIRouter]:
         auth,
         costs,
         events,
+        goals,
         keys,
         projects,
         queue,
@@ -57,5 +59,8 @@ def api_routers() -> list[APIRouter]:
         users,
     )
 
-    modules = (auth, runs, tasks, queue, costs, audit, approvals, runtimes, projects, keys, secrets, users, events)
+    modules = (
+        *(auth, runs, goals, tasks, queue, costs, audit, approvals),
+        *(runtimes, projects, keys, secrets, users, events),
+    )
     return [module.router for module in modules]

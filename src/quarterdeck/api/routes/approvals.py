@@ -16,12 +16,12 @@ from quarterdeck.store import crews as crew_store
 from quarterdeck.store import listings
 from quarterdeck.store.crews import ApprovalRecord
 
-__all__ = ["router"]
+__all__ = ["public", "router"]
 
 router = v1_router("approvals")
 
 
-def _public(record: ApprovalRecord) -> schemas.ApprovalPublic:
+def public(record: ApprovalRecord) -> schemas.ApprovalPublic:
     return schemas.ApprovalPublic(
         id=record.id,
         run_id=record.run_id,
@@ -55,7 +55,7 @@ async def list_approvals(
     page = found[skip : skip + limit]
     more = len(found) > skip + limit
     return schemas.Page[schemas.ApprovalPublic](
-        items=[_public(a) for a in page], next_cursor=encode_cursor(skip + limit) if more else None
+        items=[public(a) for a in page], next_cursor=encode_cursor(skip + limit) if more else None
     )
 
 
@@ -72,7 +72,7 @@ async def approve(
         by=principal.actor,
         reason=body.reason if body else None,
     )
-    return _public(decided)
+    return public(decided)
 
 
 @router.post("/approvals/{approval_id}/reject")
@@ -88,4 +88,4 @@ async def reject(
         by=principal.actor,
         reason=body.reason if body else None,
     )
-    return _public(decided)
+    return public(decided)

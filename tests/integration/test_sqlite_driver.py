@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -68,3 +70,33 @@ async def test_results_can_be_read_row_by_row_and_in_chunks(db: Database) -> Non
         assert [row.pk for row in result] == [5, 6, 7, 8, 9, 10]
         streamed = await conn.stream(sa.select(_items.c.pk).order_by(_items.c.pk))
         assert [row.pk async for row in streamed] == list(range(1, 11))
+
+
+async def test_a_writer_awaits_another_connections_write_lock_without_blocking_the_loop(
+    db: Database, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+
+        async def write() -> None:
+            async with db.transaction() as conn:
+                await conn.execute(_items.insert().values(name="second"))
+
+        writer = asyncio.create_task(write())
+        loop = asyncio.get_running_loop()
+        longest = 0.0
+        for _ in range(30):  # the loop keeps turning while the writer waits for the lock
+            before = loop.time()
+            await asyncio.sleep(0.002)
+            longest = max(longest, loop.time() - before)
+        assert not writer.done()
+        assert longest < 0.5
+        other.execute("INSERT INTO items (name) VALUES ('first')")
+        other.execute("COMMIT")
+        await asyncio.wait_for(writer, 10)
+    finally:
+        other.close()
+    async with db.read() as conn:
+        names = (await conn.execute(sa.select(_items.c.name).order_by(_items.c.pk))).scalars().all()
+    assert names == ["first", "second"]

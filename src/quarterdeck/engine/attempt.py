@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -497,19 +497,19 @@ _FLUSH_S = 0.1
 
 
 async def _flusher(attempt: _Attempt) -> None:
-    """Write queued events while the attempt runs, so watchers see them live."""
+    """Write queued events every ``_FLUSH_S`` while the attempt runs, so watchers see them live."""
     while True:
-        await asyncio.sleep(_FLUSH_S)
         try:
             await attempt.flush()
         except QuarterdeckError as exc:
             log.warning("events of %s not written yet: %s", attempt.task.id, exc)
+        await asyncio.sleep(_FLUSH_S)
 
 
 async def _heartbeat(db: Database, settings: Settings, claim: Claim, holder: asyncio.Task[Any]) -> None:
-    """Renew the lease until cancelled; if it is lost (expired, or the task cancelled), cancel the attempt."""
+    """Renew the lease every ``heartbeat_s`` until cancelled; if it is lost (expired, or the task cancelled),
+    cancel the attempt."""
     while True:
-        await asyncio.sleep(settings.heartbeat_s)
         try:
             async with db.transaction() as conn:
                 await task_store.renew_lease(conn, claim, lease_s=settings.lease_s, now=utcnow())
@@ -518,6 +518,32 @@ async def _heartbeat(db: Database, settings: Settings, claim: Claim, holder: asy
             return
         except QuarterdeckError as exc:  # the database is away; the lease may still be renewed later
             log.warning("heartbeat for %s failed: %s", claim.task.id, exc)
+        await asyncio.sleep(settings.heartbeat_s)
+
+
+class _Due:
+    """A helper of the attempt (heartbeat, flusher) started only when its first turn is due.
+
+    Most short attempts (``noop``, milestones) end before either is due; a timer is far cheaper than
+    a task that is created, then cancelled and awaited.
+    """
+
+    def __init__(self, delay_s: float, start: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(delay_s, self._start, start)
+
+    def _start(self, start: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.task = asyncio.ensure_future(start())
+
+    def done(self) -> bool:
+        return self.task is not None and self.task.done()
+
+    async def stop(self) -> None:
+        self._timer.cancel()
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
 
 
 async def execute_attempt(
@@ -536,8 +562,8 @@ async def execute_attempt(
     attempt = _Attempt(db, settings, registry, claim, run, secrets)
     await attempt.emit(EventType.TASK_CLAIMED, attempt=claim.attempt_number)
     work = asyncio.ensure_future(attempt.steps())
-    beat = asyncio.ensure_future(_heartbeat(db, settings, claim, work))
-    flusher = asyncio.ensure_future(_flusher(attempt))
+    beat = _Due(settings.heartbeat_s, lambda: _heartbeat(db, settings, claim, work))
+    flusher = _Due(_FLUSH_S, lambda: _flusher(attempt))
     try:
         ending = _Ending(commit=await work)
     except _OutOfBudget as short:
@@ -560,9 +586,7 @@ async def execute_attempt(
         return AttemptOutcome(succeeded=False)  # lease lost or task cancelled: nothing of ours to record
     finally:
         for helper in (beat, flusher):
-            helper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await helper
+            await helper.stop()
         await attempt.settle()
     if ending.error is not None:
         # A retry continues the agent's conversation (its session, or an api-agent's transcript and
@@ -676,15 +700,17 @@ async def _record_once(
             reason = {"reason": f"dependency {task.id!r} failed"}
             new += [event_store.NewEvent(run.id, EventType.TASK_BLOCKED, reason, t) for t in blocked]
             ready = [task.id] if decision is not None else []
-        blocker = await run_store.first_unfinished(conn, run.id)
+        following = await claim_next(conn) if claim_next is not None else None
+        # A task of this run claimed next shows the run goes on (its own outcome looks again): no probe.
+        goes_on = following is not None and following.task.run_id == run.id
+        blocker = TaskStatus.RUNNING if goes_on else await run_store.first_unfinished(conn, run.id)
         final = await run_store.finish_run_if_done(conn, run.id, now) if blocker is None else None
         if final is not None:
             new.append(event_store.NewEvent(run.id, EventType.RUN_FINISHED, {"status": str(final)}))
         await event_store.create_events(conn, new)
         # Under READ COMMITTED a task finishing concurrently may have seen this one still running;
         # whoever commits last sees everything, so each of them looks again after its commit.
-        recheck = blocker is TaskStatus.RUNNING and db.dialect == "postgresql"
-        following = await claim_next(conn) if claim_next is not None and blocker is TaskStatus.READY else None
+        recheck = blocker is TaskStatus.RUNNING and not goes_on and db.dialect == "postgresql"
     if recheck and await control.finish_after_commit(db, run.id):
         final = RunStatus.FAILED  # (any terminal status: only "the run ended" is reported)
     return AttemptOutcome(

@@ -119,22 +119,21 @@ async def claim_tasks(
     )
     if not claimed:
         return []
-    await conn.execute(
-        _INSERT_ATTEMPT,
-        [
-            {
-                "id": task.attempt_id,
-                "task_pk": task.pk,
-                "number": task.attempts,
-                "status": AttemptStatus.RUNNING,
-                "worker_id": worker_id,
-                "lease_token": token,
-                "heartbeat_at": now,
-                "started_at": now,
-            }
-            for task in claimed
-        ],
-    )
+    rows = [
+        {
+            "id": task.attempt_id,
+            "task_pk": task.pk,
+            "number": task.attempts,
+            "status": AttemptStatus.RUNNING,
+            "worker_id": worker_id,
+            "lease_token": token,
+            "heartbeat_at": now,
+            "started_at": now,
+        }
+        for task in claimed
+    ]
+    # One row (the common case) is a plain INSERT, not the driver's executemany machinery.
+    await conn.execute(_INSERT_ATTEMPT, rows[0] if len(rows) == 1 else rows)
     return [
         Claim(task=task, attempt_id=task.attempt_id or "", attempt_number=task.attempts, lease_token=token)
         for task in claimed

@@ -208,7 +208,8 @@ tasks = sa.Table(
     #: the files the plan says the task will touch (paths or globs)
     sa.Column("files", JSON, nullable=False, server_default="[]"),
     sa.UniqueConstraint("run_id", "id"),
-    sa.Index("ix_tasks_claim", "status", "priority", "path_length", "seq"),
+    #: in the claim's own order, so the best ready task is the first index entry (no sort of all ready tasks)
+    sa.Index("ix_tasks_claim", "status", sa.desc("priority"), sa.desc("path_length"), "seq", "pk"),
     sa.Index("ix_tasks_run_id_status", "run_id", "status"),
 )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from quarterdeck.store import costs as cost_store
+from quarterdeck.store import orgs
 from quarterdeck.store.database import Database
 from quarterdeck.store.tables import cost_entries, runs
 
@@ -72,3 +73,17 @@ async def test_rollups_by_model_day_task_and_run(db: Database, database_url: str
     table = qd("--run", "r1", "--by", "task")
     assert "costs by task in run r1" in table
     assert "$0.7500" in table
+
+
+async def test_rollups_of_one_organisation_leave_the_others_out(db: Database) -> None:
+    await _seed(db)
+    async with db.transaction() as conn:
+        await orgs.ensure_org(conn, "other")
+        await conn.execute(sa.update(runs).where(runs.c.id == "r2").values(org_id="other"))
+    async with db.read() as conn:
+        ours = await cost_store.read_cost_rollups(conn, by="run", org_id="default")
+        theirs = await cost_store.read_cost_rollups(conn, by="model", org_id="other")
+        everyone = await cost_store.read_cost_rollups(conn, by="run")
+    assert [(r.key, r.cost_usd) for r in ours] == [("r1", 0.75)]
+    assert [(r.key, r.cost_usd) for r in theirs] == [("gpt-4o", 1.0)]
+    assert [r.key for r in everyone] == ["r2", "r1"]

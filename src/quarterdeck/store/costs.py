@@ -8,7 +8,7 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quarterdeck.store.tables import cost_entries
+from quarterdeck.store.tables import cost_entries, runs
 
 __all__ = ["CostRollup", "Grouping", "read_cost_rollups"]
 
@@ -27,8 +27,11 @@ class CostRollup:
     unpriced: int
 
 
-async def read_cost_rollups(conn: AsyncConnection, *, by: Grouping, run_id: str | None = None) -> list[CostRollup]:
-    """Spend grouped ``by`` model, day (UTC), task or run, dearest first; only ``run_id``'s rows if given.
+async def read_cost_rollups(
+    conn: AsyncConnection, *, by: Grouping, run_id: str | None = None, org_id: str | None = None
+) -> list[CostRollup]:
+    """Spend grouped ``by`` model, day (UTC), task or run, dearest first; only ``run_id``'s rows if given,
+    only the organisation's runs if ``org_id`` is given.
 
     Days are grouped here rather than in SQL, so both dialects share one query.
     """
@@ -36,6 +39,8 @@ async def read_cost_rollups(conn: AsyncConnection, *, by: Grouping, run_id: str 
     query = sa.select(
         c.run_id, c.task_id, c.provider, c.model, c.input_tokens, c.output_tokens, c.cost_usd, c.source, c.created_at
     )
+    if org_id is not None:
+        query = query.join(runs, runs.c.id == c.run_id).where(runs.c.org_id == org_id)
     if run_id is not None:
         query = query.where(c.run_id == run_id)
     groups: dict[str, list[float]] = {}

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain.statuses import AttemptStatus, TaskStatus
 from quarterdeck.errors import NotFound
-from quarterdeck.store.costs import CostRollup, Grouping
 from quarterdeck.store.records import RunRecord, TaskRecord
 from quarterdeck.store.tables import attempts, cost_entries, dependencies, runs, tasks
 
@@ -25,7 +24,6 @@ __all__ = [
     "read_attempt_durations",
     "read_census",
     "read_dependencies",
-    "read_org_cost_rollups",
     "read_queue",
     "read_run",
     "read_run_orgs",
@@ -159,38 +157,6 @@ async def read_run_orgs(conn: AsyncConnection, run_ids: Sequence[str]) -> dict[s
         return {}
     rows = await conn.execute(sa.select(runs.c.id, runs.c.org_id).where(runs.c.id.in_(list(run_ids))))
     return {run_id: org_id for run_id, org_id in rows}
-
-
-async def read_org_cost_rollups(
-    conn: AsyncConnection, *, org_id: str, by: Grouping, run_id: str | None = None
-) -> list[CostRollup]:
-    """Like ``costs.read_cost_rollups``, over the organisation's runs only."""
-    c = cost_entries.c
-    query = (
-        sa.select(c.run_id, c.task_id, c.model, c.input_tokens, c.output_tokens, c.cost_usd, c.source, c.created_at)
-        .join(runs, runs.c.id == c.run_id)
-        .where(runs.c.org_id == org_id)
-    )
-    if run_id is not None:
-        query = query.where(c.run_id == run_id)
-    groups: dict[str, list[float]] = {}
-    for row in await conn.execute(query):
-        if by == "model":
-            key = row.model
-        elif by == "day":
-            key = row.created_at.date().isoformat()
-        elif by == "task":
-            key = f"{row.run_id}/{row.task_id or '-'}" if run_id is None else str(row.task_id or "-")
-        else:
-            key = row.run_id
-        totals = groups.setdefault(key, [0, 0, 0, 0.0, 0])
-        totals[0] += 1
-        totals[1] += row.input_tokens
-        totals[2] += row.output_tokens
-        totals[3] += row.cost_usd
-        totals[4] += row.source == "unpriced"
-    rollups = [CostRollup(k, int(t[0]), int(t[1]), int(t[2]), float(t[3]), int(t[4])) for k, t in groups.items()]
-    return sorted(rollups, key=lambda r: (-r.cost_usd, r.key))
 
 
 @dataclass(frozen=True, slots=True)

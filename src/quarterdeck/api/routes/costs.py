@@ -10,6 +10,7 @@ from quarterdeck.api import schemas
 from quarterdeck.api.auth import Viewer
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
+from quarterdeck.store import costs as cost_store
 from quarterdeck.store import listings
 from quarterdeck.store.costs import Grouping
 
@@ -29,7 +30,7 @@ async def read_costs(
     async with svc.db.read() as conn:
         if run_id is not None:
             await listings.read_run(conn, run_id, org_id=principal.org_id)
-        rollups = await listings.read_org_cost_rollups(conn, org_id=principal.org_id, by=by, run_id=run_id)
+        rollups = await cost_store.read_cost_rollups(conn, org_id=principal.org_id, by=by, run_id=run_id)
     return schemas.Page[schemas.CostRow](
         items=[
             schemas.CostRow(

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import redis.asyncio as redis
 from sqlalchemy.engine import make_url
 
 from quarterdeck.bus import EventBus, EventFeed, MemoryBus, RedisBus, attach
@@ -194,6 +195,17 @@ async def subscribe(feed: EventFeed, after_id: int, received: list[tuple[int, fl
         await events.aclose()  # type: ignore[attr-defined]
 
 
+async def _forget(redis_url: str, prefix: str) -> None:
+    """Delete the bench's own stream from the shared Redis."""
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in admin.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await admin.delete(*keys)
+    finally:
+        await admin.aclose()
+
+
 async def measure(setup: str, load: Load, pg_url: str, redis_url: str, tmp: Path) -> Delivery:
     kind = "postgresql" if setup.endswith("postgresql") else "sqlite"
     remote = setup.startswith("redis")
@@ -236,6 +248,8 @@ async def measure(setup: str, load: Load, pg_url: str, redis_url: str, tmp: Path
             await feed.close()
             await bus.close()
             await db.dispose()
+            if remote:
+                await _forget(redis_url, prefix)
     samples: list[float] = []
     complete = True
     for got in received:

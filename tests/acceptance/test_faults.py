@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from quarterdeck.domain.statuses import AttemptStatus
 from quarterdeck.settings import Settings
 from tests.support.databases import PostgresTemplate
 from tests.support.gitrepo import make_repo
+from tests.support.processes import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,18 +53,6 @@ def _spawn(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str] | None = None, timeout: float = 60) -> None:
-    """Poll ``condition`` until it holds; fail with the process's output if it dies or time runs out."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc is not None and proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"process exited {proc.returncode} early:\n{out}\n{err}")
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
 
 
 class Ledger:
@@ -130,7 +118,7 @@ def test_a_worker_killed_mid_task_is_replaced_and_the_task_done_once(
     stop_all.append(first)
     runner = _spawn("run", str(plan), "--repo", str(repo), "--workers", "0", "--json", env=env)
     stop_all.append(runner)
-    _wait_for(ledger.has("t1 1"), first)
+    wait_for(ledger.has("t1 1"), first)
     _kill9(first)
     flag.touch()  # the orphaned agent of attempt 1 may finish too; its worker is gone, so nothing records it
     second = _spawn("worker", env=env)
@@ -156,7 +144,7 @@ def test_the_run_process_killed_mid_run_is_resumed_without_redoing_finished_task
     repo = make_repo(tmp_path / "repo")
     runner = _spawn("run", str(plan), "--repo", str(repo), "--workers", "2", "--json", env=env)
     stop_all.append(runner)
-    _wait_for(ledger.has("t3 1"), runner)
+    wait_for(ledger.has("t3 1"), runner)
     _kill9(runner)
     flag.touch()
     runs = json.loads(subprocess.run(
@@ -191,7 +179,7 @@ def test_workers_ride_out_terminated_database_connections(
         repo = make_repo(tmp_path / "repo")
         runner = _spawn("run", str(plan), "--repo", str(repo), "--workers", "2", "--json", env=env)
         stop_all.append(runner)
-        _wait_for(ledger.has("t3 1"), runner)
+        wait_for(ledger.has("t3 1"), runner)
         terminated = asyncio.run(_terminate_backends(name))
         assert terminated >= 1
         flag.touch()
@@ -240,7 +228,7 @@ def test_a_retry_after_a_crash_does_not_redo_the_agents_committed_work(
     stop_all.append(first)
     runner = _spawn("run", str(plan), "--repo", str(repo), "--workers", "0", "--json", env=env)
     stop_all.append(runner)
-    _wait_for(verify_ledger.has("1"), first)
+    wait_for(verify_ledger.has("1"), first)
     _kill9(first)
     flag.touch()
     second = _spawn("worker", env=env)

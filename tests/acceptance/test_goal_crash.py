@@ -9,8 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from quarterdeck.settings import Settings
 from quarterdeck.store import crews as crew_store
 from tests.support.gitrepo import git, make_repo
 from tests.support.llm_servers import AnthropicServer, Hang, Reply, Script, ToolCall
+from tests.support.processes import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "claude-haiku-4-5"
@@ -75,19 +75,6 @@ def _spawn(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"process exited {proc.returncode} early:\n{out}\n{err}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            out, err = proc.communicate()
-            raise AssertionError(f"timed out:\n{out}\n{err}")
-        time.sleep(0.02)
-
-
 def review_text(body: Mapping[str, Any]) -> str:
     return str(body["messages"][0]["content"][0]["text"])
 
@@ -134,7 +121,7 @@ def test_a_run_killed_mid_review_resumes_without_repeating_the_finished_review(
         goal = _spawn("goal", "Greet people", "--repo", str(repo), "--yes", "--workers", "1", env=env)
         try:
             # the second review (of the revised work) is in flight at the reviewer: kill the whole run
-            _wait_for(lambda: len(reviewer.model_requests()) == 2, goal)
+            wait_for(lambda: len(reviewer.model_requests()) == 2, goal)
             goal.send_signal(signal.SIGKILL)
             goal.communicate(timeout=10)
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from quarterdeck.api import schemas
+from quarterdeck.store.crews import ApprovalRecord
 from quarterdeck.store.identity import ApiKeyRecord, UserRecord
 from quarterdeck.store.projects import ProjectRecord
 from quarterdeck.store.records import AttemptRecord, EventRecord, RunRecord, TaskRecord
@@ -173,4 +174,20 @@ def project(record: ProjectRecord) -> schemas.ProjectPublic:
         settings=record.settings,
         created_at=record.created_at,
         updated_at=record.updated_at,
+    )
+
+
+def approval(record: ApprovalRecord) -> schemas.ApprovalPublic:
+    return schemas.ApprovalPublic(
+        id=record.id,
+        run_id=record.run_id,
+        task_id=record.task_id,
+        kind=record.kind,
+        status=record.status,
+        payload=record.payload,
+        requested_by=record.requested_by,
+        requested_at=record.requested_at,
+        decided_by=record.decided_by,
+        decided_at=record.decided_at,
+        reason=record.reason,
     )

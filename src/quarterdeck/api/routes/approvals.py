@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 
-from quarterdeck.api import schemas
+from quarterdeck.api import convert, schemas
 from quarterdeck.api.auth import Member, Viewer
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from quarterdeck.api.routes import v1_router
@@ -14,27 +14,10 @@ from quarterdeck.api.services import Svc
 from quarterdeck.crews import gates
 from quarterdeck.store import crews as crew_store
 from quarterdeck.store import listings
-from quarterdeck.store.crews import ApprovalRecord
 
-__all__ = ["public", "router"]
+__all__ = ["router"]
 
 router = v1_router("approvals")
-
-
-def public(record: ApprovalRecord) -> schemas.ApprovalPublic:
-    return schemas.ApprovalPublic(
-        id=record.id,
-        run_id=record.run_id,
-        task_id=record.task_id,
-        kind=record.kind,
-        status=record.status,
-        payload=record.payload,
-        requested_by=record.requested_by,
-        requested_at=record.requested_at,
-        decided_by=record.decided_by,
-        decided_at=record.decided_at,
-        reason=record.reason,
-    )
 
 
 @router.get("/approvals")
@@ -55,7 +38,7 @@ async def list_approvals(
     page = found[skip : skip + limit]
     more = len(found) > skip + limit
     return schemas.Page[schemas.ApprovalPublic](
-        items=[public(a) for a in page], next_cursor=encode_cursor(skip + limit) if more else None
+        items=[convert.approval(a) for a in page], next_cursor=encode_cursor(skip + limit) if more else None
     )
 
 
@@ -72,7 +55,7 @@ async def approve(
         by=principal.actor,
         reason=body.reason if body else None,
     )
-    return public(decided)
+    return convert.approval(decided)
 
 
 @router.post("/approvals/{approval_id}/reject")
@@ -88,4 +71,4 @@ async def reject(
         by=principal.actor,
         reason=body.reason if body else None,
     )
-    return public(decided)
+    return convert.approval(decided)

@@ -6,10 +6,9 @@ from pathlib import Path
 
 from fastapi import status
 
-from quarterdeck.api import schemas
+from quarterdeck.api import convert, schemas
 from quarterdeck.api.auth import Member
 from quarterdeck.api.routes import v1_router
-from quarterdeck.api.routes.approvals import public
 from quarterdeck.api.routes.runs import read_run_or_404
 from quarterdeck.api.services import Svc
 from quarterdeck.crews import goals, manager
@@ -62,4 +61,4 @@ async def create_goal(body: schemas.GoalCreate, principal: Member, svc: Svc) -> 
         branch=body.branch,
     )
     run = await read_run_or_404(svc, principal, started.run.id)
-    return schemas.GoalStarted(run=run, approval=public(started.approval) if started.approval else None)
+    return schemas.GoalStarted(run=run, approval=convert.approval(started.approval) if started.approval else None)

@@ -211,6 +211,7 @@ def test_a_viewer_sees_no_steering_controls(
 def test_signing_out_ends_the_session(admin: Page) -> None:
     admin.goto("/login?next=%2Fcosts")
     expect(admin).to_have_url("/costs")  # already signed in: no form
+    expect(admin.locator("body")).to_have_attribute("data-role", "admin")  # the shell's script has run
     admin.click("#logout")
     expect(admin).to_have_url("/login")
     expect(admin.locator("#login-submit")).to_be_visible()

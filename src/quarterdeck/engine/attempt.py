@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from quarterdeck.errors import LeaseLost, QuarterdeckError, StoreError
 from quarterdeck.runtimes import process
 from quarterdeck.runtimes.base import (
     RunResult,
+    RuntimeOptions,
     TaskContext,
     expects_changes,
     needs_workspace,
@@ -42,7 +43,7 @@ from quarterdeck.store.records import Claim, RunRecord
 from quarterdeck.store.types import utcnow
 from quarterdeck.workspaces import git, merge, project, worktrees
 
-__all__ = ["AttemptOutcome", "execute_attempt"]
+__all__ = ["AttemptOutcome", "RunSetup", "execute_attempt"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,34 @@ class AttemptOutcome:
     run_finished: bool = False
     #: the next task, claimed in the same transaction that recorded this outcome (see ``ClaimNext``)
     next_claim: Claim | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSetup:
+    """What every attempt of a run needs and no attempt changes, read once per run (by the worker).
+
+    A run's repository config and the children's base environment (``process.base_env``: a copy of
+    ``os.environ``, which is read once, see settings) cost more per attempt than a no-op task's work.
+    """
+
+    run: RunRecord
+    repo: Path
+    project: project.ProjectConfig
+    base_env: Mapping[str, str]
+
+    @classmethod
+    def of(cls, run: RunRecord) -> RunSetup:
+        """Read the run's repository config and the environment now.
+
+        Raises:
+            InputError: the repository's config file is invalid.
+        """
+        repo = Path(run.repo_path)
+        return cls(run, repo, project.load_project_config(repo), process.base_env())
+
+
+#: the validated options of a task that sets none, per runtime (options models are frozen, so shared)
+_NO_OPTIONS: dict[type[Any], RuntimeOptions] = {}
 
 
 #: Claims one more task inside the outcome's transaction, so a worker moves straight on to the next
@@ -128,7 +157,7 @@ class _Attempt:
         settings: Settings,
         registry: Registry,
         claim: Claim,
-        run: RunRecord,
+        setup: RunSetup,
         secrets: AgentSecrets | None = None,
     ) -> None:
         self.db = db
@@ -136,12 +165,13 @@ class _Attempt:
         self.registry = registry
         self.claim = claim
         self.task = claim.task
-        self.run = run
-        self.repo = Path(run.repo_path)
+        self.run = setup.run
+        self.repo = setup.repo
+        self.setup = setup
         self.runtime = registry.get(claim.task.runtime)
         self.pending: list[event_store.NewEvent] = []
         self.checkpoint: dict[str, Any] = dict(claim.task.checkpoint or {})
-        self.project = project.load_project_config(self.repo)
+        self.project = setup.project
         self.port: int | None = None
         #: what this attempt's agent runs cost so far (the commit's Quarterdeck-Cost trailer)
         self.spent_usd = 0.0
@@ -233,7 +263,7 @@ class _Attempt:
         }
         if self.port is not None:
             ours["QUARTERDECK_PORT"] = str(self.port)
-        return process.base_env({**self.project.workspace.env, **self.secret_env, **ours})
+        return {**self.setup.base_env, **self.project.workspace.env, **self.secret_env, **ours}
 
     async def agent(self, workdir: Path, *, follow_up: str | None = None) -> RunResult:
         """Run the agent, within a reservation of the run's budget when its runtime spends money.
@@ -274,7 +304,11 @@ class _Attempt:
 
     async def _run_agent(self, workdir: Path, budget_usd: float | None, follow_up: str | None) -> RunResult:
         runtime_cls = self.runtime
-        options = runtime_cls.Options.model_validate(self.task.options)
+        options = _NO_OPTIONS.get(runtime_cls) if not self.task.options else None
+        if options is None:
+            options = runtime_cls.Options.model_validate(self.task.options)
+            if not self.task.options:
+                _NO_OPTIONS[runtime_cls] = options
         context = TaskContext(
             run_id=self.run.id,
             task_id=self.task.id,
@@ -551,15 +585,18 @@ async def execute_attempt(
     settings: Settings,
     registry: Registry,
     claim: Claim,
-    run: RunRecord,
+    run: RunRecord | RunSetup,
     *,
     claim_next: ClaimNext | None = None,
     secrets: AgentSecrets | None = None,
 ) -> AttemptOutcome:
     """Run every step of the claimed attempt and record its outcome, fenced by the lease.
 
+    ``run`` may come with its set-up read already (``RunSetup``, which a worker keeps per run).
     ``secrets`` opens the organisation's agent secrets into the agent's environment (none without it)."""
-    attempt = _Attempt(db, settings, registry, claim, run, secrets)
+    setup = run if isinstance(run, RunSetup) else RunSetup.of(run)
+    run = setup.run
+    attempt = _Attempt(db, settings, registry, claim, setup, secrets)
     await attempt.emit(EventType.TASK_CLAIMED, attempt=claim.attempt_number)
     work = asyncio.ensure_future(attempt.steps())
     beat = _Due(settings.heartbeat_s, lambda: _heartbeat(db, settings, claim, work))

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import ids
 from quarterdeck.domain.events import EventType
-from quarterdeck.engine.attempt import AttemptOutcome, execute_attempt
+from quarterdeck.engine.attempt import AttemptOutcome, RunSetup, execute_attempt
 from quarterdeck.engine.secrets import AgentSecrets
 from quarterdeck.errors import QuarterdeckError
 from quarterdeck.runtimes.registry import Registry
@@ -27,7 +27,7 @@ from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store import tasks as task_store
 from quarterdeck.store.database import Database
-from quarterdeck.store.records import Claim, RunRecord
+from quarterdeck.store.records import Claim
 from quarterdeck.store.types import utcnow
 
 __all__ = ["Worker", "new_worker_id"]
@@ -66,7 +66,7 @@ class Worker:
         self.force_exit = False
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[AttemptOutcome]] = set()
-        self._runs: dict[str, RunRecord] = {}
+        self._runs: dict[str, RunSetup] = {}
         self._last_reap = 0.0
         #: how many times the loop has looked for work (for tests and metrics)
         self.polls = 0
@@ -142,10 +142,12 @@ class Worker:
                 count=count,
             )
 
-    async def _run_of(self, run_id: str) -> RunRecord:
+    async def _run_of(self, run_id: str) -> RunSetup:
+        """The run and what its attempts share, read on its first task (see ``RunSetup``)."""
         if run_id not in self._runs:
             async with self.db.read() as conn:
-                self._runs[run_id] = await run_store.read_run(conn, run_id)
+                run = await run_store.read_run(conn, run_id)
+            self._runs[run_id] = RunSetup.of(run)
         return self._runs[run_id]
 
     async def _start(self, claim: Claim) -> None:

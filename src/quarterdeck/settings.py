@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     #: where task worktrees are created; default: ``<state_dir>/worktrees``
     worktree_root: Path | None = None
+    #: finished tasks' worktrees kept per repository, made pristine, for the next tasks to reuse (0: removed)
+    worktree_pool: int = Field(default=4, ge=0)
     #: how long a claimed task stays ours without a heartbeat
     lease_s: float = Field(default=30.0, gt=0)
     #: how often a running attempt renews its lease

@@ -227,24 +227,35 @@ def test_two_worker_processes_and_a_run_without_workers_do_every_task_exactly_on
         pg_template.drop(name)
 
 
-def test_gc_removes_the_worktrees_kept_after_a_failed_run(tmp_path: Path) -> None:
+def test_gc_removes_the_worktrees_kept_after_a_failed_run_and_the_parked_ones(tmp_path: Path) -> None:
     env = _env(f"sqlite:///{tmp_path}/q.db", tmp_path)
     repo = make_repo(tmp_path / "repo")
     plan = _write_plan(
         tmp_path / "plan.yaml",
         {
             "name": "f",
-            "tasks": [{"id": "x", "title": "X", "runtime": "shell", "options": {"script": "touch y; false"}}],
+            "tasks": [
+                {"id": "x", "title": "X", "runtime": "shell", "options": {"script": "touch y; false"}},
+                {"id": "ok", "title": "OK", "runtime": "shell", "options": {"script": "touch z"}},
+            ],
         },
     )
     assert _qd("run", str(plan), "--repo", str(repo), env=env).returncode == 1
     kept = list((tmp_path / "state" / "worktrees").glob("*/x/1"))
     assert len(kept) == 1
     assert (kept[0] / "y").exists()
+    # The succeeded task's worktree was parked for reuse.
+    parked = list((tmp_path / "state" / "worktrees" / ".pool").glob("*/*"))
+    assert len(parked) == 1
     dry = _qd("gc", "--dry-run", env=env)
-    assert dry.stdout.splitlines() == [f"would remove {kept[0]}", "1 worktree(s) to remove"]
+    assert dry.stdout.splitlines() == [
+        f"would remove {kept[0]}",
+        f"would remove {parked[0]}",
+        "2 worktree(s) to remove",
+    ]
     assert kept[0].exists()
     done = _qd("gc", env=env)
     assert done.returncode == 0
     assert not kept[0].exists()
-    assert str(kept[0]) not in git(repo, "worktree", "list")
+    assert not parked[0].exists()
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1  # the repository's own only

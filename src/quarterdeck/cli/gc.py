@@ -9,7 +9,7 @@ import click
 
 from quarterdeck.app import Quarterdeck
 from quarterdeck.settings import Settings
-from quarterdeck.workspaces import worktrees
+from quarterdeck.workspaces import pool, worktrees
 
 __all__ = ["gc"]
 
@@ -17,7 +17,8 @@ __all__ = ["gc"]
 @click.command()
 @click.option("--dry-run", is_flag=True, help="List what would be removed.")
 def gc(dry_run: bool) -> None:
-    """Remove the worktrees of ended runs (failed and cancelled attempts are kept until then).
+    """Remove the worktrees of ended runs (failed and cancelled attempts are kept until then), and the
+    finished tasks' worktrees parked for reuse.
 
     Task branches stay: they are the record of what each agent did.
     """
@@ -45,8 +46,10 @@ def gc(dry_run: bool) -> None:
             await worktrees.remove_worktree(repo, path)
 
     found = asyncio.run(_collect())
-    for _, path in found:
+    parked = pool.parked(root)
+    for path in [*(path for _, path in found), *parked]:
         click.echo(f"{'would remove' if dry_run else 'removing'} {path}")
     if not dry_run:
         asyncio.run(_remove(found))
-    click.echo(f"{len(found)} worktree(s) {'to remove' if dry_run else 'removed'}")
+        asyncio.run(pool.empty(root))
+    click.echo(f"{len(found) + len(parked)} worktree(s) {'to remove' if dry_run else 'removed'}")

@@ -523,7 +523,7 @@ class _Attempt:
             commit = await review.review_attempt(self, ws, commit)  # checkpoints ``reviewed`` when it reviewed
         landed = await self.land(ws, commit) if commit is not None else None
         await self.save(merged=landed)
-        await worktrees.remove_worktree(self.repo, ws.path)
+        await worktrees.remove_worktree(self.repo, ws.path, pool_size=self.settings.worktree_pool)
         return landed
 
 

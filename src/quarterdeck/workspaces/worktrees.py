@@ -1,15 +1,15 @@
-"""Worktrees: one git worktree and branch per task, its commit with trailers, and its removal."""
+"""Worktrees: one git worktree and branch per task, its commit with trailers, and its removal (or parking)."""
 
 from __future__ import annotations
 
-import shutil
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from quarterdeck.domain import ids
 from quarterdeck.errors import WorkspaceError
-from quarterdeck.workspaces import locks
+from quarterdeck.workspaces import locks, pool
 from quarterdeck.workspaces.git import git
 
 __all__ = [
@@ -25,6 +25,9 @@ __all__ = [
     "same_tree",
     "task_branch",
 ]
+
+#: Parallel checkout for fresh worktrees (one worker per core; see ``bench/workspaces.py`` for what it buys).
+_CHECKOUT = ("-c", f"checkout.workers={os.cpu_count() or 1}", "-c", "checkout.thresholdForParallelism=1000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,41 +102,47 @@ async def create_worktree(repo: Path, root: Path, run_id: str, task_id: str, att
     """Create the attempt's worktree (``<root>/<run>/<task>/<attempt>``) on the task's branch, at ``base``.
 
     Each attempt gets its own directory: an agent orphaned by a worker that died cannot write into
-    the worktree of the attempt that took over.
+    the worktree of the attempt that took over. A worktree parked by a finished task (``pool.py``) is
+    reused when there is one: moved here and switched to the branch, only the files that differ are written.
     """
     branch = task_branch(run_id, task_id)
     path = root / run_id / task_id / str(attempt)
+    parked_in = pool.pool_dir(root, repo)
     async with locks.repo_lock(repo, "worktrees"):
-        await _remove(repo, path)
+        await pool.discard(repo, path)
         previous = await checked_out_at(repo, branch)
         if previous is not None and previous.exists():
             # An earlier attempt's worktree is kept for inspection, detached, so the branch is free.
             await git(previous, "checkout", "--quiet", "--detach")
         path.parent.mkdir(parents=True, exist_ok=True)
-        # --force: a worktree registered at this path but deleted by hand is taken over.
-        await git(repo, "worktree", "add", "--force", "-B", branch, str(path), base)
+        if await pool.take(repo, parked_in, path):
+            await git(path, *_CHECKOUT, "checkout", "--quiet", "--force", "-B", branch, base)
+        else:
+            # --force: a worktree registered at this path but deleted by hand is taken over.
+            await git(repo, *_CHECKOUT, "worktree", "add", "--force", "-B", branch, str(path), base)
+        pool.mark(path, parked_in)
     return Workspace(repo=repo, path=path, branch=branch, base_commit=base)
 
 
 async def create_scratch(repo: Path, path: Path, commit: str) -> None:
     """A detached worktree at ``commit``, for checking a candidate before a branch moves to it."""
     async with locks.repo_lock(repo, "worktrees"):
-        await _remove(repo, path)
+        await pool.discard(repo, path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        await git(repo, "worktree", "add", "--force", "--detach", str(path), commit)
+        await git(repo, *_CHECKOUT, "worktree", "add", "--force", "--detach", str(path), commit)
 
 
-async def remove_worktree(repo: Path, path: Path) -> None:
-    """Remove a worktree if it exists (its branch stays, for inspection)."""
+async def remove_worktree(repo: Path, path: Path, *, pool_size: int = 0) -> None:
+    """Remove a worktree if it exists (its branch stays, for inspection).
+
+    With ``pool_size`` > 0, a worktree ``create_worktree`` made is instead made pristine (reset, detached,
+    every untracked and ignored file removed) and parked for the next task of the repository, as long as
+    fewer than ``pool_size`` are parked.
+    """
+    if pool_size > 0 and await pool.park(repo, path, pool_size):
+        return
     async with locks.repo_lock(repo, "worktrees"):
-        await _remove(repo, path)
-
-
-async def _remove(repo: Path, path: Path) -> None:
-    if path.exists():
-        result = await git(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
-        if result.returncode != 0 and path.exists():
-            shutil.rmtree(path)
+        await pool.discard(repo, path)
 
 
 async def commit_all(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -21,6 +20,7 @@ import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
 from quarterdeck.bus import wire
+from quarterdeck.bus.appender import StreamAppender
 from quarterdeck.bus.base import BusError, Delivery
 from quarterdeck.store.records import EventRecord
 
@@ -35,8 +35,10 @@ _BLOCK_MS = 1_000
 #: reconnect back-off bounds
 _BACKOFF_MIN_S = 0.05
 _BACKOFF_MAX_S = 2.0
-#: batches a publisher queues while Redis is slow or away, before it drops the oldest
+#: batches a publisher queues while Redis is away, before it drops the oldest
 _MAX_QUEUED = 10_000
+#: how long closing waits for Redis to answer what was published
+_CLOSE_DRAIN_S = 5.0
 
 
 def mask_redis_url(url: str) -> str:
@@ -119,8 +121,9 @@ class RedisSubscription:
 class RedisBus:
     """Publishes each batch with ``XADD … MAXLEN ~``; subscribers block in ``XREAD`` on their own connection.
 
-    ``publish_nowait`` (the commit listener) only queues: one flusher task per bus sends what is
-    queued in a pipeline, so a transaction never waits for Redis and batches keep their order.
+    ``publish_nowait`` (the commit listener) writes the ``XADD`` to the publishing connection at
+    once and does not wait for the reply (``appender.py``), so a transaction never waits for Redis,
+    batches keep their order, and none waits behind another's round trip.
     """
 
     def __init__(
@@ -138,8 +141,14 @@ class RedisBus:
                 f"invalid Redis URL {mask_redis_url(url)!r}: {error} (expected redis://HOST:PORT/DB)"
             ) from None
         self.closed = False
-        self._queued: deque[tuple[bytes, asyncio.Future[None] | None]] = deque()
-        self._flusher: asyncio.Task[None] | None = None
+        self._appender = StreamAppender(
+            url,
+            self.stream,
+            field=_FIELD,
+            maxlen=stream_maxlen,
+            max_queued=_MAX_QUEUED,
+            label=f"Redis at {mask_redis_url(url)}",
+        )
 
     async def ping(self) -> None:
         """Check that Redis answers (raises BusError with the reason if it does not)."""
@@ -150,54 +159,19 @@ class RedisBus:
         if not events:
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._enqueue(wire.encode(events), done)
+        self._appender.send(wire.encode(events), done)
         await done
 
     def publish_nowait(self, events: Sequence[EventRecord]) -> None:
         # After close, commits of a database still attached to this bus are simply not announced.
         if events and not self.closed:
-            self._enqueue(wire.encode(events), None)
-
-    def _enqueue(self, data: bytes, done: asyncio.Future[None] | None) -> None:
-        if self.closed:
-            raise BusError("the event bus is closed")
-        if len(self._queued) >= _MAX_QUEUED:
-            _, dropped = self._queued.popleft()
-            _log.warning("event bus: Redis is not keeping up; dropped a queued batch (feeds read it from the table)")
-            if dropped is not None and not dropped.done():
-                dropped.set_exception(BusError("dropped: Redis did not keep up"))
-        self._queued.append((data, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="quarterdeck-bus-flush")
-
-    async def _flush(self) -> None:
-        while self._queued:
-            batch = list(self._queued)
-            self._queued.clear()
-            pipe = self.client.pipeline(transaction=False)
-            for data, _ in batch:
-                pipe.xadd(self.stream, {_FIELD: data}, maxlen=self.stream_maxlen, approximate=True)
-            error: BusError | None = None
-            try:
-                with _translate_errors(self.url):
-                    await pipe.execute()
-            except BusError as failure:
-                # Subscribers find these events in the table; the publisher must not fail for it.
-                _log.warning("event bus: publishing %d batch(es) failed: %s", len(batch), failure)
-                error = failure
-            for _, done in batch:
-                if done is not None and not done.done():
-                    if error is None:
-                        done.set_result(None)
-                    else:
-                        done.set_exception(error)
+            self._appender.send(wire.encode(events), None)
 
     def subscribe(self) -> RedisSubscription:
         return RedisSubscription(self)
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            with contextlib.suppress(Exception):
-                await self._flusher
+        await self._appender.drain(_CLOSE_DRAIN_S)
+        await self._appender.close()
         self.closed = True
         await self.client.aclose()

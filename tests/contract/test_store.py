@@ -110,6 +110,47 @@ async def test_success_promotes_dependants_once_all_their_dependencies_succeed(d
         assert await run_store.finish_run_if_done(conn, "r1") is None
 
 
+async def test_a_group_completes_each_task_fenced_by_its_own_lease(db: Database) -> None:
+    # x and y both feed z: finishing both in one group releases z (two dependencies at once);
+    # w's outcome comes from a zombie and changes nothing, while the others still land.
+    await _create(db, _plan(("x", (), 0), ("y", (), 0), ("w", (), 0), ("z", ("x", "y"), 0), ("v", ("w",), 0)))
+    async with db.transaction() as conn:
+        claims = await task_store.claim_tasks(
+            conn, dialect=db.dialect, worker_id="w1", lease_s=30, now=utcnow(), run_id="r1", count=3
+        )
+    by_id = {c.task.id: c for c in claims}
+    assert set(by_id) == {"x", "y", "w"}
+    zombie = Claim(task=by_id["w"].task, attempt_id=by_id["w"].attempt_id, attempt_number=1, lease_token="stale")
+    async with db.transaction() as conn:
+        held, ready = await task_store.complete_tasks(
+            conn, [(by_id["x"], "c1"), (zombie, "bad"), (by_id["y"], None)], now=utcnow()
+        )
+    assert [c.task.id for c in held] == ["x", "y"]
+    assert ready == [("r1", "z")]
+    assert await _statuses(db) == {
+        "x": TaskStatus.SUCCEEDED,
+        "y": TaskStatus.SUCCEEDED,
+        "w": TaskStatus.RUNNING,
+        "z": TaskStatus.READY,
+        "v": TaskStatus.PENDING,
+    }
+    async with db.read() as conn:
+        tasks = {t.id: t for t in await task_store.read_tasks(conn, "r1")}
+        attempts = {i: await task_store.read_attempts(conn, tasks[i].pk) for i in ("x", "y", "w")}
+    assert tasks["x"].commit_sha == "c1"
+    assert tasks["y"].commit_sha is None
+    assert tasks["z"].pending_deps == 0
+    assert tasks["w"].lease_token == by_id["w"].lease_token
+    assert [a.status for a in attempts["x"]] == [AttemptStatus.SUCCEEDED]
+    assert attempts["x"][0].commit_sha == "c1"
+    assert [a.status for a in attempts["w"]] == [AttemptStatus.RUNNING]
+    # The real holder of w still completes it, alone in its group.
+    async with db.transaction() as conn:
+        held, ready = await task_store.complete_tasks(conn, [(by_id["w"], None)], now=utcnow())
+    assert [c.task.id for c in held] == ["w"]
+    assert ready == [("r1", "v")]
+
+
 async def test_completion_is_fenced_by_the_lease_token(db: Database) -> None:
     await _create(db, DIAMOND)
     claim = await _claim(db)

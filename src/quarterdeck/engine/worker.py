@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quarterdeck.domain import ids
 from quarterdeck.domain.events import EventType
 from quarterdeck.engine.attempt import AttemptOutcome, RunSetup, execute_attempt
+from quarterdeck.engine.outcomes import OutcomeWriter
 from quarterdeck.engine.secrets import AgentSecrets
 from quarterdeck.errors import QuarterdeckError
 from quarterdeck.runtimes.registry import Registry
@@ -68,6 +69,8 @@ class Worker:
         self._running: set[asyncio.Task[AttemptOutcome]] = set()
         self._runs: dict[str, RunSetup] = {}
         self._last_reap = 0.0
+        #: records the slots' successful outcomes in groups, claiming their next tasks in the same transaction
+        self.outcomes = OutcomeWriter(db, self._claim_many)
         #: how many times the loop has looked for work (for tests and metrics)
         self.polls = 0
 
@@ -160,7 +163,14 @@ class Worker:
         while True:
             run = await self._run_of(claim.task.run_id)
             outcome = await execute_attempt(
-                self.db, self.settings, self.registry, claim, run, claim_next=self._claim_next, secrets=self.secrets
+                self.db,
+                self.settings,
+                self.registry,
+                claim,
+                run,
+                claim_next=self._claim_next,
+                secrets=self.secrets,
+                writer=self.outcomes,
             )
             if self.on_outcome is not None:
                 self.on_outcome(outcome)
@@ -182,6 +192,28 @@ class Worker:
             count=1,
         )
         return claims[0] if claims else None
+
+    async def _claim_many(self, conn: AsyncConnection, count: int) -> list[Claim]:
+        """Up to ``count`` tasks for the slots of a group of outcomes, claimed in that group's transaction."""
+        if self.should_exit:
+            return []
+        claims: list[Claim] = []
+        # Under limits a claim takes one task at a time (each is counted against them).
+        while len(claims) < count:
+            more = await task_store.claim_tasks(
+                conn,
+                dialect=self.db.dialect,
+                worker_id=self.worker_id,
+                lease_s=self.settings.lease_s,
+                now=utcnow(),
+                run_id=self.run_id,
+                limits=self.settings.limits,
+                count=count - len(claims),
+            )
+            claims += more
+            if not more or not self.settings.limits:
+                break
+        return claims
 
     def _finished(self, task: asyncio.Task[AttemptOutcome]) -> None:
         self._running.discard(task)

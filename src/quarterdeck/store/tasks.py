@@ -30,6 +30,7 @@ __all__ = [
     "claim_task",
     "claim_tasks",
     "complete_task",
+    "complete_tasks",
     "create_follow_up",
     "descendants",
     "fail_task",
@@ -363,6 +364,112 @@ async def complete_task(conn: AsyncConnection, claim: Claim, *, commit_sha: str 
         return []  # nothing depends on it
     result = await conn.execute(_RELEASE_DEPENDANTS, {"done_pk": claim.task.pk})
     return sorted(task_id for task_id, status in result if status == TaskStatus.READY)
+
+
+@functools.cache
+def _succeed_tasks(count: int) -> sa.Update:
+    """Mark ``count`` tasks succeeded in one statement, each fenced by its own lease token; returns the pks
+    that still held their lease. Built once per count (a group holds at most a worker's slots)."""
+    rows = [
+        (
+            _b(f"fence_pk_{i}", tasks.c.pk),
+            _b(f"fence_token_{i}", tasks.c.lease_token),
+            _b(f"done_commit_{i}", tasks.c.commit_sha),
+        )
+        for i in range(count)
+    ]
+    done = (
+        sa.values(
+            sa.column("pk", tasks.c.pk.type),
+            sa.column("token", tasks.c.lease_token.type),
+            sa.column("sha", tasks.c.commit_sha.type),
+            name="done",
+        )
+        .data(rows)
+        .cte("done")  # a CTE: SQLite takes no column names on a subquery in FROM
+    )
+    return (
+        tasks.update()
+        .where(
+            tasks.c.pk == done.c.pk,
+            tasks.c.lease_token == done.c.token,
+            tasks.c.status.in_(allowed_from(TaskStatus.SUCCEEDED)),
+        )
+        .values(
+            status=TaskStatus.SUCCEEDED,
+            lease_token=None,
+            lease_expires_at=None,
+            worker_id=None,
+            commit_sha=done.c.sha,
+            finished_at=_b("done_at", tasks.c.finished_at),
+        )
+        .returning(tasks.c.pk)
+    )
+
+
+_DONE_PKS = sa.bindparam("done_pks", expanding=True, type_=tasks.c.pk.type)
+_DONE_DEPS = (
+    sa.select(sa.func.count())
+    .where(dependencies.c.task_pk == tasks.c.pk, dependencies.c.depends_on_pk.in_(_DONE_PKS))
+    .scalar_subquery()
+)
+# One statement for a group: each dependant loses as many pending dependencies as the group finished of them.
+_RELEASE_DEPENDANTS_OF_MANY = (
+    tasks.update()
+    .where(tasks.c.pk.in_(sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk.in_(_DONE_PKS))))
+    .values(
+        pending_deps=tasks.c.pending_deps - _DONE_DEPS,
+        status=sa.case(
+            (
+                sa.and_(tasks.c.pending_deps == _DONE_DEPS, tasks.c.status == TaskStatus.PENDING),
+                TaskStatus.READY.value,
+            ),
+            else_=tasks.c.status,
+        ),
+    )
+    .returning(tasks.c.run_id, tasks.c.id, tasks.c.status)
+)
+
+
+async def complete_tasks(
+    conn: AsyncConnection, done: Sequence[tuple[Claim, str | None]], *, now: datetime
+) -> tuple[list[Claim], list[tuple[str, str]]]:
+    """Mark several tasks succeeded (``(claim, commit_sha)`` pairs), each fenced by its own lease.
+
+    A claim that lost its lease changes nothing and is left out of the result; the others are
+    recorded as ``complete_task`` records one. Returns the claims that held their lease, and the
+    dependants that became ready as ``(run_id, task_id)``.
+    """
+    if len(done) == 1:
+        claim, commit_sha = done[0]
+        try:
+            released = await complete_task(conn, claim, commit_sha=commit_sha, now=now)
+        except LeaseLost:
+            return [], []
+        return [claim], [(claim.task.run_id, task_id) for task_id in released]
+    if not done:
+        return [], []
+    params: dict[str, object] = {"done_at": now}
+    for i, (claim, commit_sha) in enumerate(done):
+        params[f"fence_pk_{i}"] = claim.task.pk
+        params[f"fence_token_{i}"] = claim.lease_token
+        params[f"done_commit_{i}"] = commit_sha
+    result = await conn.execute(_succeed_tasks(len(done)), params)
+    ours = set(result.scalars())
+    held = [(claim, sha) for claim, sha in done if claim.task.pk in ours]
+    if not held:
+        return [], []
+    await conn.execute(
+        _SUCCEED_ATTEMPT,
+        [{"done_attempt": claim.attempt_id, "done_at": now, "done_commit": sha} for claim, sha in held],
+    )
+    # Nothing depends on a task whose critical path is itself alone.
+    parents = [claim.task.pk for claim, _ in held if claim.task.path_length > 1]
+    ready: list[tuple[str, str]] = []
+    if parents:
+        result = await conn.execute(_RELEASE_DEPENDANTS_OF_MANY, {"done_pks": parents})
+        ready = sorted((run_id, task_id) for run_id, task_id, status in result if status == TaskStatus.READY)
+    return [claim for claim, _ in held], ready
 
 
 async def fail_task(

@@ -1,0 +1,223 @@
+"""Group commit of successful outcomes: those ready at the same moment are written in one transaction.
+
+A worker's slots finish their attempts independently. Each hands its outcome to the worker's
+``OutcomeWriter`` and waits; the writer takes every outcome queued by then and records them together:
+one fenced statement marks the tasks succeeded (a stale lease token loses only its own row), one
+releases their dependants, one claims the next task for each slot that wants one, one appends all
+their events, then one commit. A slot's wait ends only once its outcome is committed (or known lost),
+so nothing that depends on it can be claimed before it is durable.
+
+On SQLite the statements run on the event loop's thread, so the group is what finished within one
+turn of the loop; on PostgreSQL it is also whatever finished while the previous group was committing.
+Failed attempts are rarer and each does more (retry policy, blocking, follow-ups): they keep their
+own transaction (``attempt._record``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quarterdeck.domain.events import EventType
+from quarterdeck.domain.statuses import RunStatus, TaskStatus
+from quarterdeck.engine import control
+from quarterdeck.errors import QuarterdeckError, StoreError
+from quarterdeck.store import control as control_store
+from quarterdeck.store import events as event_store
+from quarterdeck.store import runs as run_store
+from quarterdeck.store import tasks as task_store
+from quarterdeck.store.database import Database
+from quarterdeck.store.records import Claim
+from quarterdeck.store.types import utcnow
+
+__all__ = ["ClaimMany", "OutcomeWriter", "Success"]
+
+log = logging.getLogger(__name__)
+
+#: Claims up to ``count`` tasks inside the group's transaction (none when the worker is stopping).
+ClaimMany = Callable[[AsyncConnection, int], Awaitable[list[Claim]]]
+
+#: how long a group keeps trying to commit while the database is unreachable
+_PATIENCE_S = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Success:
+    """A successful attempt's outcome, to be recorded."""
+
+    claim: Claim
+    #: the attempt's events not written yet (they are written with the outcome)
+    events: Sequence[event_store.NewEvent]
+    #: the landed commit, if any
+    commit: str | None
+    #: whether the slot takes another task when this one is recorded
+    wants_next: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What recording one success changed (``attempt.AttemptOutcome`` is built from it)."""
+
+    #: False when the attempt had lost its lease: its outcome was dropped
+    held: bool
+    newly_ready: tuple[str, ...] = ()
+    run_finished: bool = False
+    next_claim: Claim | None = None
+
+
+@dataclass(slots=True)
+class _Queued:
+    success: Success
+    done: asyncio.Future[Recorded]
+
+
+class OutcomeWriter:
+    """Records successful outcomes in groups; ``record`` returns once its outcome is committed."""
+
+    def __init__(self, db: Database, claim: ClaimMany | None = None) -> None:
+        self.db = db
+        self.claim = claim
+        self._queue: list[_Queued] = []
+        self._writer: asyncio.Task[None] | None = None
+        #: how many groups were committed and how many outcomes they held (for tests and benchmarks)
+        self.groups = 0
+        self.recorded = 0
+
+    async def record(self, success: Success) -> Recorded:
+        """Queue the outcome for the next group and wait until that group is committed.
+
+        Raises:
+            StoreError: the database stayed unreachable for ``_PATIENCE_S``.
+        """
+        done: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Queued(success, done))
+        if self._writer is None or self._writer.done():
+            # Started as a task, it first runs after every slot that is ready in this turn of the loop
+            # has queued its outcome too.
+            self._writer = asyncio.ensure_future(self._write_queued())
+        return await done
+
+    async def _write_queued(self) -> None:
+        while self._queue:
+            group, self._queue = self._queue, []
+            try:
+                results = await self._write_retrying(group)
+            except BaseException as exc:
+                for queued in group:
+                    if not queued.done.done():
+                        queued.done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for queued, result in zip(group, results, strict=True):
+                if not queued.done.done():
+                    queued.done.set_result(result)
+                elif result.next_claim is not None:  # its slot was cancelled meanwhile: hand the task back
+                    await _release(self.db, result.next_claim)
+
+    async def _write_retrying(self, group: list[_Queued]) -> list[Recorded]:
+        """Write the group; retried while the database is away. A retry after a commit whose
+        acknowledgement was lost finds the leases released: those outcomes count as lost, not twice."""
+        loop = asyncio.get_running_loop()
+        delay, deadline = 0.1, loop.time() + _PATIENCE_S
+        while True:
+            try:
+                return await self._write(group)
+            except StoreError as exc:
+                if loop.time() > deadline:
+                    raise
+                log.warning("recording %d outcomes failed, retrying in %.1fs: %s", len(group), delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _write(self, group: list[_Queued]) -> list[Recorded]:
+        now = utcnow()
+        successes = [q.success for q in group]
+        final: dict[str, RunStatus] = {}
+        async with self.db.transaction() as conn:
+            held, ready = await task_store.complete_tasks(conn, [(s.claim, s.commit) for s in successes], now=now)
+            kept = {c.attempt_id for c in held}
+            live = [s for s in successes if s.claim.attempt_id in kept]
+            new: list[event_store.NewEvent] = []
+            for s in live:
+                task = s.claim.task
+                new += s.events
+                new.append(event_store.NewEvent(task.run_id, EventType.TASK_SUCCEEDED, {"commit": s.commit}, task.id))
+            new += [event_store.NewEvent(run_id, EventType.TASK_READY, {}, task_id) for run_id, task_id in ready]
+            runs = list(dict.fromkeys(s.claim.task.run_id for s in live))
+            wanting = [q for q in group if q.success.wants_next and q.success.claim.attempt_id in kept]
+            wanting = [q for q in wanting if not q.done.done()]
+            claims = await self.claim(conn, len(wanting)) if wanting and self.claim is not None else []
+            # A run with a task claimed just now goes on (that task's outcome looks again): no probes.
+            going_on = {c.task.run_id for c in claims}
+            recheck: list[str] = []
+            for run_id in runs:
+                if run_id in going_on:
+                    continue
+                blocker = await run_store.first_unfinished(conn, run_id)
+                status = await run_store.finish_run_if_done(conn, run_id, now) if blocker is None else None
+                if status is not None:
+                    final[run_id] = status
+                    new.append(event_store.NewEvent(run_id, EventType.RUN_FINISHED, {"status": str(status)}))
+                elif blocker is TaskStatus.RUNNING and self.db.dialect == "postgresql":
+                    # Under READ COMMITTED a task finishing concurrently may have seen ours still running;
+                    # whoever commits last sees everything, so each looks again after its commit.
+                    recheck.append(run_id)
+            await event_store.create_events(conn, new)
+        for run_id in recheck:
+            if await control.finish_after_commit(self.db, run_id):
+                final[run_id] = RunStatus.FAILED  # (any terminal status: only "the run ended" is reported)
+        self.groups += 1
+        self.recorded += len(live)
+        return _results(group, kept, ready, final, dict(zip((id(q) for q in wanting), claims, strict=False)))
+
+
+def _results(
+    group: list[_Queued],
+    kept: set[str],
+    ready: list[tuple[str, str]],
+    final: dict[str, RunStatus],
+    next_claims: dict[int, Claim],
+) -> list[Recorded]:
+    """Each outcome's share: its next claim; the group's newly ready tasks and a run's end go to the
+    run's last outcome in the group, so each is reported once."""
+    last_of_run = {q.success.claim.task.run_id: i for i, q in enumerate(group) if q.success.claim.attempt_id in kept}
+    last = max(last_of_run.values(), default=-1)
+    results = []
+    for i, queued in enumerate(group):
+        claim = queued.success.claim
+        if claim.attempt_id not in kept:
+            log.info("attempt %s of %s lost its lease; its outcome is dropped", claim.attempt_number, claim.task.id)
+            results.append(Recorded(held=False))
+            continue
+        run_id = claim.task.run_id
+        results.append(
+            Recorded(
+                held=True,
+                newly_ready=tuple(task_id for _, task_id in ready) if i == last else (),
+                run_finished=run_id in final and last_of_run[run_id] == i,
+                next_claim=next_claims.get(id(queued)),
+            )
+        )
+    return results
+
+
+async def _release(db: Database, claim: Claim) -> None:
+    """Hand back a task claimed for a slot that is gone (its lease would otherwise have to expire)."""
+    try:
+        async with db.transaction() as conn:
+            if await control_store.release_task(conn, claim, now=utcnow()):
+                await event_store.create_events(
+                    conn,
+                    [
+                        event_store.NewEvent(
+                            claim.task.run_id, EventType.TASK_RELEASED, {}, claim.task.id, claim.attempt_id
+                        )
+                    ],
+                )
+    except QuarterdeckError as exc:
+        log.warning("could not release %s: %s", claim.task.id, exc)

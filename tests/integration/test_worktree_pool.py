@@ -109,7 +109,7 @@ async def test_the_pool_keeps_at_most_its_size(repo: Path, root: Path) -> None:
     assert sorted(_registered(repo)) == pool.parked(root)
 
 
-async def test_without_a_pool_size_a_worktree_is_removed_and_scratch_ones_are_never_parked(
+async def test_without_a_pool_size_a_worktree_is_removed_and_a_scratch_one_without_a_root_too(
     repo: Path, root: Path
 ) -> None:
     main = await worktrees.resolve_commit(repo, "main")
@@ -122,6 +122,23 @@ async def test_without_a_pool_size_a_worktree_is_removed_and_scratch_ones_are_ne
     assert not scratch.exists()
     assert pool.parked(root) == []
     assert _registered(repo) == []
+
+
+async def test_a_scratch_worktree_with_a_root_reuses_a_parked_one_detached_and_is_parked_after(
+    repo: Path, root: Path
+) -> None:
+    await _finished(repo, root, "first")
+    older = await worktrees.resolve_commit(repo, "main~1")
+    scratch = root / "run1" / "t" / "1-merge"
+    await worktrees.create_scratch(repo, scratch, older, root=root)
+    assert _tag_of(scratch) == "first"
+    assert git(scratch, "status", "--porcelain", "--ignored", "--branch").splitlines() == ["## HEAD (no branch)"]
+    assert git(scratch, "rev-parse", "HEAD").strip() == older
+    (scratch / "check-output.log").write_text("a check left this\n")
+    await worktrees.remove_worktree(repo, scratch, pool_size=4)
+    [parked] = pool.parked(root)
+    assert _tag_of(parked) == "first"
+    assert not (parked / "check-output.log").exists()
 
 
 async def test_a_parked_worktree_changed_in_the_pool_is_discarded_not_used(repo: Path, root: Path) -> None:

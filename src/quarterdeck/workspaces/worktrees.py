@@ -107,37 +107,45 @@ async def create_worktree(repo: Path, root: Path, run_id: str, task_id: str, att
     """
     branch = task_branch(run_id, task_id)
     path = root / run_id / task_id / str(attempt)
-    parked_in = pool.pool_dir(root, repo)
     async with locks.repo_lock(repo, "worktrees"):
         await pool.discard(repo, path)
         previous = await checked_out_at(repo, branch)
         if previous is not None and previous.exists():
             # An earlier attempt's worktree is kept for inspection, detached, so the branch is free.
             await git(previous, "checkout", "--quiet", "--detach")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if await pool.take(repo, parked_in, path):
-            await git(path, *_CHECKOUT, "checkout", "--quiet", "--force", "-B", branch, base)
-        else:
-            # --force: a worktree registered at this path but deleted by hand is taken over.
-            await git(repo, *_CHECKOUT, "worktree", "add", "--force", "-B", branch, str(path), base)
-        pool.mark(path, parked_in)
+        await _check_out(repo, path, pool.pool_dir(root, repo), ("-B", branch), base)
     return Workspace(repo=repo, path=path, branch=branch, base_commit=base)
 
 
-async def create_scratch(repo: Path, path: Path, commit: str) -> None:
-    """A detached worktree at ``commit``, for checking a candidate before a branch moves to it."""
+async def create_scratch(repo: Path, path: Path, commit: str, *, root: Path | None = None) -> None:
+    """A detached worktree at ``commit``, for checking a candidate before a branch moves to it.
+
+    With ``root`` (the worktree root ``path`` lies under) a worktree parked there is reused when there is one,
+    and the scratch worktree may be parked in turn.
+    """
     async with locks.repo_lock(repo, "worktrees"):
         await pool.discard(repo, path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        await git(repo, *_CHECKOUT, "worktree", "add", "--force", "--detach", str(path), commit)
+        await _check_out(repo, path, pool.pool_dir(root, repo) if root is not None else None, ("--detach",), commit)
+
+
+async def _check_out(repo: Path, path: Path, parked_in: Path | None, how: tuple[str, ...], commit: str) -> None:
+    """A parked worktree moved to ``path``, else a new one, checked out at ``commit`` (under the lock)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if parked_in is not None and await pool.take(repo, parked_in, path):
+        await git(path, *_CHECKOUT, "checkout", "--quiet", "--force", *how, commit)
+    else:
+        # --force: a worktree registered at this path but deleted by hand is taken over.
+        await git(repo, *_CHECKOUT, "worktree", "add", "--force", *how, str(path), commit)
+    if parked_in is not None:
+        pool.mark(path, parked_in)
 
 
 async def remove_worktree(repo: Path, path: Path, *, pool_size: int = 0) -> None:
     """Remove a worktree if it exists (its branch stays, for inspection).
 
-    With ``pool_size`` > 0, a worktree ``create_worktree`` made is instead made pristine (reset, detached,
-    every untracked and ignored file removed) and parked for the next task of the repository, as long as
-    fewer than ``pool_size`` are parked.
+    With ``pool_size`` > 0, a worktree ``create_worktree`` (or ``create_scratch`` with a root) made is
+    instead made pristine (reset, detached, every untracked and ignored file removed) and parked for the
+    next task of the repository, as long as fewer than ``pool_size`` are parked.
     """
     if pool_size > 0 and await pool.park(repo, path, pool_size):
         return

@@ -18,7 +18,7 @@ from quarterdeck.crews import review
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.retry import RetryPolicy
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
-from quarterdeck.engine import control
+from quarterdeck.engine import control, outcomes
 from quarterdeck.engine.secrets import AgentSecrets, Redactor
 from quarterdeck.errors import LeaseLost, QuarterdeckError, StoreError
 from quarterdeck.runtimes import process
@@ -589,11 +589,14 @@ async def execute_attempt(
     *,
     claim_next: ClaimNext | None = None,
     secrets: AgentSecrets | None = None,
+    writer: outcomes.OutcomeWriter | None = None,
 ) -> AttemptOutcome:
     """Run every step of the claimed attempt and record its outcome, fenced by the lease.
 
     ``run`` may come with its set-up read already (``RunSetup``, which a worker keeps per run).
-    ``secrets`` opens the organisation's agent secrets into the agent's environment (none without it)."""
+    ``secrets`` opens the organisation's agent secrets into the agent's environment (none without it).
+    ``writer`` records a success in a group with other slots' (see ``outcomes.py``); the next task is
+    claimed there when ``claim_next`` is given (a failure is recorded alone, claiming with ``claim_next``)."""
     setup = run if isinstance(run, RunSetup) else RunSetup.of(run)
     run = setup.run
     attempt = _Attempt(db, settings, registry, claim, setup, secrets)
@@ -631,6 +634,15 @@ async def execute_attempt(
         kept = {k: v for k in ("session_id", "runtime_state") if (v := attempt.checkpoint.get(k))}
         if kept:
             ending = dataclasses.replace(ending, keep=kept)
+    elif writer is not None:
+        success = outcomes.Success(claim, attempt.take_events(), ending.commit, wants_next=claim_next is not None)
+        recorded = await writer.record(success)
+        return AttemptOutcome(
+            succeeded=recorded.held,
+            newly_ready=recorded.newly_ready,
+            run_finished=recorded.run_finished,
+            next_claim=recorded.next_claim,
+        )
     return await _record(db, claim, run, attempt.take_events(), ending, claim_next)
 
 

@@ -25,7 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
@@ -35,6 +37,7 @@ from quarterdeck.domain import plans
 from quarterdeck.settings import Settings
 
 PASSWORD = "bench password 1234"
+_T = TypeVar("_T")
 
 
 def _plan(tasks: int) -> plans.Plan:
@@ -75,7 +78,38 @@ def _repo(path: Path) -> Path:
     return path
 
 
-async def _load(base: str, token: str, run_ids: list[str], rate: float, seconds: float) -> dict[str, list[float]]:
+class _Connection:
+    """One keep-alive HTTP/1.1 connection: a GET written as raw bytes, the answer read by Content-Length."""
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port = host, port
+        self.head = f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> int:
+        """The status of ``GET path``; the body is read and dropped."""
+        if self.writer is None or self.reader is None or self.writer.is_closing():
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.head)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def _load(
+    base: tuple[str, int], token: str, run_ids: list[str], rate: float, seconds: float, connections: int
+) -> dict[str, list[float]]:
     targets = [
         ("runs list", lambda i: "/api/v1/runs"),
         ("run detail", lambda i: f"/api/v1/runs/{run_ids[i % len(run_ids)]}"),
@@ -84,30 +118,34 @@ async def _load(base: str, token: str, run_ids: list[str], rate: float, seconds:
     ]
     latencies: dict[str, list[float]] = {name: [] for name, _ in targets}
     errors = 0
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=30
-    ) as client:
+    total = int(rate * seconds)
+    due: asyncio.Queue[int] = asyncio.Queue()
+    start = time.perf_counter()
 
-        async def one(i: int) -> None:
-            nonlocal errors
-            name, path = targets[i % len(targets)]
-            started = time.perf_counter()
-            response = await client.get(path(i // len(targets)))
-            if response.status_code != 200:
-                errors += 1
-            latencies[name].append((time.perf_counter() - started) * 1000)
+    async def connection() -> None:
+        # Takes the next due request when it is free: a request that finds every connection busy
+        # waits here, and that wait counts (latency runs from the scheduled time, not the send).
+        nonlocal errors
+        conn = _Connection(*base, token)
+        try:
+            while (i := await due.get()) >= 0:
+                name, path = targets[i % len(targets)]
+                if await conn.get(path(i // len(targets))) != 200:
+                    errors += 1
+                latencies[name].append((time.perf_counter() - (start + i / rate)) * 1000)
+        finally:
+            conn.close()
 
-        total = int(rate * seconds)
-        start = time.perf_counter()
-        pending = []
-        for i in range(total):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            pending.append(asyncio.create_task(one(i)))
-        await asyncio.gather(*pending)
-        elapsed = time.perf_counter() - start
+    pool = [asyncio.create_task(connection()) for _ in range(connections)]
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        due.put_nowait(i)
+    for _ in pool:
+        due.put_nowait(-1)
+    await asyncio.gather(*pool)
+    elapsed = time.perf_counter() - start
     print(f"offered {total} requests in {elapsed:.1f} s = {total / elapsed:.0f} req/s; {errors} errors")
     return latencies
 
@@ -116,12 +154,36 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its live children (``--processes``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        pids += [int(p) for p in (task / "children").read_text().split()]
+    total = 0
+    for p in pids:
+        fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def _run(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run on uvloop when it is installed (it is, with uvicorn[standard]): the generator must be cheap."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections of the generator")
+    parser.add_argument("--processes", type=int, default=1, help="quarterdeck serve --processes")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--port", type=int, default=18499)
     args = parser.parse_args()
@@ -134,12 +196,10 @@ def main() -> None:
         settings = Settings(state_dir=state, database_url=args.database_url)
         run_ids = asyncio.run(_seed(settings, _repo(Path(tmp) / "repo"), args.runs, args.tasks))
         print(f"seeded {len(run_ids)} runs of {args.tasks} tasks ({settings.resolved_database_url().split(':')[0]})")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "quarterdeck", "serve", "--no-worker", "--port", str(args.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        command = [sys.executable, "-m", "quarterdeck", "serve", "--no-worker", "--port", str(args.port)]
+        if args.processes > 1:
+            command += ["--processes", str(args.processes)]
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{args.port}"
         try:
             deadline = time.monotonic() + 60
@@ -154,11 +214,19 @@ def main() -> None:
                 time.sleep(0.1)
             login = httpx.post(f"{base}/api/v1/auth/login", json={"email": "bench@example.com", "password": PASSWORD})
             token = login.json()["access_token"]
-            asyncio.run(_load(base, token, run_ids, args.rate / 4, 2))  # warm up
-            latencies = asyncio.run(_load(base, token, run_ids, args.rate, args.seconds))
+            address = ("127.0.0.1", args.port)
+            _run(_load(address, token, run_ids, args.rate / 4, 2, args.connections))  # warm up
+            server_cpu, own_cpu = _cpu_s(server.pid), time.process_time()
+            latencies = _run(_load(address, token, run_ids, args.rate, args.seconds, args.connections))
+            server_cpu, own_cpu = _cpu_s(server.pid) - server_cpu, time.process_time() - own_cpu
         finally:
             server.terminate()
             server.wait(30)
+    count = sum(len(values) for values in latencies.values())
+    print(
+        f"CPU per request: server {server_cpu / count * 1000:.2f} ms, generator {own_cpu / count * 1000:.2f} ms; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"{'endpoint':<14}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
     for name, values in latencies.items():
         p50, p95, p99 = (_percentile(values, q) for q in (50, 95, 99))

@@ -101,6 +101,10 @@ def _bearer(connection: HTTPConnection) -> str | None:
 
 
 async def _from_api_key(svc: Services, connection: HTTPConnection, key: str) -> Principal:
+    known = svc.api_keys.get(key)
+    if known is not None:
+        return known
+    # Only lookups count against the limit: a key already proved here costs nothing to check.
     retry = await svc.limiter.hit(
         f"apikey:{client_ip(connection)}", limit=svc.api.login_rate_limit * 10, window_s=svc.api.rate_limit_window_s
     )
@@ -118,12 +122,20 @@ async def _from_api_key(svc: Services, connection: HTTPConnection, key: str) -> 
     if record.last_used_at is None or now - record.last_used_at > _TOUCH_EVERY:
         async with svc.db.transaction() as conn:
             await identity.touch_api_key(conn, record.id, now=now)
-    return Principal(
+    principal = Principal(
         user_id=record.user_id, api_key_id=record.id, org_id=record.org_id, role=Role(record.role), name=record.name
     )
+    until = now.timestamp() + svc.api.api_key_cache_s
+    if record.expires_at is not None:
+        until = min(until, record.expires_at.timestamp())
+    svc.api_keys.put(key, principal, until=until)
+    return principal
 
 
 def _from_jwt(svc: Services, token: str) -> Principal:
+    known = svc.tokens.get(token)
+    if known is not None:
+        return known
     try:
         claims = tokens.verify_access_token(svc.keys, token)
     except tokens.InvalidToken as exc:
@@ -132,7 +144,10 @@ def _from_jwt(svc: Services, token: str) -> Principal:
         role = Role(claims.role)
     except ValueError:
         raise Unauthorized("token carries an unknown role") from None
-    return Principal(user_id=claims.user_id, api_key_id=None, org_id=claims.org_id, role=role, name=claims.name)
+    principal = Principal(user_id=claims.user_id, api_key_id=None, org_id=claims.org_id, role=role, name=claims.name)
+    # A token is signed and stateless: until it expires, verifying it again would prove the same.
+    svc.tokens.put(token, principal, until=claims.expires_at.timestamp())
+    return principal
 
 
 def check_csrf(connection: HTTPConnection) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from quarterdeck.api import schemas
 from quarterdeck.store.crews import ApprovalRecord
 from quarterdeck.store.identity import ApiKeyRecord, UserRecord
+from quarterdeck.store.listings import TaskSummary
 from quarterdeck.store.projects import ProjectRecord
 from quarterdeck.store.records import AttemptRecord, EventRecord, RunRecord, TaskRecord
 from quarterdeck.store.secrets import SecretRecord
@@ -44,7 +45,7 @@ def run_summary(run: RunRecord, counts: Mapping[str, int]) -> schemas.RunSummary
     )
 
 
-def task_row(task: TaskRecord, depends_on: Sequence[str], cost_usd: float) -> schemas.TaskRow:
+def task_row(task: TaskRecord | TaskSummary, depends_on: Sequence[str], cost_usd: float) -> schemas.TaskRow:
     return schemas.TaskRow(
         id=task.id,
         run_id=task.run_id,
@@ -65,7 +66,7 @@ def task_row(task: TaskRecord, depends_on: Sequence[str], cost_usd: float) -> sc
     )
 
 
-def critical_path(tasks: Sequence[TaskRecord], depends_on: Mapping[str, Sequence[str]]) -> list[str]:
+def critical_path(tasks: Sequence[TaskRecord | TaskSummary], depends_on: Mapping[str, Sequence[str]]) -> list[str]:
     """The longest dependency chain, first task first, from each task's stored chain length."""
     if not tasks:
         return []

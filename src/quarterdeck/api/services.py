@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from quarterdeck.api.credentials import CredentialCache
 from quarterdeck.api.metrics import Metrics
 from quarterdeck.api.ratelimit import RateLimiter
 from quarterdeck.api.settings import ApiSettings
@@ -17,6 +18,9 @@ from quarterdeck.bus import EventBus, EventFeed
 from quarterdeck.security.keyring import Keyring
 from quarterdeck.settings import Settings
 from quarterdeck.store.database import Database
+
+if TYPE_CHECKING:
+    from quarterdeck.api.auth import Principal
 
 __all__ = ["Services", "Svc", "services"]
 
@@ -33,13 +37,18 @@ class Services:
     metrics: Metrics
     #: set when the server begins to shut down: open event streams end, so the shutdown does not wait on them
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    #: callers proved by an access token, until the token expires
+    tokens: CredentialCache[Principal] = field(default_factory=CredentialCache)
+    #: callers proved by an API key, for ``api.api_key_cache_s`` (revoking through the API forgets at once)
+    api_keys: CredentialCache[Principal] = field(default_factory=CredentialCache)
 
     @property
     def db(self) -> Database:
         return self.quarterdeck.db
 
 
-def services(connection: HTTPConnection) -> Services:
+async def services(connection: HTTPConnection) -> Services:
+    # async: FastAPI runs a plain ``def`` dependency in a thread pool, which costs more than the lookup
     found: Services = connection.app.state.services
     return found
 

@@ -27,5 +27,9 @@ class ApiSettings(KeySettings):
     login_rate_limit: int = Field(default=10, gt=0)
     #: the rate-limit window
     rate_limit_window_s: float = Field(default=60.0, gt=0)
+    #: how long a verified API key is remembered by an API process: a key revoked by another process
+    #: (``quarterdeck apikey revoke``, another API process) still works here for at most this long;
+    #: one revoked through this process's API stops at once. 0 looks the key up on every request.
+    api_key_cache_s: float = Field(default=5.0, ge=0)
     #: mark cookies ``Secure``; default: when the request came over https
     cookie_secure: bool | None = None

@@ -1,4 +1,4 @@
-"""Organisation-scoped, paged reads for the API: runs with task counts, tasks, the queue, costs, metrics.
+"""Organisation-scoped, paged reads for the API: runs with task counts, tasks with costs, the queue, metrics.
 
 Every read takes the caller's organisation: a run of another organisation reads as missing.
 Pages are keyset pages (``after``/``before`` the last row shown), so they stay stable while rows
@@ -7,9 +7,10 @@ are added.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,6 +22,7 @@ from quarterdeck.store.tables import attempts, cost_entries, dependencies, runs,
 
 __all__ = [
     "Census",
+    "TaskSummary",
     "read_attempt_durations",
     "read_census",
     "read_dependencies",
@@ -28,15 +30,33 @@ __all__ = [
     "read_run",
     "read_run_orgs",
     "read_run_page",
-    "read_task_costs",
+    "read_task",
     "read_task_counts",
+    "read_task_dependencies",
     "read_task_page",
+    "read_task_summaries",
 ]
+
+
+# The API's hot reads are built once, with bound parameters: building a statement per request
+# costs more than running it (see store/AGENTS.md).
+_RUN = sa.select(runs).where(runs.c.id == sa.bindparam("run_id"), runs.c.org_id == sa.bindparam("org_id"))
+_RUN_PAGE = (
+    sa.select(runs)
+    .where(runs.c.org_id == sa.bindparam("org_id"))
+    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+    .limit(sa.bindparam("limit"))
+)
+_TASK_COUNTS = (
+    sa.select(tasks.c.run_id, tasks.c.status, sa.func.count())
+    .where(tasks.c.run_id.in_(sa.bindparam("run_ids", expanding=True)))
+    .group_by(tasks.c.run_id, tasks.c.status)
+)
 
 
 async def read_run(conn: AsyncConnection, run_id: str, *, org_id: str) -> RunRecord:
     """The run, or NotFound — also when it belongs to another organisation."""
-    row = (await conn.execute(sa.select(runs).where(runs.c.id == run_id, runs.c.org_id == org_id))).first()
+    row = (await conn.execute(_RUN, {"run_id": run_id, "org_id": org_id})).first()
     if row is None:
         raise NotFound(f"no run {run_id!r}")
     return RunRecord.from_row(row._mapping)
@@ -52,7 +72,7 @@ async def read_run_page(
     limit: int = 50,
 ) -> list[RunRecord]:
     """Newest runs first; ``q`` matches the id, name or goal; ``before`` is the last (created_at, id) shown."""
-    query = sa.select(runs).where(runs.c.org_id == org_id)
+    query = _RUN_PAGE
     if statuses:
         query = query.where(runs.c.status.in_(list(statuses)))
     if q:
@@ -69,7 +89,7 @@ async def read_run_page(
         query = query.where(
             sa.or_(runs.c.created_at < created, sa.and_(runs.c.created_at == created, runs.c.id < run_id))
         )
-    rows = await conn.execute(query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit))
+    rows = await conn.execute(query, {"org_id": org_id, "limit": limit})
     return [RunRecord.from_row(r._mapping) for r in rows]
 
 
@@ -78,25 +98,89 @@ async def read_task_counts(conn: AsyncConnection, run_ids: Sequence[str]) -> dic
     counts: dict[str, dict[str, int]] = {run_id: {} for run_id in run_ids}
     if not run_ids:
         return counts
-    rows = await conn.execute(
-        sa.select(tasks.c.run_id, tasks.c.status, sa.func.count())
-        .where(tasks.c.run_id.in_(list(run_ids)))
-        .group_by(tasks.c.run_id, tasks.c.status)
-    )
+    rows = await conn.execute(_TASK_COUNTS, {"run_ids": list(run_ids)})
     for run_id, status, n in rows:
         counts[run_id][str(status)] = int(n)
     return counts
 
 
+@dataclass(frozen=True, slots=True)
+class TaskSummary:
+    """A task as lists show it (no prompt, options or checkpoint to decode), with what its attempts cost."""
+
+    id: str
+    run_id: str
+    seq: int
+    title: str
+    status: str
+    priority: int
+    runtime: str
+    role: str | None
+    attempts: int
+    revisions: int
+    path_length: int
+    error: str | None
+    commit_sha: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    cost_usd: float
+
+
+_TASK_COST = (
+    sa.select(sa.func.coalesce(sa.func.sum(attempts.c.cost_usd), 0.0))
+    .where(attempts.c.task_pk == tasks.c.pk)
+    .scalar_subquery()
+)
+# The columns in TaskSummary's order, so that a row is the record's arguments.
+_SUMMARIES = sa.select(
+    *(tasks.c[name] for name in (f.name for f in fields(TaskSummary)) if name != "cost_usd"), _TASK_COST
+).order_by(tasks.c.seq)
+_RUN_TASKS = _SUMMARIES.where(tasks.c.run_id == sa.bindparam("run_id"))
+_ORGS_RUN = sa.select(runs.c.id).where(runs.c.id == sa.bindparam("run_id"), runs.c.org_id == sa.bindparam("org_id"))
+_TASK_PAGE = _RUN_TASKS.where(tasks.c.run_id.in_(_ORGS_RUN), tasks.c.seq > sa.bindparam("after_seq")).limit(
+    sa.bindparam("limit")
+)
+_TASK_PAGE_BY_STATUS = _TASK_PAGE.where(tasks.c.status.in_(sa.bindparam("statuses", expanding=True)))
+_ORGS_TASK = sa.select(tasks).where(
+    tasks.c.run_id == sa.bindparam("run_id"), tasks.c.id == sa.bindparam("task_id"), tasks.c.run_id.in_(_ORGS_RUN)
+)
+
+
+def _summaries(rows: Iterable[Sequence[Any]]) -> list[TaskSummary]:
+    return [TaskSummary(*row) for row in rows]
+
+
+async def read_task_summaries(conn: AsyncConnection, run_id: str) -> list[TaskSummary]:
+    """Every task of the run (read it with ``read_run`` first: this read is not scoped), in plan order."""
+    return _summaries(await conn.execute(_RUN_TASKS, {"run_id": run_id}))
+
+
 async def read_task_page(
-    conn: AsyncConnection, run_id: str, *, statuses: Sequence[str] = (), after_seq: int = -1, limit: int = 500
-) -> list[TaskRecord]:
-    """A run's tasks in plan order after position ``after_seq``."""
-    query = sa.select(tasks).where(tasks.c.run_id == run_id, tasks.c.seq > after_seq)
+    conn: AsyncConnection,
+    run_id: str,
+    *,
+    org_id: str,
+    statuses: Sequence[str] = (),
+    after_seq: int = -1,
+    limit: int = 500,
+) -> list[TaskSummary]:
+    """A run's tasks in plan order after position ``after_seq``; NotFound when the run is not the org's."""
+    params: dict[str, Any] = {"run_id": run_id, "org_id": org_id, "after_seq": after_seq, "limit": limit}
     if statuses:
-        query = query.where(tasks.c.status.in_(list(statuses)))
-    rows = await conn.execute(query.order_by(tasks.c.seq).limit(limit))
-    return [TaskRecord.from_row(r._mapping) for r in rows]
+        params["statuses"] = list(statuses)
+    found = _summaries(await conn.execute(_TASK_PAGE_BY_STATUS if statuses else _TASK_PAGE, params))
+    if not found:
+        await read_run(conn, run_id, org_id=org_id)  # an empty page of a run, or no such run?
+    return found
+
+
+async def read_task(conn: AsyncConnection, run_id: str, task_id: str, *, org_id: str) -> TaskRecord:
+    """One task of one of the organisation's runs, or NotFound (naming the run or the task)."""
+    row = (await conn.execute(_ORGS_TASK, {"run_id": run_id, "task_id": task_id, "org_id": org_id})).first()
+    if row is None:
+        await read_run(conn, run_id, org_id=org_id)
+        raise NotFound(f"no task {task_id!r} in run {run_id!r}")
+    return TaskRecord.from_row(row._mapping)
 
 
 # Built once: a new alias of a wide table rebuilds its column collection, which costs more than the query.
@@ -109,26 +193,30 @@ _DEPENDENCIES = (
     .join(_dep, _dep.c.pk == dependencies.c.depends_on_pk)
     .order_by(_task.c.seq, _dep.c.seq)
 )
+_RUN_DEPENDENCIES = _DEPENDENCIES.where(_task.c.run_id == sa.bindparam("run_id"))
 
 
 async def read_dependencies(conn: AsyncConnection, run_id: str) -> dict[str, list[str]]:
     """For each task of the run that has dependencies, the ids it depends on."""
-    rows = await conn.execute(_DEPENDENCIES.where(_task.c.run_id == run_id))
+    rows = await conn.execute(_RUN_DEPENDENCIES, {"run_id": run_id})
     out: dict[str, list[str]] = {}
     for task_id, dep_id in rows:
         out.setdefault(task_id, []).append(dep_id)
     return out
 
 
-async def read_task_costs(conn: AsyncConnection, run_id: str) -> dict[str, float]:
-    """What each task of the run has cost so far, over all its attempts."""
-    rows = await conn.execute(
-        sa.select(tasks.c.id, sa.func.sum(attempts.c.cost_usd))
-        .join(attempts, attempts.c.task_pk == tasks.c.pk)
-        .where(tasks.c.run_id == run_id)
-        .group_by(tasks.c.id)
-    )
-    return {task_id: float(total or 0.0) for task_id, total in rows}
+_TASK_DEPENDENCIES = (
+    sa.select(_dep.c.id)
+    .select_from(dependencies)
+    .join(_dep, _dep.c.pk == dependencies.c.depends_on_pk)
+    .where(dependencies.c.task_pk == sa.bindparam("task_pk"))
+    .order_by(_dep.c.seq)
+)
+
+
+async def read_task_dependencies(conn: AsyncConnection, task_pk: int) -> list[str]:
+    """The ids of the tasks one task depends on, in plan order."""
+    return list((await conn.execute(_TASK_DEPENDENCIES, {"task_pk": task_pk})).scalars())
 
 
 async def read_queue(conn: AsyncConnection, *, org_id: str, limit: int = 200) -> dict[str, list[TaskRecord]]:

@@ -59,7 +59,8 @@ async def create_api_key(
 
 @router.delete("/api-keys/{key_id}")
 async def revoke_api_key(key_id: str, principal: Admin, svc: Svc) -> schemas.ApiKeyPublic:
-    """Revoke the key: it stops working at once."""
+    """Revoke the key: it stops working at once in this process, within ``api_key_cache_s`` in others."""
     async with svc.db.transaction() as conn:
         record = await identity.revoke_api_key(conn, key_id, org_id=principal.org_id, now=utcnow())
+    svc.api_keys.forget(lambda caller: caller.api_key_id == record.id)
     return convert.api_key(record)

@@ -20,7 +20,6 @@ from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.errors import InputError
 from quarterdeck.store import listings
 from quarterdeck.store import projects as project_store
-from quarterdeck.store import tasks as task_store
 
 __all__ = ["read_run_or_404", "router", "run_detail", "split_statuses"]
 
@@ -49,9 +48,8 @@ async def read_run_or_404(svc: Services, principal: Principal, run_id: str) -> s
 async def run_detail(svc: Services, principal: Principal, run_id: str) -> schemas.RunDetail:
     async with svc.db.read() as conn:
         run = await listings.read_run(conn, run_id, org_id=principal.org_id)
-        tasks = await task_store.read_tasks(conn, run_id)
+        tasks = await listings.read_task_summaries(conn, run_id)
         deps = await listings.read_dependencies(conn, run_id)
-        costs = await listings.read_task_costs(conn, run_id)
     counts: dict[str, int] = {}
     for task in tasks:
         counts[task.status] = counts.get(task.status, 0) + 1
@@ -60,7 +58,7 @@ async def run_detail(svc: Services, principal: Principal, run_id: str) -> schema
         **summary.model_dump(),
         base_ref=run.base_ref,
         merge_strategy=run.merge_strategy,
-        tasks=[convert.task_row(t, deps.get(t.id, []), costs.get(t.id, 0.0)) for t in tasks],
+        tasks=[convert.task_row(t, deps.get(t.id, []), t.cost_usd) for t in tasks],
         critical_path=convert.critical_path(tasks, deps),
     )
 

@@ -27,8 +27,7 @@ router = v1_router("tasks")
 
 async def _task_or_404(svc: Services, principal: Principal, run_id: str, task_id: str) -> TaskRecord:
     async with svc.db.read() as conn:
-        await listings.read_run(conn, run_id, org_id=principal.org_id)
-        return await task_store.read_task(conn, run_id, task_id)
+        return await listings.read_task(conn, run_id, task_id, org_id=principal.org_id)
 
 
 @router.get("/runs/{run_id}/tasks")
@@ -44,14 +43,14 @@ async def list_tasks(
     after = decode_cursor(cursor, int)[0] if cursor else -1
     statuses = split_statuses(status, TaskStatus)
     async with svc.db.read() as conn:
-        await listings.read_run(conn, run_id, org_id=principal.org_id)
-        tasks = await listings.read_task_page(conn, run_id, statuses=statuses, after_seq=after, limit=limit + 1)
-        deps = await listings.read_dependencies(conn, run_id)
-        costs = await listings.read_task_costs(conn, run_id)
+        tasks = await listings.read_task_page(
+            conn, run_id, org_id=principal.org_id, statuses=statuses, after_seq=after, limit=limit + 1
+        )
+        deps = await listings.read_dependencies(conn, run_id) if tasks else {}
     more = len(tasks) > limit
     tasks = tasks[:limit]
     return schemas.Page[schemas.TaskRow](
-        items=[convert.task_row(t, deps.get(t.id, []), costs.get(t.id, 0.0)) for t in tasks],
+        items=[convert.task_row(t, deps.get(t.id, []), t.cost_usd) for t in tasks],
         next_cursor=encode_cursor(tasks[-1].seq) if more else None,
     )
 
@@ -60,13 +59,12 @@ async def list_tasks(
 async def read_task(run_id: str, task_id: str, principal: Viewer, svc: Svc) -> schemas.TaskDetail:
     """A task with its prompt, criteria, attempts, review verdicts and cost."""
     async with svc.db.read() as conn:
-        await listings.read_run(conn, run_id, org_id=principal.org_id)
-        task = await task_store.read_task(conn, run_id, task_id)
+        task = await listings.read_task(conn, run_id, task_id, org_id=principal.org_id)
         attempts = await task_store.read_attempts(conn, task.pk)
         verdicts = await crew_store.read_verdicts(conn, run_id, task_id)
-        deps = await listings.read_dependencies(conn, run_id)
+        deps = await listings.read_task_dependencies(conn, task.pk)
     cost = sum(a.cost_usd for a in attempts)
-    row = convert.task_row(task, deps.get(task.id, []), cost)
+    row = convert.task_row(task, deps, cost)
     return schemas.TaskDetail(
         **row.model_dump(),
         prompt=task.prompt,

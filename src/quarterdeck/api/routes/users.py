@@ -56,10 +56,14 @@ async def update_user(user_id: str, body: schemas.UserUpdate, principal: Admin, 
         password=body.password,
         disabled=body.disabled,
     )
+    if record.disabled_at is not None:
+        svc.api_keys.forget(lambda caller: caller.user_id == record.id)  # their keys stop working here at once
     return convert.user(record)
 
 
 @router.delete("/users/{user_id}")
 async def disable_user(user_id: str, principal: Admin, svc: Svc) -> schemas.UserPublic:
     """Disable the user (kept for the audit trail): they can no longer sign in, their API keys stop working."""
-    return convert.user(await accounts.update_user(svc.db, user_id, org_id=principal.org_id, disabled=True))
+    record = await accounts.update_user(svc.db, user_id, org_id=principal.org_id, disabled=True)
+    svc.api_keys.forget(lambda caller: caller.user_id == record.id)  # their keys stop working here at once
+    return convert.user(record)

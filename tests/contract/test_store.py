@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import fields
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import plans
 from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
 from quarterdeck.errors import LeaseLost, NotFound
+from quarterdeck.store import database, records, tables
 from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store import tasks as task_store
@@ -149,6 +152,39 @@ async def test_a_group_completes_each_task_fenced_by_its_own_lease(db: Database)
         held, ready = await task_store.complete_tasks(conn, [(by_id["w"], None)], now=utcnow())
     assert [c.task.id for c in held] == ["w"]
     assert ready == [("r1", "v")]
+
+
+def test_records_list_their_tables_columns_in_table_order() -> None:
+    # ``from_columns`` builds a record positionally from ``select(table)`` rows.
+    pairs = [
+        (tables.tasks, records.TaskRecord),
+        (tables.attempts, records.AttemptRecord),
+        (tables.runs, records.RunRecord),
+        (tables.events, records.EventRecord),
+    ]
+    for table, record in pairs:
+        assert [c.name for c in table.c] == [f.name for f in fields(record)], record.__name__
+
+
+async def test_statements_of_one_transaction_run_in_one_switch(db: Database) -> None:
+    await _create(db, DIAMOND)
+
+    async def claim_and_complete(conn: AsyncConnection) -> list[str]:
+        claim = await task_store.claim_task(conn, dialect=db.dialect, worker_id="w1", lease_s=30, now=utcnow())
+        assert claim is not None
+        return await task_store.complete_task(conn, claim, commit_sha=None, now=utcnow())
+
+    async def sleeps(conn: AsyncConnection) -> None:
+        await task_store.claim_task(conn, dialect=db.dialect, worker_id="w1", lease_s=30, now=utcnow())
+        await asyncio.sleep(0)
+
+    async with db.transaction() as conn:
+        assert await database.in_one_switch(conn, claim_and_complete) == ["b", "c"]
+    with pytest.raises(RuntimeError, match="awaited something other"):
+        async with db.transaction() as conn:
+            await database.in_one_switch(conn, sleeps)
+    # The failed block's claim was rolled back with its transaction.
+    assert (await _statuses(db))["c"] is TaskStatus.READY
 
 
 async def test_completion_is_fenced_by_the_lease_token(db: Database) -> None:

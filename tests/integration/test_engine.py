@@ -9,6 +9,7 @@ import pytest
 
 from quarterdeck.app import Quarterdeck, RunView
 from quarterdeck.domain import plans
+from quarterdeck.domain.events import EventType
 from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
 from quarterdeck.errors import InputError, PlanError
 from quarterdeck.stories.planfile import parse_plan
@@ -264,3 +265,26 @@ async def test_tasks_hinted_to_touch_the_same_file_run_apart_and_both_land(app: 
     assert left.finished_at is not None
     assert right.started_at >= left.finished_at
     assert git(repo, "show", f"{view.run.integration_branch}:shared.txt") == "right\n"
+
+
+async def test_outcomes_finishing_together_are_committed_together_and_release_their_dependants(
+    app: Quarterdeck, repo: Path
+) -> None:
+    # Twelve independent no-op tasks feed one join: four slots finish them in groups (group commit),
+    # and the join becomes ready only once all twelve are durable.
+    leaves = [plans.TaskSpec(id=f"leaf{i}", title=f"leaf {i}", runtime="noop") for i in range(12)]
+    join = plans.TaskSpec(id="join", title="join", runtime="noop", depends_on=tuple(t.id for t in leaves))
+    record = await app.submit(plans.Plan(name="groups", tasks=(*leaves, join)), repo=repo)
+    worker = app.worker(slots=4, run_id=record.id)
+    view = await app.run_until_done(record.id, worker=worker, tick_s=0.02)
+    assert view.run.status is RunStatus.SUCCEEDED
+    assert all(t.status is TaskStatus.SUCCEEDED and t.attempts == 1 for t in view.tasks)
+    assert worker.outcomes.recorded == 13
+    if app.db.dialect == "sqlite":
+        # Statements run on the loop's thread: the slots woken by one commit finish in the same turn.
+        assert worker.outcomes.groups < worker.outcomes.recorded
+    events = await app.events(record.id)
+    succeeded = [e.id for e in events if e.type == EventType.TASK_SUCCEEDED and e.task_id != "join"]
+    (ready,) = [e.id for e in events if e.type == EventType.TASK_READY and e.task_id == "join"]
+    assert len(succeeded) == 12
+    assert max(succeeded) < ready

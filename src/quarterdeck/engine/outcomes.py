@@ -8,7 +8,9 @@ their events, then one commit. A slot's wait ends only once its outcome is commi
 so nothing that depends on it can be claimed before it is durable.
 
 On SQLite the statements run on the event loop's thread, so the group is what finished within one
-turn of the loop; on PostgreSQL it is also whatever finished while the previous group was committing.
+turn of the loop; on PostgreSQL it is also whatever finished while the previous group was committing,
+and a few groups may commit at once (on connections of their own): a durable commit waits for the
+server's WAL flush (milliseconds), and concurrent commits share one flush.
 Failed attempts are rarer and each does more (retry policy, blocking, follow-ups): they keep their
 own transaction (``attempt._record``).
 """
@@ -18,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,6 +30,7 @@ from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.engine import control
 from quarterdeck.errors import QuarterdeckError, StoreError
 from quarterdeck.store import control as control_store
+from quarterdeck.store import database
 from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store import tasks as task_store
@@ -78,11 +82,15 @@ class _Queued:
 class OutcomeWriter:
     """Records successful outcomes in groups; ``record`` returns once its outcome is committed."""
 
-    def __init__(self, db: Database, claim: ClaimMany | None = None) -> None:
+    def __init__(self, db: Database, claim: ClaimMany | None = None, *, concurrency: int = 1) -> None:
         self.db = db
         self.claim = claim
+        #: how many groups may be committing at once (see ``Worker``: more than one on PostgreSQL only)
+        self.concurrency = max(1, concurrency)
         self._queue: list[_Queued] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
+        #: a writer was started and has not taken the queue yet
+        self._starting = False
         #: how many groups were committed and how many outcomes they held (for tests and benchmarks)
         self.groups = 0
         self.recorded = 0
@@ -95,23 +103,30 @@ class OutcomeWriter:
         """
         done: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
         self._queue.append(_Queued(success, done))
-        if self._writer is None or self._writer.done():
-            # Started as a task, it first runs after every slot that is ready in this turn of the loop
-            # has queued its outcome too.
-            self._writer = asyncio.ensure_future(self._write_queued())
+        if not self._starting and len(self._writers) < self.concurrency:
+            # Started as a task, a writer first runs after every slot that is ready in this turn of the
+            # loop has queued its outcome too.
+            self._starting = True
+            writer = asyncio.ensure_future(self._write_queued())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         return await done
 
     async def _write_queued(self) -> None:
+        """Write what is queued, group after group, until the queue is empty."""
+        self._starting = False
         while self._queue:
             group, self._queue = self._queue, []
             try:
                 results = await self._write_retrying(group)
-            except BaseException as exc:
+            except asyncio.CancelledError:
+                for queued in group:
+                    queued.done.cancel()
+                raise
+            except Exception as exc:
                 for queued in group:
                     if not queued.done.done():
                         queued.done.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
                 continue
             for queued, result in zip(group, results, strict=True):
                 if not queued.done.done():
@@ -136,55 +151,70 @@ class OutcomeWriter:
 
     async def _write(self, group: list[_Queued]) -> list[Recorded]:
         now = utcnow()
-        successes = [q.success for q in group]
-        final: dict[str, RunStatus] = {}
-        async with self.db.transaction() as conn:
-            held, ready = await task_store.complete_tasks(conn, [(s.claim, s.commit) for s in successes], now=now)
-            kept = {c.attempt_id for c in held}
-            live = [s for s in successes if s.claim.attempt_id in kept]
-            new: list[event_store.NewEvent] = []
-            for s in live:
-                task = s.claim.task
-                new += s.events
-                new.append(event_store.NewEvent(task.run_id, EventType.TASK_SUCCEEDED, {"commit": s.commit}, task.id))
-            new += [event_store.NewEvent(run_id, EventType.TASK_READY, {}, task_id) for run_id, task_id in ready]
-            runs = list(dict.fromkeys(s.claim.task.run_id for s in live))
-            wanting = [q for q in group if q.success.wants_next and q.success.claim.attempt_id in kept]
-            wanting = [q for q in wanting if not q.done.done()]
-            claims = await self.claim(conn, len(wanting)) if wanting and self.claim is not None else []
-            # A run with a task claimed just now goes on (that task's outcome looks again): no probes.
-            going_on = {c.task.run_id for c in claims}
-            recheck: list[str] = []
-            for run_id in runs:
-                if run_id in going_on:
-                    continue
-                blocker = await run_store.first_unfinished(conn, run_id)
-                status = await run_store.finish_run_if_done(conn, run_id, now) if blocker is None else None
-                if status is not None:
-                    final[run_id] = status
-                    new.append(event_store.NewEvent(run_id, EventType.RUN_FINISHED, {"status": str(status)}))
-                elif blocker is TaskStatus.RUNNING and self.db.dialect == "postgresql":
-                    # Under READ COMMITTED a task finishing concurrently may have seen ours still running;
-                    # whoever commits last sees everything, so each looks again after its commit.
-                    recheck.append(run_id)
-            await event_store.create_events(conn, new)
-        for run_id in recheck:
+        async with self.db.transaction(hot=True) as conn:
+            # Every statement of the group in one greenlet switch (see ``database.in_one_switch``).
+            written = await database.in_one_switch(conn, lambda c: self._statements(c, group, now))
+        for run_id in written.recheck:
             if await control.finish_after_commit(self.db, run_id):
-                final[run_id] = RunStatus.FAILED  # (any terminal status: only "the run ended" is reported)
+                written.final[run_id] = RunStatus.FAILED  # (any terminal status: only "the run ended" is reported)
         self.groups += 1
-        self.recorded += len(live)
-        return _results(group, kept, ready, final, dict(zip((id(q) for q in wanting), claims, strict=False)))
+        self.recorded += len(written.kept)
+        return _results(group, written)
+
+    async def _statements(self, conn: AsyncConnection, group: list[_Queued], now: datetime) -> _Written:
+        """The group's transaction: outcomes, dependants, next claims, the runs' ends, events."""
+        successes = [q.success for q in group]
+        held, ready = await task_store.complete_tasks(conn, [(s.claim, s.commit) for s in successes], now=now)
+        written = _Written(kept={c.attempt_id for c in held}, ready=ready)
+        live = [s for s in successes if s.claim.attempt_id in written.kept]
+        new: list[event_store.NewEvent] = []
+        for s in live:
+            task = s.claim.task
+            new += s.events
+            new.append(event_store.NewEvent(task.run_id, EventType.TASK_SUCCEEDED, {"commit": s.commit}, task.id))
+        new += [event_store.NewEvent(run_id, EventType.TASK_READY, {}, task_id) for run_id, task_id in ready]
+        wanting = [q for q in group if q.success.wants_next and q.success.claim.attempt_id in written.kept]
+        wanting = [q for q in wanting if not q.done.done()]
+        claims = await self.claim(conn, len(wanting)) if wanting and self.claim is not None else []
+        written.next_claims = {id(q): c for q, c in zip(wanting, claims, strict=False)}
+        # A run with a task claimed just now goes on (that task's outcome looks again): no probes.
+        going_on = {c.task.run_id for c in claims}
+        for run_id in dict.fromkeys(s.claim.task.run_id for s in live):
+            if run_id in going_on:
+                continue
+            blocker = await run_store.first_unfinished(conn, run_id)
+            status = await run_store.finish_run_if_done(conn, run_id, now) if blocker is None else None
+            if status is not None:
+                written.final[run_id] = status
+                new.append(event_store.NewEvent(run_id, EventType.RUN_FINISHED, {"status": str(status)}))
+            elif blocker is TaskStatus.RUNNING and self.db.dialect == "postgresql":
+                # Under READ COMMITTED a task finishing concurrently may have seen ours still running;
+                # whoever commits last sees everything, so each looks again after its commit.
+                written.recheck.append(run_id)
+        await event_store.create_events(conn, new)
+        return written
 
 
-def _results(
-    group: list[_Queued],
-    kept: set[str],
-    ready: list[tuple[str, str]],
-    final: dict[str, RunStatus],
-    next_claims: dict[int, Claim],
-) -> list[Recorded]:
+@dataclass(slots=True)
+class _Written:
+    """What a group's transaction did."""
+
+    #: attempt ids of the outcomes that held their lease (the others were dropped)
+    kept: set[str]
+    #: dependants that became ready, as ``(run_id, task_id)``
+    ready: list[tuple[str, str]]
+    #: the next task claimed for an outcome's slot, by ``id()`` of its queue entry
+    next_claims: dict[int, Claim] = field(default_factory=dict)
+    #: runs that ended
+    final: dict[str, RunStatus] = field(default_factory=dict)
+    #: runs to look at again after the commit (PostgreSQL)
+    recheck: list[str] = field(default_factory=list)
+
+
+def _results(group: list[_Queued], written: _Written) -> list[Recorded]:
     """Each outcome's share: its next claim; the group's newly ready tasks and a run's end go to the
     run's last outcome in the group, so each is reported once."""
+    kept = written.kept
     last_of_run = {q.success.claim.task.run_id: i for i, q in enumerate(group) if q.success.claim.attempt_id in kept}
     last = max(last_of_run.values(), default=-1)
     results = []
@@ -198,9 +228,9 @@ def _results(
         results.append(
             Recorded(
                 held=True,
-                newly_ready=tuple(task_id for _, task_id in ready) if i == last else (),
-                run_finished=run_id in final and last_of_run[run_id] == i,
-                next_claim=next_claims.get(id(queued)),
+                newly_ready=tuple(task_id for _, task_id in written.ready) if i == last else (),
+                run_finished=run_id in written.final and last_of_run[run_id] == i,
+                next_claim=written.next_claims.get(id(queued)),
             )
         )
     return results

@@ -70,7 +70,9 @@ class Worker:
         self._runs: dict[str, RunSetup] = {}
         self._last_reap = 0.0
         #: records the slots' successful outcomes in groups, claiming their next tasks in the same transaction
-        self.outcomes = OutcomeWriter(db, self._claim_many)
+        self.outcomes = OutcomeWriter(
+            db, self._claim_many, concurrency=max(1, self.slots // 2) if db.dialect == "postgresql" else 1
+        )
         #: how many times the loop has looked for work (for tests and metrics)
         self.polls = 0
 
@@ -133,7 +135,7 @@ class Worker:
             )
 
     async def _claim(self, count: int) -> list[Claim]:
-        async with self.db.transaction() as conn:
+        async with self.db.transaction(hot=True) as conn:
             return await task_store.claim_tasks(
                 conn,
                 dialect=self.db.dialect,

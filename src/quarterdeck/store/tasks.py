@@ -115,7 +115,7 @@ async def claim_tasks(
         },
     )
     claimed = sorted(
-        (TaskRecord.from_row(row._mapping) for row in result),
+        (TaskRecord.from_columns(row) for row in result),
         key=lambda t: (-t.priority, -t.path_length, t.seq, t.pk),
     )
     if not claimed:
@@ -646,7 +646,7 @@ async def read_newest_run_of_task(conn: AsyncConnection, task_id: str) -> str:
 async def read_tasks(conn: AsyncConnection, run_id: str) -> list[TaskRecord]:
     """A run's tasks in plan order."""
     rows = await conn.execute(sa.select(tasks).where(tasks.c.run_id == run_id).order_by(tasks.c.seq))
-    return [TaskRecord.from_row(r._mapping) for r in rows]
+    return [TaskRecord.from_columns(r) for r in rows]
 
 
 async def read_attempts(conn: AsyncConnection, task_pk: int) -> list[AttemptRecord]:

@@ -11,6 +11,17 @@ engine's own functions (best, mean and max of ``--runs``, wall and CPU seconds â
 
 Goals (issue 5): under 1.5 s per worktree and under 0.5 s per clean landing.
 
+Figures (2026-11-23, 2 cores shared with three other engineers' test runs, load average 4.3-5.0; 5 runs):
+
+- from the pool: create mean 0.33 s (max 0.49), park 0.35-0.39 s; per task 0.68-0.73 s, max 0.86-0.90 s
+  (goal met); CPU 0.21 s + 0.21 s;
+- fresh: 1.7-7.9 s, mean 4.6-5.8 s, CPU 4.8-5.3 s of which 94 % in the kernel: creating 20,000 files is
+  what this VM's disk is slow at (Dirty climbs to ~330 MB); goal not met cold, on this machine. Removing a
+  worktree, which every finished task paid before the pool, took another 0.7-1.25 s;
+- plain ``git worktree add``, alternated: serial checkout mean 15.2-19.0 s (best 0.97), parallel checkout
+  (2 workers) mean 4.2-4.9 s (best 3.1): parallel checkout is kept for fresh worktrees;
+- landings: mean 87-88 ms, max 145-158 ms.
+
     .venv/bin/python bench/workspaces.py [--files N] [--commits N] [--branches N] [--runs N]
 """
 
@@ -70,25 +81,30 @@ class Timing:
 
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    #: of ``cpu``, the time spent in the kernel (creating and deleting files)
+    system: list[float] = field(default_factory=list)
 
     @contextlib.contextmanager
     def measure(self) -> Iterator[None]:
-        cpu, wall = _cpu(), time.perf_counter()
+        (user, system), wall = _cpu(), time.perf_counter()
         yield
         self.wall.append(time.perf_counter() - wall)
-        self.cpu.append(_cpu() - cpu)
+        user_after, system_after = _cpu()
+        self.cpu.append(user_after - user + system_after - system)
+        self.system.append(system_after - system)
 
     def line(self) -> str:
         each = ", ".join(f"{t:.2f}" for t in self.wall)
         return (
             f"best {min(self.wall):.3f} s, mean {statistics.mean(self.wall):.3f} s, max {max(self.wall):.3f} s "
-            f"({each}); cpu {statistics.mean(self.cpu):.3f} s"
+            f"({each}); cpu {statistics.mean(self.cpu):.3f} s, of which kernel {statistics.mean(self.system):.3f} s"
         )
 
 
-def _cpu() -> float:
+def _cpu() -> tuple[float, float]:
+    """User and system CPU seconds so far, of this process and its (waited-for) git processes."""
     mine, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+    return mine.ru_utime + children.ru_utime, mine.ru_stime + children.ru_stime
 
 
 async def time_cold(repo: Path, root: Path, runs: int) -> tuple[Timing, Timing]:

@@ -141,6 +141,20 @@ async def test_a_scratch_worktree_with_a_root_reuses_a_parked_one_detached_and_i
     assert not (parked / "check-output.log").exists()
 
 
+@pytest.mark.parametrize("parked", [True, False])
+async def test_a_worktree_deleted_by_hand_is_taken_over(repo: Path, root: Path, parked: bool) -> None:
+    main = await worktrees.resolve_commit(repo, "main")
+    gone = await worktrees.create_worktree(repo, root, "run1", "t", 1, main)
+    shutil.rmtree(gone.path)  # still registered with git, holding the task's branch
+    if parked:
+        await _finished(repo, root, "u")
+    again = await worktrees.create_worktree(repo, root, "run1", "t", 1, main)
+    assert again.path == gone.path
+    assert _tag_of(again.path) == ("u" if parked else None)
+    assert _registered(repo) == [again.path]
+    assert git(again.path, "rev-parse", "--abbrev-ref", "HEAD").strip() == "qd/run1/t"
+
+
 async def test_a_parked_worktree_changed_in_the_pool_is_discarded_not_used(repo: Path, root: Path) -> None:
     await _finished(repo, root, "first")
     [parked] = pool.parked(root)

@@ -104,7 +104,8 @@ async def take(repo: Path, parked_in: Path, path: Path) -> bool:
     """
     for candidate in _entries(parked_in):
         if await _pristine(candidate):
-            moved = await git(repo, "worktree", "move", str(candidate), str(path), check=False)
+            # --force: a worktree registered at ``path`` but deleted by hand is taken over (a locked one is not).
+            moved = await git(repo, "worktree", "move", "--force", str(candidate), str(path), check=False)
             if moved.returncode == 0:
                 return True
             await discard(repo, path)

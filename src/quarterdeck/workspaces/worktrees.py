@@ -113,6 +113,8 @@ async def create_worktree(repo: Path, root: Path, run_id: str, task_id: str, att
         if previous is not None and previous.exists():
             # An earlier attempt's worktree is kept for inspection, detached, so the branch is free.
             await git(previous, "checkout", "--quiet", "--detach")
+        elif previous is not None:  # deleted by hand: git's record of it still holds the branch
+            await git(repo, "worktree", "prune")
         await _check_out(repo, path, pool.pool_dir(root, repo), ("-B", branch), base)
     return Workspace(repo=repo, path=path, branch=branch, base_commit=base)
 

@@ -125,3 +125,79 @@ def test_serve_runs_what_the_api_is_given_and_never_shows_a_secret(tmp_path: Pat
         for where, text in (("serve output", output), ("responses", responses), ("repository", git_log)):
             assert secret not in text, f"the secret leaked into the {where}"
         assert secret not in dump, "the secret is in the database in the clear"
+
+
+def _children(pid: int) -> list[int]:
+    """The API processes of a ``--processes`` supervisor (not multiprocessing's resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in cmdline:
+                found.append(int(child))
+    return found
+
+
+def _flock_holders(path: Path) -> list[int]:
+    inode = path.stat().st_ino
+    holders = []
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == "FLOCK" and int(fields[5].rsplit(":", 1)[1]) == inode:
+            holders.append(int(fields[4]))
+    return holders
+
+
+@pytest.mark.slow
+def test_serve_with_two_processes_shares_the_port_and_runs_one_worker(tmp_path: Path, repo: Path) -> None:
+    state = tmp_path / "state"
+    env = {**os.environ, "QUARTERDECK_STATE_DIR": str(state), "QUARTERDECK_ORG": "acme"}
+    env.pop("QUARTERDECK_DATABASE_URL", None)
+    created = _cli(
+        env, "user", "create", "--email", "a@acme.io", "--name", "A", "--role", "admin", "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    port = free_port()
+    with (tmp_path / "serve.log").open("w+") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "quarterdeck", "serve", "--port", str(port), "--processes", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                log.seek(0)
+                if log.read().count("Application startup complete.") == 2:
+                    break
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise AssertionError(f"serve --processes 2 did not come up:\n{log.read()}")
+                time.sleep(0.1)  # polling a process we do not control; the deadline bounds it
+            children = _children(server.pid)
+            assert len(children) == 2
+            holders = _flock_holders(state / "serve-worker.lock")
+            assert len(holders) == 1  # exactly one process runs the engine worker
+            assert holders[0] in children
+
+            with httpx.Client(base_url=base, timeout=30) as client:
+                login = client.post("/api/v1/auth/login", json={"email": "a@acme.io", "password": PASSWORD})
+                headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+                plan = plan_object(shell_task("one", "echo one > one.txt"))
+                run = client.post("/api/v1/runs", headers=headers, json={"plan": plan, "repo": str(repo)}).json()
+                # Whichever process this stream reaches, the run's events come to it (from the table).
+                with client.stream("GET", "/api/v1/events", params={"run_id": run["id"]}, headers=headers) as sse:
+                    for line in sse.iter_lines():
+                        if line.startswith("data: ") and json.loads(line[6:])["type"] == "run.finished":
+                            assert json.loads(line[6:])["payload"]["status"] == "succeeded"
+                            break
+        finally:
+            server.send_signal(signal.SIGINT)
+            code = server.wait(60)
+        log.seek(0)
+        output = log.read()
+    assert code == 0, output
+    assert output.count("Application shutdown complete.") == 2, output

@@ -91,13 +91,18 @@ class _ProcessApp:
     def _chain_signals(app: Any) -> None:
         # Called from uvicorn's config.load(), on the main thread, inside uvicorn's own capture: ours
         # runs first, then uvicorn's (which it restores when the server stops).
+        # Ctrl-C reaches every process of the group, and the supervisor then sends SIGTERM as well:
+        # only the first signal, or the same one again, counts (uvicorn's own forces on a second SIGINT).
         loop = asyncio.get_running_loop()
         state = type("_State", (), {"should_exit": False, "force_exit": False})()
+        seen: set[int] = set()
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous = signal.getsignal(sig)
 
             def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
-                loop.call_soon_threadsafe(_on_signal, state, app, signum)
+                if not seen or signum in seen:
+                    loop.call_soon_threadsafe(_on_signal, state, app, signum)
+                seen.add(signum)
                 if callable(previous):
                     previous(signum, frame)
 

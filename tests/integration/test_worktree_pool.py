@@ -79,6 +79,7 @@ async def test_a_recycled_worktree_is_pristine_on_the_new_branch_at_its_base(rep
     (first.path / "build" / "out" / "x.o").write_text("ignored\n")
     make_repo(first.path / "vendor" / "nested")
     (first.path / "link").symlink_to(repo / "README.md")
+    (first.path / "node_modules").symlink_to(repo / "src")  # as the project config's ``link`` makes them
     assert admin is not None
     (admin / "MERGE_HEAD").write_text(main + "\n")
     await worktrees.remove_worktree(repo, first.path, pool_size=4)
@@ -92,6 +93,7 @@ async def test_a_recycled_worktree_is_pristine_on_the_new_branch_at_its_base(rep
     assert sorted(p.name for p in second.path.iterdir()) == [".git", ".gitignore", "README.md", "src"]
     assert sorted(p.name for p in (second.path / "src").iterdir()) == ["a.py", "b.py"]  # main~1's files
     assert (second.path / "README.md").read_text() == "# project\n"
+    assert sorted(p.name for p in (repo / "src").iterdir()) == ["a.py", "c.py"]  # links removed, not followed
     assert git(second.path, "rev-parse", "--abbrev-ref", "HEAD").strip() == second.branch == "qd/run2/second"
     assert git(second.path, "rev-parse", "HEAD").strip() == base == second.base_commit
     # The first task's branch is untouched and free.

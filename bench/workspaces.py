@@ -11,16 +11,17 @@ engine's own functions (best, mean and max of ``--runs``, wall and CPU seconds â
 
 Goals (issue 5): under 1.5 s per worktree and under 0.5 s per clean landing.
 
-Figures (2026-11-23, 2 cores shared with three other engineers' test runs, load average 4.3-5.0; 5 runs):
+Figures (2026-11-23, 2 cores shared with three other engineers' test runs; 5 runs each; three runs of the
+benchmark at load averages 4.3-5.0 and one at 1.9):
 
-- from the pool: create mean 0.33 s (max 0.49), park 0.35-0.39 s; per task 0.68-0.73 s, max 0.86-0.90 s
-  (goal met); CPU 0.21 s + 0.21 s;
-- fresh: 1.7-7.9 s, mean 4.6-5.8 s, CPU 4.8-5.3 s of which 94 % in the kernel: creating 20,000 files is
-  what this VM's disk is slow at (Dirty climbs to ~330 MB); goal not met cold, on this machine. Removing a
-  worktree, which every finished task paid before the pool, took another 0.7-1.25 s;
-- plain ``git worktree add``, alternated: serial checkout mean 15.2-19.0 s (best 0.97), parallel checkout
-  (2 workers) mean 4.2-4.9 s (best 3.1): parallel checkout is kept for fresh worktrees;
-- landings: mean 87-88 ms, max 145-158 ms.
+- from the pool: create mean 0.25-0.33 s (max 0.27-0.49), park 0.26-0.39 s; per task mean 0.51-0.73 s,
+  max 0.55-0.90 s (goal met); CPU about 0.24 s + 0.24 s;
+- fresh: best 0.75-4.2 s, mean 3.5-5.8 s, max 6.2-7.9 s; CPU 4.1-5.3 s, of which 93 % in the kernel: creating
+  20,000 files is what this VM's disk is slow at (Dirty climbs to ~330 MB); goal not met cold, on this
+  machine. Removing a worktree, which every finished task paid before the pool, took another 0.56-1.25 s;
+- plain ``git worktree add``, alternated: serial checkout mean 15-19 s (best 0.97-11.6), parallel checkout
+  (2 workers) mean 4.1-4.9 s (best 3.1-3.7): parallel checkout is kept for fresh worktrees;
+- landings: mean 76-88 ms, max 115-158 ms.
 
     .venv/bin/python bench/workspaces.py [--files N] [--commits N] [--branches N] [--runs N]
 """

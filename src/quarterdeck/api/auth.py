@@ -17,7 +17,7 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from quarterdeck.api.errors import Forbidden, TooManyRequests, Unauthorized
-from quarterdeck.api.services import Services, services
+from quarterdeck.api.services import Services
 from quarterdeck.security import opaque, tokens
 from quarterdeck.store import identity
 from quarterdeck.store.types import utcnow
@@ -180,17 +180,19 @@ async def authenticate(svc: Services, connection: HTTPConnection, *, query_token
     raise Unauthorized()
 
 
-async def current_principal(connection: HTTPConnection, svc: Annotated[Services, Depends(services)]) -> Principal:
-    return await authenticate(svc, connection)
+async def current_principal(connection: HTTPConnection) -> Principal:
+    # One dependency, not one per step (services, then the caller): FastAPI's cost is per dependency.
+    return await authenticate(connection.app.state.services, connection)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+def require(role: Role) -> Callable[[HTTPConnection], Awaitable[Principal]]:
     """A dependency: the caller, if their role is at least ``role``; else 403."""
 
-    async def _require(principal: CurrentPrincipal) -> Principal:
+    async def _require(connection: HTTPConnection) -> Principal:
+        principal = await current_principal(connection)
         if not principal.role.allows(role):
             raise Forbidden(f"this needs the {role} role; you are {principal.role}")
         return principal

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from quarterdeck.api import schemas
 from quarterdeck.store.crews import ApprovalRecord
 from quarterdeck.store.identity import ApiKeyRecord, UserRecord
-from quarterdeck.store.listings import TaskSummary
+from quarterdeck.store.listings import RunSummary, TaskSummary
 from quarterdeck.store.projects import ProjectRecord
 from quarterdeck.store.records import AttemptRecord, EventRecord, RunRecord, TaskRecord
 from quarterdeck.store.secrets import SecretRecord
@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 
-def run_summary(run: RunRecord, counts: Mapping[str, int]) -> schemas.RunSummary:
+def run_summary(run: RunRecord | RunSummary, counts: Mapping[str, int]) -> schemas.RunSummary:
     return schemas.RunSummary(
         id=run.id,
         name=run.name,

@@ -22,6 +22,7 @@ from quarterdeck.store.tables import attempts, cost_entries, dependencies, runs,
 
 __all__ = [
     "Census",
+    "RunSummary",
     "TaskSummary",
     "read_attempt_durations",
     "read_census",
@@ -41,12 +42,6 @@ __all__ = [
 # The API's hot reads are built once, with bound parameters: building a statement per request
 # costs more than running it (see store/AGENTS.md).
 _RUN = sa.select(runs).where(runs.c.id == sa.bindparam("run_id"), runs.c.org_id == sa.bindparam("org_id"))
-_RUN_PAGE = (
-    sa.select(runs)
-    .where(runs.c.org_id == sa.bindparam("org_id"))
-    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
-    .limit(sa.bindparam("limit"))
-)
 _TASK_COUNTS = (
     sa.select(tasks.c.run_id, tasks.c.status, sa.func.count())
     .where(tasks.c.run_id.in_(sa.bindparam("run_ids", expanding=True)))
@@ -62,6 +57,33 @@ async def read_run(conn: AsyncConnection, run_id: str, *, org_id: str) -> RunRec
     return RunRecord.from_row(row._mapping)
 
 
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A run as the list shows it: the columns it needs, made straight from the row (a page holds many)."""
+
+    id: str
+    name: str
+    status: str
+    repo_path: str
+    integration_branch: str
+    budget_usd: float | None
+    spent_usd: float
+    created_at: datetime
+    finished_at: datetime | None
+    goal: str | None
+    project_id: str | None
+    error: str | None
+
+
+# The columns in RunSummary's order, so that a row is the record's arguments.
+_RUN_PAGE = (
+    sa.select(*(runs.c[f.name] for f in fields(RunSummary)))
+    .where(runs.c.org_id == sa.bindparam("org_id"))
+    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+    .limit(sa.bindparam("limit"))
+)
+
+
 async def read_run_page(
     conn: AsyncConnection,
     *,
@@ -70,7 +92,7 @@ async def read_run_page(
     q: str | None = None,
     before: tuple[datetime, str] | None = None,
     limit: int = 50,
-) -> list[RunRecord]:
+) -> list[RunSummary]:
     """Newest runs first; ``q`` matches the id, name or goal; ``before`` is the last (created_at, id) shown."""
     query = _RUN_PAGE
     if statuses:
@@ -90,7 +112,7 @@ async def read_run_page(
             sa.or_(runs.c.created_at < created, sa.and_(runs.c.created_at == created, runs.c.id < run_id))
         )
     rows = await conn.execute(query, {"org_id": org_id, "limit": limit})
-    return [RunRecord.from_row(r._mapping) for r in rows]
+    return [RunSummary(*row) for row in rows]
 
 
 async def read_task_counts(conn: AsyncConnection, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:

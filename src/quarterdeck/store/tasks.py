@@ -50,6 +50,12 @@ def allowed_from(target: TaskStatus) -> list[str]:
     return [str(s) for s in transitions.sources(target)]
 
 
+def _may_become(target: TaskStatus) -> sa.ColumnElement[bool]:
+    """``status IN (allowed_from(target))`` as plain comparisons, for statements built once: an IN list is
+    an expanding parameter, which SQLAlchemy renders into the SQL again at every execution."""
+    return sa.or_(*(tasks.c.status == status for status in allowed_from(target)))
+
+
 def descendants(pk: int) -> sa.Select[tuple[int]]:
     """The pks of every task that depends on task ``pk``, directly or through others."""
     down = sa.select(dependencies.c.task_pk.label("pk")).where(dependencies.c.depends_on_pk == pk).cte(recursive=True)
@@ -148,7 +154,7 @@ def _build_claim(dialect: str, by_run: bool, filters: Sequence[sa.ColumnElement[
     now = sa.bindparam("claim_now", type_=tasks.c.started_at.type)
     return (
         tasks.update()
-        .where(tasks.c.pk == picked.c.pk, tasks.c.status.in_(allowed_from(TaskStatus.RUNNING)))
+        .where(tasks.c.pk == picked.c.pk, _may_become(TaskStatus.RUNNING))
         .values(
             status=TaskStatus.RUNNING,
             worker_id=sa.bindparam("claim_worker", type_=tasks.c.worker_id.type),
@@ -311,7 +317,7 @@ _SUCCEED_TASK = (
     .where(
         tasks.c.pk == _b("fence_pk", tasks.c.pk),
         tasks.c.lease_token == _b("fence_token", tasks.c.lease_token),
-        tasks.c.status.in_(allowed_from(TaskStatus.SUCCEEDED)),
+        _may_become(TaskStatus.SUCCEEDED),
     )
     .values(
         status=TaskStatus.SUCCEEDED,
@@ -393,7 +399,7 @@ def _succeed_tasks(count: int) -> sa.Update:
         .where(
             tasks.c.pk == done.c.pk,
             tasks.c.lease_token == done.c.token,
-            tasks.c.status.in_(allowed_from(TaskStatus.SUCCEEDED)),
+            _may_become(TaskStatus.SUCCEEDED),
         )
         .values(
             status=TaskStatus.SUCCEEDED,

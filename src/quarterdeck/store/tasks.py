@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -126,6 +127,18 @@ async def claim_tasks(
     )
     if not claimed:
         return []
+    if dialect != "postgresql":  # (PostgreSQL's claim statement opened the attempts)
+        await _open_attempts(conn, claimed, worker_id=worker_id, token=token, now=now)
+    return [
+        Claim(task=task, attempt_id=task.attempt_id or "", attempt_number=task.attempts, lease_token=token)
+        for task in claimed
+    ]
+
+
+async def _open_attempts(
+    conn: AsyncConnection, claimed: Sequence[TaskRecord], *, worker_id: str, token: str, now: datetime
+) -> None:
+    """Insert the claimed tasks' attempts (on SQLite: PostgreSQL's claim statement inserts them itself)."""
     rows = [
         {
             "id": task.attempt_id,
@@ -141,24 +154,28 @@ async def claim_tasks(
     ]
     # One row (the common case) is a plain INSERT, not the driver's executemany machinery.
     await conn.execute(_INSERT_ATTEMPT, rows[0] if len(rows) == 1 else rows)
-    return [
-        Claim(task=task, attempt_id=task.attempt_id or "", attempt_number=task.attempts, lease_token=token)
-        for task in claimed
-    ]
 
 
-def _build_claim(dialect: str, by_run: bool, filters: Sequence[sa.ColumnElement[bool]] = ()) -> sa.Update:
-    """The claim statement: lease the picked ready tasks (``dialects.next_claimable``) and return their rows."""
+def _build_claim(
+    dialect: str, by_run: bool, filters: Sequence[sa.ColumnElement[bool]] = ()
+) -> sa.Update | sa.Select[Any]:
+    """The claim statement: lease the picked ready tasks (``dialects.next_claimable``) and return their rows.
+
+    On PostgreSQL the same statement opens their attempts (a data-modifying CTE): one round trip
+    instead of two. SQLite has no such CTE; ``claim_tasks`` inserts the attempts there.
+    """
     # The picked rows are locked first (a CTE is evaluated before the update), then updated by join.
     picked = dialects.next_claimable(dialect, by_run=by_run, filters=filters).cte("picked")
     now = sa.bindparam("claim_now", type_=tasks.c.started_at.type)
-    return (
+    worker = sa.bindparam("claim_worker", type_=tasks.c.worker_id.type)
+    token = sa.bindparam("claim_token", type_=tasks.c.lease_token.type)
+    update = (
         tasks.update()
         .where(tasks.c.pk == picked.c.pk, _may_become(TaskStatus.RUNNING))
         .values(
             status=TaskStatus.RUNNING,
-            worker_id=sa.bindparam("claim_worker", type_=tasks.c.worker_id.type),
-            lease_token=sa.bindparam("claim_token", type_=tasks.c.lease_token.type),
+            worker_id=worker,
+            lease_token=token,
             lease_expires_at=sa.bindparam("claim_expires", type_=tasks.c.lease_expires_at.type),
             attempt_id=sa.bindparam("claim_prefix", type_=sa.String) + sa.cast(tasks.c.pk, sa.String),
             attempts=tasks.c.attempts + 1,
@@ -167,10 +184,28 @@ def _build_claim(dialect: str, by_run: bool, filters: Sequence[sa.ColumnElement[
         )
         .returning(*tasks.c)
     )
+    if dialect != "postgresql":
+        return update
+    claimed = update.cte("claimed")
+    opened = attempts.insert().from_select(
+        ["id", "task_pk", "number", "status", "worker_id", "lease_token", "heartbeat_at", "started_at"],
+        sa.select(
+            claimed.c.attempt_id,
+            claimed.c.pk,
+            claimed.c.attempts,
+            sa.literal(AttemptStatus.RUNNING.value),
+            worker,
+            token,
+            now,
+            now,
+        ),
+    )
+    # Columns in the table's order, so rows become records positionally (``from_columns``).
+    return sa.select(*(claimed.c[column.name] for column in tasks.c)).add_cte(opened.cte("opened"))
 
 
 @functools.cache
-def _claim_statement(dialect: str, by_run: bool) -> sa.Update:
+def _claim_statement(dialect: str, by_run: bool) -> sa.Update | sa.Select[Any]:
     """The claim statement without limit filters, built once: building it costs more than running it."""
     return _build_claim(dialect, by_run)
 

@@ -167,6 +167,33 @@ def _cpu_s(pid: int) -> float:
     return total / tick
 
 
+async def _backend_pids(database_url: str) -> list[int]:
+    """The PostgreSQL backends serving the bench's database (the server's pooled connections)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [int(row["pid"]) for row in rows]
+
+
+def _backend_cpu_s(pids: list[int]) -> dict[int, float]:
+    """CPU seconds of each backend still alive (PostgreSQL runs on this machine: loopback only)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
 def _run(coro: Coroutine[Any, Any, _T]) -> _T:
     """Run on uvloop when it is installed (it is, with uvicorn[standard]): the generator must be cheap."""
     try:
@@ -216,16 +243,20 @@ def main() -> None:
             token = login.json()["access_token"]
             address = ("127.0.0.1", args.port)
             _run(_load(address, token, run_ids, args.rate / 4, 2, args.connections))  # warm up
-            server_cpu, own_cpu = _cpu_s(server.pid), time.process_time()
+            backends = asyncio.run(_backend_pids(args.database_url)) if args.database_url else []
+            server_cpu, own_cpu, backend_cpu = _cpu_s(server.pid), time.process_time(), _backend_cpu_s(backends)
             latencies = _run(_load(address, token, run_ids, args.rate, args.seconds, args.connections))
             server_cpu, own_cpu = _cpu_s(server.pid) - server_cpu, time.process_time() - own_cpu
+            after = _backend_cpu_s(backends)
+            database_cpu = sum(after[pid] - backend_cpu[pid] for pid in after if pid in backend_cpu)
         finally:
             server.terminate()
             server.wait(30)
     count = sum(len(values) for values in latencies.values())
+    database = f", PostgreSQL backends {database_cpu / count * 1000:.2f} ms" if args.database_url else ""
     print(
-        f"CPU per request: server {server_cpu / count * 1000:.2f} ms, generator {own_cpu / count * 1000:.2f} ms; "
-        f"load average {os.getloadavg()[0]:.2f}"
+        f"CPU per request: server {server_cpu / count * 1000:.2f} ms{database}, "
+        f"generator {own_cpu / count * 1000:.2f} ms; load average {os.getloadavg()[0]:.2f}"
     )
     print(f"{'endpoint':<14}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
     for name, values in latencies.items():

@@ -260,10 +260,22 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction (on SQLite it takes no write lock)."""
         with translate_errors(self.url):
-            async with self.engine.connect() as conn:
-                conn = await conn.execution_options(quarterdeck_readonly=True)
+            if self.dialect != "sqlite":
+                async with self.engine.connect() as conn:
+                    conn = await conn.execution_options(quarterdeck_readonly=True)
+                    async with conn.begin():
+                        yield conn
+                return
+            # SQLite: closed here, not by ``async with``, whose exit closes in a new task a loop turn
+            # later; concurrent readers (the API's) would meanwhile open further connections, and the
+            # pool would close them again. SQLite's close does not wait on anything.
+            conn = await self.engine.connect()
+            try:
+                await conn.execution_options(quarterdeck_readonly=True)
                 async with conn.begin():
                     yield conn
+            finally:
+                await conn.close()
 
     async def dispose(self) -> None:
         kept, self._kept = self._kept, []

@@ -50,8 +50,10 @@ class Settings(BaseSettings):
     @classmethod
     def _known_limits(cls, limits: dict[str, int]) -> dict[str, int]:
         for key, value in limits.items():
-            if key != "global" and not key.startswith(("runtime:", "role:", "repo:")):
-                raise ValueError(f"unknown limit {key!r}: use global, runtime:<name>, role:<name> or repo:<path>")
+            if key != "global" and not key.startswith(("runtime:", "role:", "repo:", "key:")):
+                raise ValueError(
+                    f"unknown limit {key!r}: use global, runtime:<name>, role:<name>, repo:<path> or key:<ENV_NAME>"
+                )
             if value < 1:
                 raise ValueError(f"limit {key!r} must be at least 1")
         return limits

@@ -345,6 +345,34 @@ async def test_global_and_repository_limits(db: Database) -> None:
     assert await _claim_limited(db, {"repo:/repo": 2}) is None
 
 
+async def test_tasks_over_a_provider_key_limit_wait_while_other_keys_and_keyless_tasks_run(db: Database) -> None:
+    plan = plans.Plan(
+        name="keys",
+        tasks=(
+            plans.TaskSpec(id="a1", title="a1", priority=9),
+            plans.TaskSpec(id="a2", title="a2", priority=8),
+            plans.TaskSpec(id="b1", title="b1", priority=7),
+            plans.TaskSpec(id="shell", title="shell"),
+        ),
+    )
+    keys = {"a1": "TEAM_A_KEY", "a2": "TEAM_A_KEY", "b1": "TEAM_B_KEY", "shell": None}
+    async with db.transaction() as conn:
+        await run_store.create_run(
+            conn, run_id="r1", plan=plan, repo_path="/repo", base_ref="abc", integration_branch="qd", provider_keys=keys
+        )
+    limits = {"key:TEAM_A_KEY": 1, "key:TEAM_B_KEY": 1}
+    claimed = [await _claim_limited(db, limits) for _ in range(4)]
+    assert [c.task.id if c else None for c in claimed] == ["a1", "b1", "shell", None]  # a2 waits for a1's key
+    first = claimed[0]
+    assert first is not None
+    assert first.task.provider_key == "TEAM_A_KEY"
+    async with db.transaction() as conn:
+        await task_store.complete_task(conn, first, commit_sha=None, now=utcnow())
+    after = await _claim_limited(db, limits)
+    assert after is not None
+    assert after.task.id == "a2"
+
+
 async def test_delayed_tasks_are_not_claimed_before_not_before(db: Database) -> None:
     later = utcnow() + timedelta(hours=1)
     plan = plans.Plan(

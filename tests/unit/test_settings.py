@@ -7,7 +7,11 @@ from quarterdeck.settings import Settings
 
 
 def test_limits_are_checked_when_read() -> None:
-    assert Settings(limits={"global": 2, "runtime:codex": 1}).limits == {"global": 2, "runtime:codex": 1}
+    assert Settings(limits={"global": 2, "runtime:codex": 1, "key:TEAM_A_KEY": 2}).limits == {
+        "global": 2,
+        "runtime:codex": 1,
+        "key:TEAM_A_KEY": 2,
+    }
     with pytest.raises(ValidationError, match="unknown limit 'model:x'"):
         Settings(limits={"model:x": 1})
     with pytest.raises(ValidationError, match="must be at least 1"):

@@ -12,6 +12,7 @@ from quarterdeck.domain import ids, plans
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.errors import InputError, PlanError, Problem, UnknownRuntimeError, WorkspaceError
+from quarterdeck.runtimes.base import provider_key
 from quarterdeck.runtimes.registry import Registry
 from quarterdeck.store import events as event_store
 from quarterdeck.store import orgs as org_store
@@ -27,9 +28,13 @@ __all__ = ["AlsoWrite", "check_runtimes", "prepare_repository", "submit_plan"]
 AlsoWrite = Callable[[AsyncConnection, RunRecord], Awaitable[None]]
 
 
-def check_runtimes(plan: plans.Plan, registry: Registry) -> None:
-    """Every task names a registered runtime and valid options for it, or PlanError lists each fault."""
+def check_runtimes(plan: plans.Plan, registry: Registry) -> dict[str, str | None]:
+    """Every task names a registered runtime and valid options for it, or PlanError lists each fault.
+
+    Returns each task's provider key (``runtimes.base.provider_key``), for ``key:<NAME>`` limits.
+    """
     problems: list[Problem] = []
+    keys: dict[str, str | None] = {}
     for task in plan.tasks:
         where = task.source
         try:
@@ -38,7 +43,7 @@ def check_runtimes(plan: plans.Plan, registry: Registry) -> None:
             problems.append(Problem(where.path, where.line, f"task {task.id!r}: {exc.message}"))
             continue
         try:
-            runtime.Options.model_validate(dict(task.options))
+            options = runtime.Options.model_validate(dict(task.options))
         except ValidationError as exc:
             for error in exc.errors():
                 loc = ".".join(str(p) for p in error["loc"])
@@ -46,8 +51,11 @@ def check_runtimes(plan: plans.Plan, registry: Registry) -> None:
                 problems.append(
                     Problem(where.path, where.line, f"task {task.id!r} ({task.runtime}) {field}: {error['msg']}")
                 )
+            continue
+        keys[task.id] = provider_key(runtime, options)
     if problems:
         raise PlanError(problems)
+    return keys
 
 
 async def prepare_repository(repo: Path, base: str, branch: str) -> tuple[Path, str]:
@@ -98,7 +106,7 @@ async def submit_plan(
     if budget_usd is not None and budget_usd <= 0:
         raise InputError("the budget must be a positive amount of US dollars")
     plans.validate(plan)
-    check_runtimes(plan, registry)
+    keys = check_runtimes(plan, registry)
     run_id = ids.new_run_id()
     branch = ids.check_branch_name(branch) if branch is not None else f"quarterdeck/{run_id}"
     try:
@@ -122,6 +130,7 @@ async def submit_plan(
             org_id=org_id,
             project_id=project_id,
             goal=goal,
+            provider_keys=keys,
         )
         if paused:
             await run_store.update_run_status(conn, run_id, RunStatus.PAUSED, allowed_from=[RunStatus.RUNNING])

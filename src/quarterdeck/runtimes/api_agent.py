@@ -17,7 +17,7 @@ import os
 import sys
 import uuid
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from pydantic import Field
 
@@ -130,6 +130,12 @@ class ApiAgentRuntime:
 
     name: ClassVar[str] = "api-agent"
     Options: ClassVar[type[RuntimeOptions]] = ApiAgentOptions
+
+    @classmethod
+    def provider_key(cls, options: RuntimeOptions) -> str:
+        """The first key of the preferred model: what the task spends through while nothing fails over."""
+        return cast(ApiAgentOptions, options).models[0].key_names()[0]
+
     #: settings and key source; tests register a subclass that sets these instead of touching the environment
     settings: ClassVar[LlmSettings | None] = None
     environ: ClassVar[Mapping[str, str] | None] = None

@@ -18,6 +18,7 @@ __all__ = [
     "TokenUsage",
     "expects_changes",
     "needs_workspace",
+    "provider_key",
     "verification_follow_up",
 ]
 
@@ -152,6 +153,16 @@ def verification_follow_up(command: str, exit_code: int, output: str, *, limit: 
         f"Its output (last {len(tail)} characters):\n\n```\n{tail}\n```\n\n"
         "Fix the code so that this command passes, then stop. Do not change the verification command."
     )
+
+
+def provider_key(runtime: type[Runtime], options: RuntimeOptions) -> str | None:
+    """The provider key a task of this runtime spends through, named by the environment variable holding it.
+
+    ``key:<NAME>`` concurrency limits count running tasks by it. A runtime that calls a provider says
+    which key with a ``provider_key(options)`` class method; the others (shell, scripted) use none.
+    """
+    keyed = getattr(runtime, "provider_key", None)
+    return keyed(options) if callable(keyed) else None
 
 
 def spends(runtime: type[Runtime]) -> bool:

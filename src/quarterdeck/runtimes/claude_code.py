@@ -75,6 +75,10 @@ class ClaudeCodeRuntime:
     name: ClassVar[str] = "claude-code"
     Options: ClassVar[type[RuntimeOptions]] = ClaudeCodeOptions
 
+    @classmethod
+    def provider_key(cls, options: RuntimeOptions) -> str:
+        return "ANTHROPIC_API_KEY"
+
     def argv(self, claude: Path, task: TaskContext, options: ClaudeCodeOptions) -> list[str]:
         argv = [str(claude), "-p", "--output-format", "stream-json", "--verbose"]
         argv += ["--permission-mode", options.permission_mode]

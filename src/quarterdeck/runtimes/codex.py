@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 from pydantic import Field
 
@@ -92,6 +92,10 @@ class CodexRuntime:
 
     name: ClassVar[str] = "codex"
     Options: ClassVar[type[RuntimeOptions]] = CodexOptions
+
+    @classmethod
+    def provider_key(cls, options: RuntimeOptions) -> str:
+        return cast(CodexOptions, options).env_key
 
     def argv(self, codex: Path, task: TaskContext, options: CodexOptions) -> list[str]:
         argv = [str(codex), "exec", "--json", "--skip-git-repo-check", "--cd", str(task.workdir)]

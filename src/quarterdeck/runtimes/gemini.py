@@ -48,6 +48,10 @@ class GeminiRuntime:
     name: ClassVar[str] = "gemini"
     Options: ClassVar[type[RuntimeOptions]] = GeminiOptions
 
+    @classmethod
+    def provider_key(cls, options: RuntimeOptions) -> str:
+        return "GEMINI_API_KEY"
+
     def argv(self, gemini: Path, task: TaskContext, options: GeminiOptions, prompt: str) -> list[str]:
         argv = [str(gemini), "--output-format", "stream-json", "--approval-mode", options.approval_mode]
         if options.model:

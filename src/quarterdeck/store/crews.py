@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -410,12 +410,20 @@ _DEAD = (TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.CONFLICT, TaskStatu
 
 
 async def create_tasks(
-    conn: AsyncConnection, run_id: str, specs: Sequence[plans.TaskSpec], *, priority: int, path_length: int
+    conn: AsyncConnection,
+    run_id: str,
+    specs: Sequence[plans.TaskSpec],
+    *,
+    priority: int,
+    path_length: int,
+    provider_keys: Mapping[str, str | None] | None = None,
 ) -> dict[str, int]:
     """Add tasks to a running run (``pending`` until ``reconcile_waiting`` looks at their dependencies).
 
     Dependencies may name tasks already in the run or among ``specs``. Returns id → pk of the new tasks.
+    ``provider_keys`` names, per new task id, the provider key it spends through (``key:`` limits).
     """
+    keys = provider_keys or {}
     now = utcnow()
     seq = (await conn.execute(sa.select(sa.func.max(tasks.c.seq)).where(tasks.c.run_id == run_id))).scalar() or 0
     rows = [
@@ -439,6 +447,7 @@ async def create_tasks(
             "max_revisions": t.max_revisions,
             "not_before": t.not_before,
             "role": t.role,
+            "provider_key": keys.get(t.id),
             "status": TaskStatus.PENDING,
             "pending_deps": len(t.depends_on),
             "attempts": 0,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -39,8 +39,13 @@ async def create_run(
     org_id: str = DEFAULT_ORG,
     project_id: str | None = None,
     goal: str | None = None,
+    provider_keys: Mapping[str, str | None] | None = None,
 ) -> RunRecord:
-    """Insert a run, its tasks (roots ``ready``, the rest ``pending``) and its dependency edges."""
+    """Insert a run, its tasks (roots ``ready``, the rest ``pending``) and its dependency edges.
+
+    ``provider_keys`` names, per task id, the provider key its runtime spends through (``key:`` limits).
+    """
+    keys = provider_keys or {}
     now = utcnow()
     row = {
         "id": run_id,
@@ -87,6 +92,7 @@ async def create_run(
             "role": t.role,
             "allow_empty": t.allow_empty,
             "files": list(t.files),
+            "provider_key": keys.get(t.id),
             "status": TaskStatus.PENDING if t.depends_on else TaskStatus.READY,
             "pending_deps": len(t.depends_on),
             "attempts": 0,

@@ -207,6 +207,8 @@ tasks = sa.Table(
     sa.Column("allow_empty", sa.Boolean, nullable=False, server_default=sa.false()),
     #: the files the plan says the task will touch (paths or globs)
     sa.Column("files", JSON, nullable=False, server_default="[]"),
+    #: the environment variable naming the provider key the task spends through (``key:<NAME>`` limits)
+    sa.Column("provider_key", sa.String(200)),
     sa.UniqueConstraint("run_id", "id"),
     #: in the claim's own order, so the best ready task is the first index entry (no sort of all ready tasks)
     sa.Index("ix_tasks_claim", "status", sa.desc("priority"), sa.desc("path_length"), "seq", "pk"),

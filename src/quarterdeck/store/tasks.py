@@ -94,7 +94,8 @@ async def claim_tasks(
 ) -> list[Claim]:
     """Claim up to ``count`` of the best ready tasks, each with a fresh lease and a new attempt.
 
-    ``limits`` caps how many tasks run at once: ``global``, ``runtime:<name>``, ``role:<name>``, ``repo:<path>``.
+    ``limits`` caps how many tasks run at once: ``global``, ``runtime:<name>``, ``role:<name>``, ``repo:<path>``,
+    ``key:<ENV_NAME>`` (the provider key tasks spend through).
     A task over a limit stays ``ready`` and the next eligible task is claimed instead (one claim
     per transaction while limits apply, so each claim is counted against them).
     """
@@ -250,6 +251,16 @@ async def _saturated(conn: AsyncConnection, limits: Mapping[str, int]) -> list[s
         full = [path for path, n in counts if n >= repo_limits.get(path, n + 1)]
         if full:
             filters.append(tasks.c.run_id.notin_(sa.select(runs.c.id).where(runs.c.repo_path.in_(full))))
+    key_limits = {k.removeprefix("key:"): v for k, v in limits.items() if k.startswith("key:")}
+    if key_limits:
+        counts = await conn.execute(
+            sa.select(tasks.c.provider_key, sa.func.count())
+            .where(running, tasks.c.provider_key.in_(list(key_limits)))
+            .group_by(tasks.c.provider_key)
+        )
+        full = [name for name, n in counts if n >= key_limits[name]]
+        if full:
+            filters.append(sa.or_(tasks.c.provider_key.is_(None), tasks.c.provider_key.notin_(full)))
     return filters
 
 

@@ -94,7 +94,7 @@ class TaskRecord(_FromRow):
     revisions: int
     allow_empty: bool
     files: list[str]
-    provider_key: str | None
+    provider_key: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TaskStatus(self.status))

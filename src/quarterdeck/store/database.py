@@ -88,6 +88,7 @@ class _Statements:
 
     def __init__(self, sync: sa.Connection) -> None:
         self._sync = sync
+        self.sync_connection = sync
         self.info = sync.info
 
     async def execute(self, statement: Any, parameters: Any = None, **kwargs: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from quarterdeck.store import compiled
 from quarterdeck.store.records import EventRecord
 from quarterdeck.store.tables import events
 from quarterdeck.store.types import utcnow
@@ -20,7 +21,17 @@ __all__ = ["COMMITTED_EVENTS", "NewEvent", "create_events", "read_event_log", "r
 COMMITTED_EVENTS = "quarterdeck.committed_events"
 
 
-_INSERT = events.insert()
+_COLUMNS = ("run_id", "task_id", "attempt_id", "type", "payload", "created_at")
+#: compiled once and run through the driver (hot: every outcome appends events)
+_INSERT = compiled.Compiled(
+    events.insert().values({name: sa.bindparam(name, type_=events.c[name].type) for name in _COLUMNS})
+)
+_INSERT_ONE_RETURNING = compiled.Compiled(
+    events.insert()
+    .values({name: sa.bindparam(name, type_=events.c[name].type) for name in _COLUMNS})
+    .returning(events.c.id)
+)
+#: several rows with their ids in order: through SQLAlchemy's insertmanyvalues
 _INSERT_RETURNING = events.insert().returning(events.c.id, sort_by_parameter_order=True)
 
 
@@ -53,10 +64,13 @@ async def create_events(conn: AsyncConnection, new: Sequence[NewEvent]) -> None:
     ]
     collected: list[EventRecord] | None = conn.info.get(COMMITTED_EVENTS)
     if collected is None:
-        await conn.execute(_INSERT, values)
+        await compiled.execute_many(conn, _INSERT, values)
         return
-    # One row (the common case) is a plain INSERT … RETURNING, not the executemany machinery.
-    rows = await conn.execute(_INSERT_RETURNING, values[0] if len(values) == 1 else values)
+    if len(values) == 1:
+        ((event_id,),) = await compiled.fetch(conn, _INSERT_ONE_RETURNING, values[0])
+        collected.append(EventRecord(id=event_id, **values[0]))
+        return
+    rows = await conn.execute(_INSERT_RETURNING, values)
     collected.extend(EventRecord(id=row.id, **value) for row, value in zip(rows, values, strict=True))
 
 

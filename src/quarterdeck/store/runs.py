@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quarterdeck.domain import conflicts, plans
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.errors import NotFound
+from quarterdeck.store import compiled
 from quarterdeck.store.records import RunRecord
 from quarterdeck.store.tables import DEFAULT_ORG, dependencies, runs, task_conflicts, tasks
 from quarterdeck.store.types import utcnow
@@ -180,13 +181,16 @@ async def finish_run_if_done(conn: AsyncConnection, run_id: str, now: datetime |
     return final if moved.rowcount == 1 else None
 
 
-#: one index probe per status a run can still have work in, in the order ``first_unfinished`` asks, built once
+#: one index probe per status a run can still have work in, in the order ``first_unfinished`` asks, built and
+#: compiled once
 _PROBES = tuple(
     (
         status,
-        sa.select(sa.literal(1))
-        .where(tasks.c.run_id == sa.bindparam("probe_run", type_=tasks.c.run_id.type), tasks.c.status == status)
-        .limit(1),
+        compiled.Compiled(
+            sa.select(sa.literal(1))
+            .where(tasks.c.run_id == sa.bindparam("probe_run", type_=tasks.c.run_id.type), tasks.c.status == status)
+            .limit(1)
+        ),
     )
     for status in (TaskStatus.READY, TaskStatus.PENDING, TaskStatus.RUNNING)
 )
@@ -195,7 +199,6 @@ _PROBES = tuple(
 async def first_unfinished(conn: AsyncConnection, run_id: str) -> TaskStatus | None:
     """A status (ready, pending, then running) the run still has a task in, or None; index probes only."""
     for status, probe in _PROBES:
-        row = await conn.execute(probe, {"probe_run": run_id})
-        if row.first() is not None:
+        if await compiled.fetch(conn, probe, {"probe_run": run_id}):
             return status
     return None

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quarterdeck.domain import ids, transitions
 from quarterdeck.domain.statuses import AttemptStatus, TaskStatus
 from quarterdeck.errors import LeaseLost, NotFound, WorkspaceError
-from quarterdeck.store import budgets, dialects
+from quarterdeck.store import budgets, compiled, dialects
 from quarterdeck.store.records import AttemptRecord, Claim, TaskRecord
 from quarterdeck.store.tables import attempts, dependencies, runs, tasks
 
@@ -99,31 +99,33 @@ async def claim_tasks(
     A task over a limit stays ``ready`` and the next eligible task is claimed instead (one claim
     per transaction while limits apply, so each claim is counted against them).
     """
-    statement = _claim_statement(dialect, run_id is not None)
+    filters: list[sa.ColumnElement[bool]] = []
     if limits:
         count = 1
         await dialects.lock_claims(conn, dialect)
         over = await _saturated(conn, limits)
         if over is None:
             return []
-        if over:
-            statement = _build_claim(dialect, run_id is not None, over)
+        filters = over
     token = secrets.token_hex(16)
-    result = await conn.execute(
-        statement,
-        {
-            "claim_now": now,
-            "claim_run": run_id,
-            "claim_limit": count,
-            "claim_worker": worker_id,
-            "claim_token": token,
-            "claim_expires": now + timedelta(seconds=lease_s),
-            # one statement claims several tasks: each attempt id is the batch prefix plus the task's pk
-            "claim_prefix": ids.new_id("a") + "-",
-        },
-    )
+    params = {
+        "claim_now": now,
+        "claim_run": run_id,
+        "claim_limit": count,
+        "claim_worker": worker_id,
+        "claim_token": token,
+        "claim_expires": now + timedelta(seconds=lease_s),
+        # one statement claims several tasks: each attempt id is the batch prefix plus the task's pk
+        "claim_prefix": ids.new_id("a") + "-",
+    }
+    if filters:  # built for these limits: through SQLAlchemy
+        rows: Sequence[Sequence[Any]] = list(
+            await conn.execute(_build_claim(dialect, run_id is not None, filters), params)
+        )
+    else:
+        rows = await compiled.fetch(conn, _claim_statement(dialect, run_id is not None), params)
     claimed = sorted(
-        (TaskRecord.from_columns(row) for row in result),
+        (TaskRecord.from_columns(row) for row in rows),
         key=lambda t: (-t.priority, -t.path_length, t.seq, t.pk),
     )
     if not claimed:
@@ -153,8 +155,7 @@ async def _open_attempts(
         }
         for task in claimed
     ]
-    # One row (the common case) is a plain INSERT, not the driver's executemany machinery.
-    await conn.execute(_INSERT_ATTEMPT, rows[0] if len(rows) == 1 else rows)
+    await compiled.execute_many(conn, _INSERT_ATTEMPT, rows)
 
 
 def _build_claim(
@@ -206,12 +207,15 @@ def _build_claim(
 
 
 @functools.cache
-def _claim_statement(dialect: str, by_run: bool) -> sa.Update | sa.Select[Any]:
-    """The claim statement without limit filters, built once: building it costs more than running it."""
-    return _build_claim(dialect, by_run)
+def _claim_statement(dialect: str, by_run: bool) -> compiled.Compiled:
+    """The claim statement without limit filters, built and compiled once: building it costs more than running it."""
+    return compiled.Compiled(_build_claim(dialect, by_run))
 
 
-_INSERT_ATTEMPT = attempts.insert()
+_ATTEMPT_OPENED = ("id", "task_pk", "number", "status", "worker_id", "lease_token", "heartbeat_at", "started_at")
+_INSERT_ATTEMPT = compiled.Compiled(
+    attempts.insert().values({name: sa.bindparam(name, type_=attempts.c[name].type) for name in _ATTEMPT_OPENED})
+)
 
 
 async def _saturated(conn: AsyncConnection, limits: Mapping[str, int]) -> list[sa.ColumnElement[bool]] | None:
@@ -357,8 +361,8 @@ def _b(name: str, column: sa.ColumnElement[object]) -> sa.BindParameter[object]:
     return sa.bindparam(name, type_=column.type)
 
 
-#: The statements of a successful outcome, built once: building them cost more than running them.
-_SUCCEED_TASK = (
+#: The statements of a successful outcome, built and compiled once: building them cost more than running them.
+_SUCCEED_TASK = compiled.Compiled(
     tasks.update()
     .where(
         tasks.c.pk == _b("fence_pk", tasks.c.pk),
@@ -374,7 +378,7 @@ _SUCCEED_TASK = (
         finished_at=_b("done_at", tasks.c.finished_at),
     )
 )
-_SUCCEED_ATTEMPT = (
+_SUCCEED_ATTEMPT = compiled.Compiled(
     attempts.update()
     .where(attempts.c.id == _b("done_attempt", attempts.c.id))
     .values(
@@ -385,7 +389,7 @@ _SUCCEED_ATTEMPT = (
     )
 )
 # One statement: each dependant has one dependency fewer, and the last one makes it ready.
-_RELEASE_DEPENDANTS = (
+_RELEASE_DEPENDANTS = compiled.Compiled(
     tasks.update()
     .where(
         tasks.c.pk.in_(
@@ -405,21 +409,24 @@ _RELEASE_DEPENDANTS = (
 
 async def complete_task(conn: AsyncConnection, claim: Claim, *, commit_sha: str | None, now: datetime) -> list[str]:
     """Mark the task succeeded (fenced) and return the ids of dependants that became ready."""
-    result = await conn.execute(
+    changed = await compiled.execute(
+        conn,
         _SUCCEED_TASK,
         {"fence_pk": claim.task.pk, "fence_token": claim.lease_token, "done_commit": commit_sha, "done_at": now},
     )
-    if result.rowcount != 1:
+    if changed != 1:
         raise LeaseLost(f"task {claim.task.id!r} attempt {claim.attempt_number} lost its lease")
-    await conn.execute(_SUCCEED_ATTEMPT, {"done_attempt": claim.attempt_id, "done_at": now, "done_commit": commit_sha})
+    await compiled.execute(
+        conn, _SUCCEED_ATTEMPT, {"done_attempt": claim.attempt_id, "done_at": now, "done_commit": commit_sha}
+    )
     if claim.task.path_length <= 1:
         return []  # nothing depends on it
-    result = await conn.execute(_RELEASE_DEPENDANTS, {"done_pk": claim.task.pk})
-    return sorted(task_id for task_id, status in result if status == TaskStatus.READY)
+    rows = await compiled.fetch(conn, _RELEASE_DEPENDANTS, {"done_pk": claim.task.pk})
+    return sorted(task_id for task_id, status in rows if status == TaskStatus.READY)
 
 
 @functools.cache
-def _succeed_tasks(count: int) -> sa.Update:
+def _succeed_tasks(count: int) -> compiled.Compiled:
     """Mark ``count`` tasks succeeded in one statement, each fenced by its own lease token; returns the pks
     that still held their lease. Built once per count (a group holds at most a worker's slots)."""
     rows = [
@@ -440,7 +447,7 @@ def _succeed_tasks(count: int) -> sa.Update:
         .data(rows)
         .cte("done")  # a CTE: SQLite takes no column names on a subquery in FROM
     )
-    return (
+    return compiled.Compiled(
         tasks.update()
         .where(
             tasks.c.pk == done.c.pk,
@@ -459,28 +466,32 @@ def _succeed_tasks(count: int) -> sa.Update:
     )
 
 
-_DONE_PKS = sa.bindparam("done_pks", expanding=True, type_=tasks.c.pk.type)
-_DONE_DEPS = (
-    sa.select(sa.func.count())
-    .where(dependencies.c.task_pk == tasks.c.pk, dependencies.c.depends_on_pk.in_(_DONE_PKS))
-    .scalar_subquery()
-)
-# One statement for a group: each dependant loses as many pending dependencies as the group finished of them.
-_RELEASE_DEPENDANTS_OF_MANY = (
-    tasks.update()
-    .where(tasks.c.pk.in_(sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk.in_(_DONE_PKS))))
-    .values(
-        pending_deps=tasks.c.pending_deps - _DONE_DEPS,
-        status=sa.case(
-            (
-                sa.and_(tasks.c.pending_deps == _DONE_DEPS, tasks.c.status == TaskStatus.PENDING),
-                TaskStatus.READY.value,
-            ),
-            else_=tasks.c.status,
-        ),
+@functools.cache
+def _release_dependants_of(count: int) -> compiled.Compiled:
+    """One statement for a group of ``count`` tasks (parameters ``done_pk_0`` …): each dependant loses as many
+    pending dependencies as the group finished of them. Built once per count (an IN list of parameters
+    cannot be compiled once)."""
+    done_pks = [_b(f"done_pk_{i}", tasks.c.pk) for i in range(count)]
+    done_deps = (
+        sa.select(sa.func.count())
+        .where(dependencies.c.task_pk == tasks.c.pk, dependencies.c.depends_on_pk.in_(done_pks))
+        .scalar_subquery()
     )
-    .returning(tasks.c.run_id, tasks.c.id, tasks.c.status)
-)
+    return compiled.Compiled(
+        tasks.update()
+        .where(tasks.c.pk.in_(sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk.in_(done_pks))))
+        .values(
+            pending_deps=tasks.c.pending_deps - done_deps,
+            status=sa.case(
+                (
+                    sa.and_(tasks.c.pending_deps == done_deps, tasks.c.status == TaskStatus.PENDING),
+                    TaskStatus.READY.value,
+                ),
+                else_=tasks.c.status,
+            ),
+        )
+        .returning(tasks.c.run_id, tasks.c.id, tasks.c.status)
+    )
 
 
 async def complete_tasks(
@@ -506,12 +517,12 @@ async def complete_tasks(
         params[f"fence_pk_{i}"] = claim.task.pk
         params[f"fence_token_{i}"] = claim.lease_token
         params[f"done_commit_{i}"] = commit_sha
-    result = await conn.execute(_succeed_tasks(len(done)), params)
-    ours = set(result.scalars())
+    ours = {pk for (pk,) in await compiled.fetch(conn, _succeed_tasks(len(done)), params)}
     held = [(claim, sha) for claim, sha in done if claim.task.pk in ours]
     if not held:
         return [], []
-    await conn.execute(
+    await compiled.execute_many(
+        conn,
         _SUCCEED_ATTEMPT,
         [{"done_attempt": claim.attempt_id, "done_at": now, "done_commit": sha} for claim, sha in held],
     )
@@ -519,8 +530,10 @@ async def complete_tasks(
     parents = [claim.task.pk for claim, _ in held if claim.task.path_length > 1]
     ready: list[tuple[str, str]] = []
     if parents:
-        result = await conn.execute(_RELEASE_DEPENDANTS_OF_MANY, {"done_pks": parents})
-        ready = sorted((run_id, task_id) for run_id, task_id, status in result if status == TaskStatus.READY)
+        rows = await compiled.fetch(
+            conn, _release_dependants_of(len(parents)), {f"done_pk_{i}": pk for i, pk in enumerate(parents)}
+        )
+        ready = sorted((run_id, task_id) for run_id, task_id, status in rows if status == TaskStatus.READY)
     return [claim for claim, _ in held], ready
 
 

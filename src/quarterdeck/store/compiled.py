@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import await_
 
-__all__ = ["Compiled", "execute", "execute_many", "fetch"]
+__all__ = ["Compiled", "dialect_name", "execute", "execute_many", "fetch"]
 
 _Processor = Callable[[Any], Any]
 _T = TypeVar("_T")
@@ -169,6 +169,11 @@ async def _awaited(conn: AsyncConnection, coroutine: Coroutine[Any, Any, _T]) ->
     if isinstance(conn, AsyncConnection):
         return await coroutine
     return await_(coroutine)
+
+
+def dialect_name(conn: AsyncConnection) -> str:
+    """``sqlite`` or ``postgresql``."""
+    return _sync(conn).dialect.name
 
 
 async def fetch(conn: AsyncConnection, statement: Compiled, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:

@@ -7,12 +7,13 @@ from dataclasses import fields
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import plans
 from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
 from quarterdeck.errors import LeaseLost, NotFound
-from quarterdeck.store import database, records, tables
+from quarterdeck.store import compiled, database, records, tables
 from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store import tasks as task_store
@@ -185,6 +186,47 @@ async def test_statements_of_one_transaction_run_in_one_switch(db: Database) -> 
             await database.in_one_switch(conn, sleeps)
     # The failed block's claim was rolled back with its transaction.
     assert (await _statuses(db))["c"] is TaskStatus.READY
+
+
+async def test_compiled_statements_convert_values_as_sqlalchemy_does_and_wrap_driver_errors(db: Database) -> None:
+    # The hot path runs its statements on the driver (store/compiled.py): the rows it returns must be the
+    # ones SQLAlchemy returns (aware timestamps, decoded JSON), inside in_one_switch too, and a driver error
+    # must surface as SQLAlchemy's (so the engine's error handling and retries see no difference).
+    await _create(db, DIAMOND)
+    by_pk = compiled.Compiled(sa.select(tables.tasks).where(tables.tasks.c.pk == sa.bindparam("pk")))
+    claim = await _claim(db)
+    assert claim is not None
+    async with db.read() as conn:
+        expected = (await conn.execute(sa.select(tables.tasks).where(tables.tasks.c.pk == claim.task.pk))).one()
+        direct = await compiled.fetch(conn, by_pk, {"pk": claim.task.pk})
+
+        async def switched(c: AsyncConnection) -> list[tuple[object, ...]]:
+            return await compiled.fetch(c, by_pk, {"pk": claim.task.pk})
+
+        in_switch = await database.in_one_switch(conn, switched)
+    assert direct == in_switch == [tuple(expected)]
+    task = records.TaskRecord.from_columns(direct[0])
+    assert task.started_at is not None
+    assert task.started_at.utcoffset() == timedelta(0)
+    assert task.lease_token == claim.lease_token
+    assert isinstance(task.verify, list)
+    orphan = event_store.NewEvent("no-such-run", "task_ready")
+    with pytest.raises(sa.exc.IntegrityError):
+        async with db.transaction() as conn:
+            await event_store.create_events(conn, [orphan])
+
+    async def orphans(c: AsyncConnection) -> None:
+        await event_store.create_events(c, [orphan, orphan])
+
+    async def in_switch_failing() -> None:
+        async with db.transaction() as conn:
+            await database.in_one_switch(conn, orphans)
+
+    with pytest.raises(sa.exc.IntegrityError):
+        await in_switch_failing()
+    # Nothing of the failed transactions stayed, and the connections still work.
+    async with db.read() as conn:
+        assert await event_store.read_event_log(conn, after_id=0, run_ids=["no-such-run"]) == []
 
 
 async def test_completion_is_fenced_by_the_lease_token(db: Database) -> None:

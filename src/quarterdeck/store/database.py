@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from quarterdeck.errors import StoreError
 from quarterdeck.store import sqlite_driver
+from quarterdeck.store.checkpointer import Checkpointer
 from quarterdeck.store.events import COMMITTED_EVENTS
 from quarterdeck.store.records import EventRecord
 
@@ -125,6 +126,8 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
+        #: SQLite files: WAL checkpoints on a thread of their own, not in a commit on the loop (checkpointer.py)
+        self._checkpointer: Checkpointer | None = None
         async_url = _async_url(url)
         self.dialect = async_url.get_backend_name()
         kwargs: dict[str, Any] = {}
@@ -135,6 +138,8 @@ class Database:
             # one thread trip per statement (see sqlite_driver.py).
             args, connect_kwargs = async_url.get_dialect()().create_connect_args(async_url)
             kwargs["async_creator"] = functools.partial(sqlite_driver.connect, *args, **connect_kwargs, timeout=60)
+            if args and args[0] != ":memory:":
+                self._checkpointer = Checkpointer(args[0], uri=bool(connect_kwargs.get("uri")))
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=600)
         self.engine: AsyncEngine = create_async_engine(async_url, **kwargs)
@@ -169,14 +174,14 @@ class Database:
             # Take transaction control from the driver so that BEGIN is ours (see _on_begin).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            for pragma in (
-                "journal_mode=WAL",
-                "busy_timeout=60000",
-                "foreign_keys=ON",
-                "synchronous=NORMAL",
-            ):
+            pragmas = ["journal_mode=WAL", "busy_timeout=60000", "foreign_keys=ON", "synchronous=NORMAL"]
+            if self._checkpointer is not None:
+                pragmas.append("wal_autocheckpoint=0")
+            for pragma in pragmas:
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
+            if self._checkpointer is not None:
+                self._checkpointer.start()  # the file exists now
 
         @event.listens_for(sync_engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
@@ -279,6 +284,9 @@ class Database:
                 await conn.close()
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            # Its connection closes first, so the engine's last one checkpoints and removes the WAL.
+            await asyncio.to_thread(self._checkpointer.stop)
         kept, self._kept = self._kept, []
         for conn in kept:
             with contextlib.suppress(Exception):

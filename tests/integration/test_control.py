@@ -12,6 +12,7 @@ import pytest
 
 from quarterdeck.app import Quarterdeck
 from quarterdeck.domain import plans
+from quarterdeck.domain.events import EventType
 from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
 from quarterdeck.errors import InputError
 
@@ -139,3 +140,54 @@ async def test_reprioritising_changes_what_is_claimed_next(app: Quarterdeck, rep
     assert view.run.status is RunStatus.SUCCEEDED
     assert ledger.read_text().split() == ["c", "b", "a"]
     assert await app.find_run_of_task("b") == record.id
+
+
+async def test_a_slot_lines_up_a_claimed_task_and_a_drain_hands_it_back(
+    app: Quarterdeck, repo: Path, tmp_path: Path
+) -> None:
+    # One slot: the quick first task's outcome claims the slot's next task and two lined up behind it.
+    # Draining while the next one runs releases the lined-up tasks unstarted; another worker finishes.
+    started, go = tmp_path / "started", tmp_path / "go"
+    waits = f"touch {started}; while [ ! -e {go} ]; do sleep 0.02; done; echo w > w.txt"
+    plan = plans.Plan(
+        name="ahead",
+        tasks=(
+            plans.TaskSpec(id="quick", title="quick", runtime="noop", priority=5),
+            _shell("waits", waits, priority=4),
+            plans.TaskSpec(id="lined", title="lined", runtime="noop", priority=3),
+            plans.TaskSpec(id="lined2", title="lined2", runtime="noop", priority=2),
+            plans.TaskSpec(id="last", title="last", runtime="noop", priority=1),
+        ),
+    )
+    record = await app.submit(plan, repo=repo)
+    worker = app.worker(slots=1, run_id=record.id)
+    serving = asyncio.create_task(worker.serve())
+
+    async def waiting() -> bool:
+        return started.exists()
+
+    await _until(waiting, what="the second task to start")
+    states = {t.id: t.status for t in (await app.view(record.id)).tasks}
+    assert states == {
+        "quick": TaskStatus.SUCCEEDED,
+        "waits": TaskStatus.RUNNING,
+        "lined": TaskStatus.RUNNING,  # claimed: leased to this worker, not started
+        "lined2": TaskStatus.RUNNING,
+        "last": TaskStatus.READY,
+    }
+    worker.should_exit = True
+    go.touch()
+    await serving
+    view = await app.view(record.id)
+    states = {t.id: t.status for t in view.tasks}
+    assert states == {
+        "quick": TaskStatus.SUCCEEDED,
+        "waits": TaskStatus.SUCCEEDED,
+        "lined": TaskStatus.READY,
+        "lined2": TaskStatus.READY,
+        "last": TaskStatus.READY,
+    }
+    claimed = [e.task_id for e in await app.events(record.id) if e.type == EventType.TASK_CLAIMED]
+    assert claimed == ["quick", "waits"]  # the lined-up tasks never started
+    view = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.02)
+    assert view.run.status is RunStatus.SUCCEEDED

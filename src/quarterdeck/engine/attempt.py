@@ -55,8 +55,8 @@ class AttemptOutcome:
     succeeded: bool
     newly_ready: tuple[str, ...] = ()
     run_finished: bool = False
-    #: the next task, claimed in the same transaction that recorded this outcome (see ``ClaimNext``)
-    next_claim: Claim | None = None
+    #: the slot's next tasks, claimed in the transaction that recorded this outcome (see ``ClaimNext``)
+    next_claims: tuple[Claim, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -590,13 +590,16 @@ async def execute_attempt(
     claim_next: ClaimNext | None = None,
     secrets: AgentSecrets | None = None,
     writer: outcomes.OutcomeWriter | None = None,
+    wants: Callable[[], int] | None = None,
+    on_queued: Callable[[], None] | None = None,
 ) -> AttemptOutcome:
     """Run every step of the claimed attempt and record its outcome, fenced by the lease.
 
     ``run`` may come with its set-up read already (``RunSetup``, which a worker keeps per run).
     ``secrets`` opens the organisation's agent secrets into the agent's environment (none without it).
     ``writer`` records a success in a group with other slots' (see ``outcomes.py``); the next task is
-    claimed there when ``claim_next`` is given (a failure is recorded alone, claiming with ``claim_next``)."""
+    claimed there when ``claim_next`` is given (a failure is recorded alone, claiming with ``claim_next``):
+    ``wants()`` of them, asked when the success is queued; ``on_queued`` is called then, before its commit."""
     setup = run if isinstance(run, RunSetup) else RunSetup.of(run)
     run = setup.run
     attempt = _Attempt(db, settings, registry, claim, setup, secrets)
@@ -635,13 +638,17 @@ async def execute_attempt(
         if kept:
             ending = dataclasses.replace(ending, keep=kept)
     elif writer is not None:
-        success = outcomes.Success(claim, attempt.take_events(), ending.commit, wants_next=claim_next is not None)
-        recorded = await writer.record(success)
+        count = 0 if claim_next is None else wants() if wants is not None else 1
+        success = outcomes.Success(claim, attempt.take_events(), ending.commit, wants=count)
+        queued = writer.submit(success)
+        if on_queued is not None:
+            on_queued()
+        recorded = await queued
         return AttemptOutcome(
             succeeded=recorded.held,
             newly_ready=recorded.newly_ready,
             run_finished=recorded.run_finished,
-            next_claim=recorded.next_claim,
+            next_claims=recorded.next_claims,
         )
     return await _record(db, claim, run, attempt.take_events(), ending, claim_next)
 
@@ -763,5 +770,8 @@ async def _record_once(
     if recheck and await control.finish_after_commit(db, run.id):
         final = RunStatus.FAILED  # (any terminal status: only "the run ended" is reported)
     return AttemptOutcome(
-        succeeded=error is None, newly_ready=tuple(ready), run_finished=final is not None, next_claim=following
+        succeeded=error is None,
+        newly_ready=tuple(ready),
+        run_finished=final is not None,
+        next_claims=(following,) if following is not None else (),
     )

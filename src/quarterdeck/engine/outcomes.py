@@ -4,8 +4,9 @@ A worker's slots finish their attempts independently. Each hands its outcome to 
 ``OutcomeWriter`` and waits; the writer takes every outcome queued by then and records them together:
 one fenced statement marks the tasks succeeded (a stale lease token loses only its own row), one
 releases their dependants, one claims the next task for each slot that wants one, one appends all
-their events, then one commit. A slot's wait ends only once its outcome is committed (or known lost),
-so nothing that depends on it can be claimed before it is durable.
+their events, then one commit. ``record`` returns once the outcome is committed (or known lost), so
+nothing that depends on it can be claimed before it is durable; ``submit`` returns at once, and the
+worker's slot runs a task lined up earlier (see ``Worker._slot``) while the outcome commits.
 
 On SQLite the statements run on the event loop's thread, so the group is what finished within one
 turn of the loop; on PostgreSQL it is also whatever finished while the previous group was committing,
@@ -38,7 +39,7 @@ from quarterdeck.store.database import Database
 from quarterdeck.store.records import Claim
 from quarterdeck.store.types import utcnow
 
-__all__ = ["ClaimMany", "OutcomeWriter", "Success"]
+__all__ = ["ClaimMany", "OutcomeWriter", "Success", "release"]
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,8 @@ class Success:
     events: Sequence[event_store.NewEvent]
     #: the landed commit, if any
     commit: str | None
-    #: whether the slot takes another task when this one is recorded
-    wants_next: bool
+    #: how many tasks the slot takes when this one is recorded (its next, and one lined up behind it)
+    wants: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,8 @@ class Recorded:
     held: bool
     newly_ready: tuple[str, ...] = ()
     run_finished: bool = False
-    next_claim: Claim | None = None
+    #: the tasks claimed for the outcome's slot in the same transaction (at most ``Success.wants``)
+    next_claims: tuple[Claim, ...] = ()
 
 
 @dataclass(slots=True)
@@ -101,6 +103,10 @@ class OutcomeWriter:
         Raises:
             StoreError: the database stayed unreachable for ``_PATIENCE_S``.
         """
+        return await self.submit(success)
+
+    def submit(self, success: Success) -> asyncio.Future[Recorded]:
+        """Queue the outcome for the next group; the future is done once that group is committed."""
         done: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
         self._queue.append(_Queued(success, done))
         if not self._starting and len(self._writers) < self.concurrency:
@@ -110,7 +116,7 @@ class OutcomeWriter:
             writer = asyncio.ensure_future(self._write_queued())
             self._writers.add(writer)
             writer.add_done_callback(self._writers.discard)
-        return await done
+        return done
 
     async def _write_queued(self) -> None:
         """Write what is queued, group after group, until the queue is empty."""
@@ -131,8 +137,9 @@ class OutcomeWriter:
             for queued, result in zip(group, results, strict=True):
                 if not queued.done.done():
                     queued.done.set_result(result)
-                elif result.next_claim is not None:  # its slot was cancelled meanwhile: hand the task back
-                    await _release(self.db, result.next_claim)
+                else:  # its slot was cancelled meanwhile: hand the tasks claimed for it back
+                    for claim in result.next_claims:
+                        await release(self.db, claim)
 
     async def _write_retrying(self, group: list[_Queued]) -> list[Recorded]:
         """Write the group; retried while the database is away. A retry after a commit whose
@@ -173,10 +180,18 @@ class OutcomeWriter:
             new += s.events
             new.append(event_store.NewEvent(task.run_id, EventType.TASK_SUCCEEDED, {"commit": s.commit}, task.id))
         new += [event_store.NewEvent(run_id, EventType.TASK_READY, {}, task_id) for run_id, task_id in ready]
-        wanting = [q for q in group if q.success.wants_next and q.success.claim.attempt_id in written.kept]
+        wanting = [q for q in group if q.success.wants and q.success.claim.attempt_id in written.kept]
         wanting = [q for q in wanting if not q.done.done()]
-        claims = await self.claim(conn, len(wanting)) if wanting and self.claim is not None else []
-        written.next_claims = {id(q): c for q, c in zip(wanting, claims, strict=False)}
+        count = sum(q.success.wants for q in wanting)
+        claims = await self.claim(conn, count) if wanting and self.claim is not None else []
+        # Each slot gets its next task first; a second one (lined up behind it) only when there are enough.
+        taken: dict[int, list[Claim]] = {id(q): [] for q in wanting}
+        rest = iter(claims)
+        for rank in range(max((q.success.wants for q in wanting), default=0)):
+            for q in wanting:
+                if q.success.wants > rank and (claim := next(rest, None)) is not None:
+                    taken[id(q)].append(claim)
+        written.next_claims = {k: tuple(v) for k, v in taken.items() if v}
         # A run with a task claimed just now goes on (that task's outcome looks again): no probes.
         going_on = {c.task.run_id for c in claims}
         for run_id in dict.fromkeys(s.claim.task.run_id for s in live):
@@ -203,8 +218,8 @@ class _Written:
     kept: set[str]
     #: dependants that became ready, as ``(run_id, task_id)``
     ready: list[tuple[str, str]]
-    #: the next task claimed for an outcome's slot, by ``id()`` of its queue entry
-    next_claims: dict[int, Claim] = field(default_factory=dict)
+    #: the tasks claimed for an outcome's slot, by ``id()`` of its queue entry
+    next_claims: dict[int, tuple[Claim, ...]] = field(default_factory=dict)
     #: runs that ended
     final: dict[str, RunStatus] = field(default_factory=dict)
     #: runs to look at again after the commit (PostgreSQL)
@@ -230,14 +245,14 @@ def _results(group: list[_Queued], written: _Written) -> list[Recorded]:
                 held=True,
                 newly_ready=tuple(task_id for _, task_id in written.ready) if i == last else (),
                 run_finished=run_id in written.final and last_of_run[run_id] == i,
-                next_claim=written.next_claims.get(id(queued)),
+                next_claims=written.next_claims.get(id(queued), ()),
             )
         )
     return results
 
 
-async def _release(db: Database, claim: Claim) -> None:
-    """Hand back a task claimed for a slot that is gone (its lease would otherwise have to expire)."""
+async def release(db: Database, claim: Claim) -> None:
+    """Hand back a task claimed for a slot that is gone or stopping (its lease would otherwise have to expire)."""
     try:
         async with db.transaction() as conn:
             if await control_store.release_task(conn, claim, now=utcnow()):

@@ -12,16 +12,18 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import ids
 from quarterdeck.domain.events import EventType
+from quarterdeck.engine import outcomes
 from quarterdeck.engine.attempt import AttemptOutcome, RunSetup, execute_attempt
 from quarterdeck.engine.outcomes import OutcomeWriter
 from quarterdeck.engine.secrets import AgentSecrets
-from quarterdeck.errors import QuarterdeckError
+from quarterdeck.errors import LeaseLost, QuarterdeckError
 from quarterdeck.runtimes.registry import Registry
 from quarterdeck.settings import Settings
 from quarterdeck.store import events as event_store
@@ -34,6 +36,10 @@ from quarterdeck.store.types import utcnow
 __all__ = ["Worker", "new_worker_id"]
 
 log = logging.getLogger(__name__)
+
+
+#: how many claimed tasks a slot may hold lined up behind the running one (see ``Worker._slot``)
+_AHEAD = 2
 
 
 def new_worker_id() -> str:
@@ -161,24 +167,102 @@ class Worker:
         task.add_done_callback(self._finished)
 
     async def _slot(self, claim: Claim) -> AttemptOutcome:
-        """Run the attempt, then the next task its outcome claimed, until there is none."""
-        while True:
-            run = await self._run_of(claim.task.run_id)
-            outcome = await execute_attempt(
-                self.db,
-                self.settings,
-                self.registry,
-                claim,
-                run,
-                claim_next=self._claim_next,
-                secrets=self.secrets,
-                writer=self.outcomes,
-            )
-            if self.on_outcome is not None:
-                self.on_outcome(outcome)
-            if outcome.next_claim is None:
-                return outcome
-            claim = outcome.next_claim
+        """Run the attempt, then the tasks its outcomes claimed, until there are none.
+
+        Pipelined: once an attempt's success is queued with the writer, the slot starts a task lined up
+        behind it, claimed by an earlier outcome whose transaction has committed, while that success
+        commits. Such a task was ready before the pending outcome committed, so it cannot depend on it.
+        An outcome claims enough for the slot to hold ``_AHEAD`` tasks lined up (counting what the
+        slot's pending outcomes claim), but only its next task (none lined up) when limits are set (a
+        lined-up task counts against them while it waits) or when its attempt took ``heartbeat_s`` or
+        more (long attempts would make lined-up tasks wait long). A lined-up task that waited longer than
+        ``heartbeat_s`` has its lease renewed before it starts; on drain lined-up tasks are released.
+        """
+        lined: deque[tuple[Claim, float]] = deque([(claim, time.monotonic())])
+        current: asyncio.Task[AttemptOutcome] | None = None
+        #: outcomes queued and not known committed yet, oldest first, with how many tasks each claims
+        recording: deque[tuple[asyncio.Task[AttemptOutcome], list[int]]] = deque()
+        last = AttemptOutcome(succeeded=False)
+        loop = asyncio.get_running_loop()
+        ahead = 0 if self.settings.limits else _AHEAD
+        try:
+            while True:
+                while recording and recording[0][0].done():
+                    last = self._reported(recording.popleft()[0].result(), lined)
+                if self.should_exit:
+                    await self._hand_back(lined)
+                if not lined:
+                    if not recording:
+                        return last
+                    last = self._reported(await recording.popleft()[0], lined)
+                    continue
+                claim, since = lined.popleft()
+                if time.monotonic() - since > self.settings.heartbeat_s and not await self._renew(claim):
+                    continue
+                run = await self._run_of(claim.task.run_id)
+                started = time.monotonic()
+                asked: list[int] = []
+
+                def wants(started: float = started, asked: list[int] = asked) -> int:
+                    depth = ahead if time.monotonic() - started < self.settings.heartbeat_s else 0
+                    expected = len(lined) + sum(n[0] if n else 1 for _, n in recording)
+                    asked.append(max(0, depth + 1 - expected))
+                    return asked[0]
+
+                queued: asyncio.Future[None] = loop.create_future()
+
+                def on_queued(queued: asyncio.Future[None] = queued) -> None:
+                    if not queued.done():
+                        queued.set_result(None)
+
+                current = asyncio.ensure_future(
+                    execute_attempt(
+                        self.db,
+                        self.settings,
+                        self.registry,
+                        claim,
+                        run,
+                        claim_next=self._claim_next,
+                        secrets=self.secrets,
+                        writer=self.outcomes,
+                        wants=wants,
+                        on_queued=on_queued,
+                    )
+                )
+                await asyncio.wait((current, queued), return_when=asyncio.FIRST_COMPLETED)
+                recording.append((current, asked))
+                current = None
+        except BaseException:
+            pending = [t for t, _ in recording] + ([current] if current is not None else [])
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.shield(self._hand_back(lined))
+            raise
+
+    def _reported(self, outcome: AttemptOutcome, lined: deque[tuple[Claim, float]]) -> AttemptOutcome:
+        """Report an outcome once committed and line up the tasks it claimed."""
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        now = time.monotonic()
+        lined.extend((c, now) for c in outcome.next_claims)
+        return outcome
+
+    async def _hand_back(self, lined: deque[tuple[Claim, float]]) -> None:
+        """Release the lined-up tasks that have not started (the worker is stopping)."""
+        while lined:
+            await outcomes.release(self.db, lined.popleft()[0])
+
+    async def _renew(self, claim: Claim) -> bool:
+        """Renew a lined-up task's lease before it starts; False if it was lost (expired and reaped)."""
+        try:
+            async with self.db.transaction() as conn:
+                await task_store.renew_lease(conn, claim, lease_s=self.settings.lease_s, now=utcnow())
+        except LeaseLost:
+            return False
+        except QuarterdeckError as exc:  # the database is away: the attempt's own writes will tell
+            log.warning("renewing the lease of %s failed: %s", claim.task.id, exc)
+        return True
 
     async def _claim_next(self, conn: AsyncConnection) -> Claim | None:
         if self.should_exit:

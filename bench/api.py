@@ -37,6 +37,11 @@ is the one printed at the end of each run; p50 / p95 / p99 in ms, all endpoints;
     PostgreSQL  2          5.1 ms (+0.2)   1143  1528   1598  4.1
     PostgreSQL  2          5.4 ms (+1.3)   7.4   11     13    2.1   (at 100 requests/s)
 
+On the quiet machine at the session's end (18:04-18:06 UTC, nothing else running, 200 requests/s):
+
+    SQLite      2          5.1 ms          5.7   9.9    17    1.35
+    PostgreSQL  2          5.1 ms (+0.9)   11.7  34.5   57    1.76
+
 Before this work: 5–9 ms of server CPU a request, one process saturated at ~88 requests/s (p95 18 s
 at 200/s). The p50 is now a few milliseconds; whether p95 stays under 50 ms at 200/s depends on how
 much of the two cores the rest of the machine leaves: at ~4 ms a request, 200/s needs 0.8 of a core

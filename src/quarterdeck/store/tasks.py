@@ -226,46 +226,39 @@ async def _saturated(conn: AsyncConnection, limits: Mapping[str, int]) -> list[s
         if total >= limits["global"]:
             return None
     filters: list[sa.ColumnElement[bool]] = []
-    runtime_limits = {k.removeprefix("runtime:"): v for k, v in limits.items() if k.startswith("runtime:")}
-    if runtime_limits:
-        counts = await conn.execute(
-            sa.select(tasks.c.runtime, sa.func.count()).where(running).group_by(tasks.c.runtime)
-        )
-        full = [name for name, n in counts if n >= runtime_limits.get(name, n + 1)]
+    # Limits on a column of the task itself: a task whose value is at its limit waits (no value: no limit).
+    for prefix, column in (("runtime:", tasks.c.runtime), ("role:", tasks.c.role), ("key:", tasks.c.provider_key)):
+        full = await _full(conn, column, _with_prefix(limits, prefix))
         if full:
-            filters.append(tasks.c.runtime.notin_(full))
-    role_limits = {k.removeprefix("role:"): v for k, v in limits.items() if k.startswith("role:")}
-    if role_limits:
-        counts = await conn.execute(
-            sa.select(tasks.c.role, sa.func.count())
-            .where(running, tasks.c.role.in_(list(role_limits)))
-            .group_by(tasks.c.role)
-        )
-        full = [name for name, n in counts if n >= role_limits[name]]
-        if full:
-            filters.append(sa.or_(tasks.c.role.is_(None), tasks.c.role.notin_(full)))
-    repo_limits = {k.removeprefix("repo:"): v for k, v in limits.items() if k.startswith("repo:")}
+            filters.append(sa.or_(column.is_(None), column.notin_(full)))
+    repo_limits = _with_prefix(limits, "repo:")
     if repo_limits:
         counts = await conn.execute(
             sa.select(runs.c.repo_path, sa.func.count())
             .join(runs, runs.c.id == tasks.c.run_id)
-            .where(running)
+            .where(running, runs.c.repo_path.in_(list(repo_limits)))
             .group_by(runs.c.repo_path)
         )
-        full = [path for path, n in counts if n >= repo_limits.get(path, n + 1)]
+        full = [path for path, n in counts if n >= repo_limits[path]]
         if full:
             filters.append(tasks.c.run_id.notin_(sa.select(runs.c.id).where(runs.c.repo_path.in_(full))))
-    key_limits = {k.removeprefix("key:"): v for k, v in limits.items() if k.startswith("key:")}
-    if key_limits:
-        counts = await conn.execute(
-            sa.select(tasks.c.provider_key, sa.func.count())
-            .where(running, tasks.c.provider_key.in_(list(key_limits)))
-            .group_by(tasks.c.provider_key)
-        )
-        full = [name for name, n in counts if n >= key_limits[name]]
-        if full:
-            filters.append(sa.or_(tasks.c.provider_key.is_(None), tasks.c.provider_key.notin_(full)))
     return filters
+
+
+def _with_prefix(limits: Mapping[str, int], prefix: str) -> dict[str, int]:
+    return {key.removeprefix(prefix): value for key, value in limits.items() if key.startswith(prefix)}
+
+
+async def _full(conn: AsyncConnection, column: sa.Column[Any], limits: Mapping[str, int]) -> list[str]:
+    """The values of ``column`` whose running tasks have reached their limit."""
+    if not limits:
+        return []
+    counts = await conn.execute(
+        sa.select(column, sa.func.count())
+        .where(tasks.c.status == TaskStatus.RUNNING, column.in_(list(limits)))
+        .group_by(column)
+    )
+    return [name for name, n in counts if n >= limits[name]]
 
 
 async def renew_lease(conn: AsyncConnection, claim: Claim, *, lease_s: float, now: datetime) -> None:

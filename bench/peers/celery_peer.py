@@ -7,6 +7,7 @@ fan-out: ``chain(root, chord(N leaves, join))``. The clock starts at ``apply_asy
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import secrets
@@ -61,10 +62,22 @@ def main() -> None:
         skip(f"no Redis at {redis_url}: {exc}")
         return
 
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    try:
+        run_workloads(args, env)
+    finally:
+        # kombu leaves its queue bindings behind; the shared Redis keeps only what others put there
+        client = redis.Redis.from_url(redis_url)
+        keys = [*client.scan_iter(match=f"_kombu.binding*{queue}*"), *client.scan_iter(match=queue)]
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def run_workloads(args: argparse.Namespace, env: dict[str, str]) -> None:
     from celery import chain, chord, group
     from celery_app import app, join, noop
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     with worker_process(args.slots, env):
         noop.si().apply_async().get(timeout=60)  # warm-up: the worker is up and the pool started
         group(noop.si() for _ in range(20)).apply_async().get(timeout=60)

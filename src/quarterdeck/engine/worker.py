@@ -265,18 +265,7 @@ class Worker:
         return True
 
     async def _claim_next(self, conn: AsyncConnection) -> Claim | None:
-        if self.should_exit:
-            return None
-        claims = await task_store.claim_tasks(
-            conn,
-            dialect=self.db.dialect,
-            worker_id=self.worker_id,
-            lease_s=self.settings.lease_s,
-            now=utcnow(),
-            run_id=self.run_id,
-            limits=self.settings.limits,
-            count=1,
-        )
+        claims = await self._claim_many(conn, 1)
         return claims[0] if claims else None
 
     async def _claim_many(self, conn: AsyncConnection, count: int) -> list[Claim]:

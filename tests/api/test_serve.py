@@ -12,13 +12,38 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
 
 from tests.api.conftest import PASSWORD, free_port, plan_object, shell_task
+from tests.support.processes import wait_for
+
+
+def _log_text(log: IO[str]) -> str:
+    log.seek(0)
+    return log.read()
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _wait_until_up(
+    condition: Callable[[], bool], server: subprocess.Popen[bytes], log: IO[str], timeout: float
+) -> None:
+    """``wait_for`` the server, with its log in the failure (its output goes to ``log``, not to pipes)."""
+    try:
+        wait_for(condition, server, timeout=timeout)
+    except AssertionError as error:
+        raise AssertionError(f"serve did not come up ({error}):\n{_log_text(log)}") from None
+
 
 PLANTED = "sk-planted-" + "9f3c2a7e5b1d" * 3
 
@@ -65,17 +90,7 @@ def test_serve_runs_what_the_api_is_given_and_never_shows_a_secret(tmp_path: Pat
         base = f"http://127.0.0.1:{port}"
         signalled = False
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise AssertionError(f"serve did not come up:\n{log.read()}")
-                time.sleep(0.1)  # polling a process we do not control; the deadline bounds it
+            _wait_until_up(lambda: _ready(base), server, log, timeout=60)
 
             with httpx.Client(base_url=base, timeout=30) as client:
                 login = client.post("/api/v1/auth/login", json={"email": "admin@acme.io", "password": PASSWORD})
@@ -168,15 +183,7 @@ def test_serve_with_two_processes_shares_the_port_and_runs_one_worker(tmp_path: 
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                log.seek(0)
-                if log.read().count("Application startup complete.") == 2:
-                    break
-                if server.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise AssertionError(f"serve --processes 2 did not come up:\n{log.read()}")
-                time.sleep(0.1)  # polling a process we do not control; the deadline bounds it
+            _wait_until_up(lambda: _log_text(log).count("Application startup complete.") == 2, server, log, timeout=90)
             children = _children(server.pid)
             assert len(children) == 2
             holders = _flock_holders(state / "serve-worker.lock")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["wait_for"]
 
 
-def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str] | None = None, timeout: float = 60) -> None:
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[Any] | None = None, timeout: float = 60) -> None:
     """Poll ``condition`` until it holds; fail with the process's output if it dies or time runs out."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -297,6 +297,29 @@ async def test_expired_leases_are_reaped_and_the_attempt_kept(db: Database) -> N
     ]
 
 
+async def test_a_group_with_a_zombie_and_the_newer_attempt_of_one_task_keeps_only_the_newer(db: Database) -> None:
+    # A worker whose outcome waited past its lease, and the attempt that reclaimed the task, can finish
+    # at the same moment and be recorded in one group: only the lease holder's outcome counts.
+    await _create(db, _plan(("a", (), 0), ("b", ("a",), 0)))
+    zombie = await _claim(db, worker="slow", lease_s=0.001)
+    assert zombie is not None
+    async with db.transaction() as conn:
+        await task_store.reap_expired(conn, now=utcnow() + timedelta(seconds=1))
+    newer = await _claim(db, worker="alive")
+    assert newer is not None
+    assert newer.task.pk == zombie.task.pk
+    async with db.transaction() as conn:
+        held, ready = await task_store.complete_tasks(conn, [(zombie, "late"), (newer, "ok")], now=utcnow())
+    assert [c.attempt_id for c in held] == [newer.attempt_id]
+    assert ready == [("r1", "b")]
+    async with db.read() as conn:
+        attempts = await task_store.read_attempts(conn, newer.task.pk)
+    assert [(x.number, x.status, x.commit_sha) for x in attempts] == [
+        (1, AttemptStatus.EXPIRED, None),
+        (2, AttemptStatus.SUCCEEDED, "ok"),
+    ]
+
+
 async def test_paused_runs_are_not_claimed_and_claims_can_be_scoped_to_a_run(db: Database) -> None:
     await _create(db, _plan(("a", (), 0)), run_id="r1")
     await _create(db, _plan(("a", (), 0)), run_id="r2")

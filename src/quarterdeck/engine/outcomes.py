@@ -91,6 +91,9 @@ class OutcomeWriter:
         self.concurrency = max(1, concurrency)
         self._queue: list[_Queued] = []
         self._writers: set[asyncio.Task[None]] = set()
+        #: writers still writing: counted down as a writer leaves its loop, not when its task's done
+        #: callbacks run (an outcome queued between the two would wait for the next one to be queued)
+        self._active = 0
         #: a writer was started and has not taken the queue yet
         self._starting = False
         #: how many groups were committed and how many outcomes they held (for tests and benchmarks)
@@ -109,10 +112,11 @@ class OutcomeWriter:
         """Queue the outcome for the next group; the future is done once that group is committed."""
         done: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
         self._queue.append(_Queued(success, done))
-        if not self._starting and len(self._writers) < self.concurrency:
+        if not self._starting and self._active < self.concurrency:
             # Started as a task, a writer first runs after every slot that is ready in this turn of the
             # loop has queued its outcome too.
             self._starting = True
+            self._active += 1
             writer = asyncio.ensure_future(self._write_queued())
             self._writers.add(writer)
             writer.add_done_callback(self._writers.discard)
@@ -121,6 +125,12 @@ class OutcomeWriter:
     async def _write_queued(self) -> None:
         """Write what is queued, group after group, until the queue is empty."""
         self._starting = False
+        try:
+            await self._write_groups()
+        finally:
+            self._active -= 1
+
+    async def _write_groups(self) -> None:
         while self._queue:
             group, self._queue = self._queue, []
             try:

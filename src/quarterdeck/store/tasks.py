@@ -421,7 +421,8 @@ async def complete_task(conn: AsyncConnection, claim: Claim, *, commit_sha: str 
 @functools.cache
 def _succeed_tasks(count: int, with_attempts: bool) -> compiled.Compiled:
     """Mark ``count`` tasks succeeded in one statement, each fenced by its own lease token; returns the pks
-    that still held their lease. Built once per count (a group holds at most a worker's slots).
+    that still held their lease, each with its attempt id. Built once per count (a group holds at most a
+    worker's slots).
 
     ``with_attempts`` (PostgreSQL: a data-modifying CTE) closes their attempts in the same statement, one
     round trip instead of two; SQLite runs ``_SUCCEED_ATTEMPT`` after it."""
@@ -460,7 +461,7 @@ def _succeed_tasks(count: int, with_attempts: bool) -> compiled.Compiled:
         )
     )
     if not with_attempts:
-        return compiled.Compiled(succeed.returning(tasks.c.pk))
+        return compiled.Compiled(succeed.returning(tasks.c.pk, tasks.c.attempt_id))
     succeeded = succeed.returning(tasks.c.pk, tasks.c.attempt_id, tasks.c.commit_sha).cte("succeeded")
     closed = (
         attempts.update()
@@ -472,7 +473,7 @@ def _succeed_tasks(count: int, with_attempts: bool) -> compiled.Compiled:
             commit_sha=succeeded.c.commit_sha,
         )
     )
-    return compiled.Compiled(sa.select(succeeded.c.pk).add_cte(closed.cte("closed")))
+    return compiled.Compiled(sa.select(succeeded.c.pk, succeeded.c.attempt_id).add_cte(closed.cte("closed")))
 
 
 @functools.cache
@@ -527,8 +528,9 @@ async def complete_tasks(
         params[f"fence_pk_{i}"] = claim.task.pk
         params[f"fence_token_{i}"] = claim.lease_token
         params[f"done_commit_{i}"] = commit_sha
-    ours = {pk for (pk,) in await compiled.fetch(conn, _succeed_tasks(len(done), fold), params)}
-    held = [(claim, sha) for claim, sha in done if claim.task.pk in ours]
+    # By attempt, not by task: a group may hold a zombie's outcome and the newer attempt's of one task.
+    ours = {(pk, attempt_id) for pk, attempt_id in await compiled.fetch(conn, _succeed_tasks(len(done), fold), params)}
+    held = [(claim, sha) for claim, sha in done if (claim.task.pk, claim.attempt_id) in ours]
     if not held:
         return [], []
     if not fold:

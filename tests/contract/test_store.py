@@ -229,6 +229,43 @@ async def test_compiled_statements_convert_values_as_sqlalchemy_does_and_wrap_dr
         assert await event_store.read_event_log(conn, after_id=0, run_ids=["no-such-run"]) == []
 
 
+async def test_many_rows_are_inserted_at_once_in_order_with_their_json_nulls_and_timestamps(db: Database) -> None:
+    # Tasks and events are inserted by RowsInsert: one unnest statement on PostgreSQL. Read back, they
+    # must be what each row said, in the given order, JSON and nulls intact.
+    tasks = tuple(
+        plans.TaskSpec(
+            id=f"t{i}",
+            title=f"task {i} — “quoted”",
+            options={"nested": {"list": [i, None, "x"]}, "unicode": "é"} if i % 2 else {},
+            verify=(f"echo {i}",),
+            budget_usd=None if i % 3 else 1.5,
+            not_before=utcnow() + timedelta(hours=i) if i == 4 else None,
+        )
+        for i in range(7)
+    )
+    await _create(db, plans.Plan(name="many", tasks=tasks))
+    payloads = [{"n": i, "text": "a'b\"c", "none": None} for i in range(5)]
+    async with db.transaction() as conn:
+        await event_store.create_events(
+            conn, [event_store.NewEvent("r1", "probe", p, f"t{i}") for i, p in enumerate(payloads)]
+        )
+    async with db.read() as conn:
+        stored = await task_store.read_tasks(conn, "r1")
+        events = [e for e in await event_store.read_events(conn, "r1") if e.type == "probe"]
+    assert [t.id for t in stored] == [t.id for t in tasks]
+    for spec, task in zip(tasks, stored, strict=True):
+        assert (task.title, task.options, task.verify, task.budget_usd) == (
+            spec.title,
+            dict(spec.options),
+            list(spec.verify),
+            spec.budget_usd,
+        )
+        assert task.not_before == spec.not_before
+    assert [e.payload for e in events] == payloads
+    assert [e.task_id for e in events] == [f"t{i}" for i in range(5)]
+    assert [e.id for e in events] == sorted(e.id for e in events)
+
+
 async def test_completion_is_fenced_by_the_lease_token(db: Database) -> None:
     await _create(db, DIAMOND)
     claim = await _claim(db)

@@ -38,8 +38,9 @@ __all__ = ["Worker", "new_worker_id"]
 log = logging.getLogger(__name__)
 
 
-#: how many claimed tasks a slot may hold lined up behind the running one (see ``Worker._slot``)
-_AHEAD = 2
+#: how many claimed tasks a slot may hold lined up behind the running one (see ``Worker._slot``); on
+#: PostgreSQL 4 rather than 2 made groups larger and no-op tasks 30 % faster, on SQLite it made no difference
+_AHEAD = 4
 
 
 def new_worker_id() -> str:

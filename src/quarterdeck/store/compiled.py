@@ -16,6 +16,7 @@ Statements with expanding parameters (``IN`` lists) cannot be compiled once: bui
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,12 +24,13 @@ from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import await_
 
-__all__ = ["Compiled", "dialect_name", "execute", "execute_many", "fetch"]
+__all__ = ["Compiled", "RowsInsert", "dialect_name", "execute", "execute_many", "fetch"]
 
 _Processor = Callable[[Any], Any]
 _T = TypeVar("_T")
@@ -199,3 +201,45 @@ async def execute_many(conn: AsyncConnection, statement: Compiled, rows: Sequenc
         await _run(conn, form, form.arguments(rows[0]), "execute")
         return
     await _run(conn, form, [form.arguments(row) for row in rows], "many")
+
+
+class RowsInsert:
+    """An ``INSERT`` of many rows at once, compiled once: each row's ``columns``, and ``shared`` values
+    given once for all of them.
+
+    On PostgreSQL it is one execution of one statement, the columns passed as arrays and unnested in
+    order (JSON ones as text, cast back), where ``executemany`` executes the statement once per row on
+    the server (~50 µs each); on SQLite it is ``executemany``. Rows get their ids in the given order.
+    """
+
+    def __init__(self, table: sa.Table, columns: Sequence[str], *, shared: Sequence[str] = ()) -> None:
+        self.columns = tuple(columns)
+        self.shared = tuple(shared)
+        self._json = frozenset(name for name in self.columns if isinstance(table.c[name].type, sa.JSON))
+        every = (*self.columns, *self.shared)
+        self._each = Compiled(
+            table.insert().values({name: sa.bindparam(name, type_=table.c[name].type) for name in every})
+        )
+        arrays = [
+            sa.bindparam(name, type_=postgresql.ARRAY(sa.Text if name in self._json else table.c[name].type))
+            for name in self.columns
+        ]
+        rows = sa.func.unnest(*arrays).table_valued(*self.columns, with_ordinality="n").render_derived(name="rows")
+        picked = [
+            sa.cast(rows.c[name], postgresql.JSONB) if name in self._json else rows.c[name] for name in self.columns
+        ]
+        picked += [sa.bindparam(name, type_=table.c[name].type) for name in self.shared]
+        self._unnested = Compiled(table.insert().from_select(every, sa.select(*picked).order_by(rows.c.n)))
+
+    async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]], shared: Mapping[str, Any]) -> None:
+        """Insert ``rows`` (each with a value for every column), with the ``shared`` values."""
+        if not rows:
+            return
+        if len(rows) == 1 or dialect_name(conn) != "postgresql":
+            await execute_many(conn, self._each, [{**row, **shared} for row in rows])
+            return
+        arrays: dict[str, Any] = {
+            name: [json.dumps(row[name]) for row in rows] if name in self._json else [row[name] for row in rows]
+            for name in self.columns
+        }
+        await execute(conn, self._unnested, {**arrays, **shared})

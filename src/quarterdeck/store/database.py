@@ -147,7 +147,14 @@ class Database:
         self._hot_engine = self.engine
         if self.dialect == "postgresql":
             self._hot_engine = create_async_engine(
-                async_url, pool_size=2, max_overflow=pool_size, pool_pre_ping=False, pool_recycle=600
+                async_url,
+                pool_size=2,
+                max_overflow=pool_size,
+                pool_pre_ping=False,
+                pool_recycle=600,
+                # The hot statements are prepared once per connection and run thousands of times: planned
+                # once too (a custom plan per execution re-planned the claim's CTEs every time).
+                connect_args={"server_settings": {"plan_cache_mode": "force_generic_plan"}},
             )
         self._writer: contextlib.AbstractAsyncContextManager[object] = (
             asyncio.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()

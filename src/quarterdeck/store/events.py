@@ -23,14 +23,13 @@ COMMITTED_EVENTS = "quarterdeck.committed_events"
 
 _COLUMNS = ("run_id", "task_id", "attempt_id", "type", "payload", "created_at")
 #: compiled once and run through the driver (hot: every outcome appends events)
-_INSERT = compiled.Compiled(
-    events.insert().values({name: sa.bindparam(name, type_=events.c[name].type) for name in _COLUMNS})
-)
 _INSERT_ONE_RETURNING = compiled.Compiled(
     events.insert()
     .values({name: sa.bindparam(name, type_=events.c[name].type) for name in _COLUMNS})
     .returning(events.c.id)
 )
+#: many rows at once: one execution on PostgreSQL (where ``executemany`` executes once per row)
+_INSERT_MANY = compiled.RowsInsert(events, _COLUMNS[:-1], shared=("created_at",))
 #: several rows with their ids in order: through SQLAlchemy's insertmanyvalues
 _INSERT_RETURNING = events.insert().returning(events.c.id, sort_by_parameter_order=True)
 
@@ -64,7 +63,7 @@ async def create_events(conn: AsyncConnection, new: Sequence[NewEvent]) -> None:
     ]
     collected: list[EventRecord] | None = conn.info.get(COMMITTED_EVENTS)
     if collected is None:
-        await compiled.execute_many(conn, _INSERT, values)
+        await _INSERT_MANY.run(conn, values, {"created_at": now})
         return
     if len(values) == 1:
         ((event_id,),) = await compiled.fetch(conn, _INSERT_ONE_RETURNING, values[0])

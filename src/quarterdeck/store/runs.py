@@ -27,6 +27,17 @@ __all__ = [
 ]
 
 
+#: the columns a new task is given (the others start at their defaults, or null)
+_TASK_COLUMNS = (
+    "run_id", "id", "seq", "title", "prompt", "runtime", "options", "verify", "acceptance_criteria",
+    "source_path", "source_line", "priority", "path_length", "max_attempts", "timeout_s", "budget_usd",
+    "max_revisions", "not_before", "role", "allow_empty", "files", "provider_key", "status", "pending_deps",
+    "attempts",
+)  # fmt: skip
+#: compiled once, one execution on PostgreSQL: a plan may hold thousands of tasks
+_INSERT_TASKS = compiled.RowsInsert(tasks, _TASK_COLUMNS, shared=("created_at",))
+
+
 async def create_run(
     conn: AsyncConnection,
     *,
@@ -97,12 +108,10 @@ async def create_run(
             "status": TaskStatus.PENDING if t.depends_on else TaskStatus.READY,
             "pending_deps": len(t.depends_on),
             "attempts": 0,
-            "created_at": now,
         }
         for seq, t in enumerate(plan.tasks)
     ]
-    if task_rows:
-        await conn.execute(tasks.insert(), task_rows)
+    await _INSERT_TASKS.run(conn, task_rows, {"created_at": now})
     result = await conn.execute(sa.select(tasks.c.id, tasks.c.pk).where(tasks.c.run_id == run_id))
     pks = {task_id: pk for task_id, pk in result}
     edges = [{"task_pk": pks[t.id], "depends_on_pk": pks[d]} for t in plan.tasks for d in t.depends_on]

@@ -171,9 +171,13 @@ def _build_claim(
     now = sa.bindparam("claim_now", type_=tasks.c.started_at.type)
     worker = sa.bindparam("claim_worker", type_=tasks.c.worker_id.type)
     token = sa.bindparam("claim_token", type_=tasks.c.lease_token.type)
+    # PostgreSQL's picked rows are locked ``ready`` (FOR UPDATE) until the commit: joined by pk alone. A
+    # status condition there lets the planner, on a run too new for statistics, update by walking every
+    # ready task of the claim index instead of looking up the few picked ones by pk (3 ms, not 0.3 ms).
+    guard = () if dialect == "postgresql" else (_may_become(TaskStatus.RUNNING),)
     update = (
         tasks.update()
-        .where(tasks.c.pk == picked.c.pk, _may_become(TaskStatus.RUNNING))
+        .where(tasks.c.pk == picked.c.pk, *guard)
         .values(
             status=TaskStatus.RUNNING,
             worker_id=worker,

@@ -14,6 +14,7 @@ from quarterdeck.app import Quarterdeck
 from quarterdeck.domain import plans
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
+from quarterdeck.engine.worker import _AHEAD
 from quarterdeck.errors import InputError
 
 
@@ -145,17 +146,17 @@ async def test_reprioritising_changes_what_is_claimed_next(app: Quarterdeck, rep
 async def test_a_slot_lines_up_a_claimed_task_and_a_drain_hands_it_back(
     app: Quarterdeck, repo: Path, tmp_path: Path
 ) -> None:
-    # One slot: the quick first task's outcome claims the slot's next task and two lined up behind it.
+    # One slot: the quick first task's outcome claims the slot's next task and _AHEAD lined up behind it.
     # Draining while the next one runs releases the lined-up tasks unstarted; another worker finishes.
     started, go = tmp_path / "started", tmp_path / "go"
     waits = f"touch {started}; while [ ! -e {go} ]; do sleep 0.02; done; echo w > w.txt"
+    lined = [f"lined{i}" for i in range(_AHEAD)]
     plan = plans.Plan(
         name="ahead",
         tasks=(
-            plans.TaskSpec(id="quick", title="quick", runtime="noop", priority=5),
-            _shell("waits", waits, priority=4),
-            plans.TaskSpec(id="lined", title="lined", runtime="noop", priority=3),
-            plans.TaskSpec(id="lined2", title="lined2", runtime="noop", priority=2),
+            plans.TaskSpec(id="quick", title="quick", runtime="noop", priority=100),
+            _shell("waits", waits, priority=99),
+            *(plans.TaskSpec(id=i, title=i, runtime="noop", priority=50 - n) for n, i in enumerate(lined)),
             plans.TaskSpec(id="last", title="last", runtime="noop", priority=1),
         ),
     )
@@ -171,8 +172,7 @@ async def test_a_slot_lines_up_a_claimed_task_and_a_drain_hands_it_back(
     assert states == {
         "quick": TaskStatus.SUCCEEDED,
         "waits": TaskStatus.RUNNING,
-        "lined": TaskStatus.RUNNING,  # claimed: leased to this worker, not started
-        "lined2": TaskStatus.RUNNING,
+        **dict.fromkeys(lined, TaskStatus.RUNNING),  # claimed: leased to this worker, not started
         "last": TaskStatus.READY,
     }
     worker.should_exit = True
@@ -183,8 +183,7 @@ async def test_a_slot_lines_up_a_claimed_task_and_a_drain_hands_it_back(
     assert states == {
         "quick": TaskStatus.SUCCEEDED,
         "waits": TaskStatus.SUCCEEDED,
-        "lined": TaskStatus.READY,
-        "lined2": TaskStatus.READY,
+        **dict.fromkeys(lined, TaskStatus.READY),
         "last": TaskStatus.READY,
     }
     claimed = [e.task_id for e in await app.events(record.id) if e.type == EventType.TASK_CLAIMED]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -11,7 +13,12 @@ __all__ = ["MIN_LENGTH", "check_strength", "hash_password", "needs_rehash", "ver
 MIN_LENGTH = 10
 
 _HASHER = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) parameters
-_DUMMY = _HASHER.hash("quarterdeck dummy password for unknown accounts")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Hashed on first use, not at import: hashing takes ~0.1-0.2 s, which every CLI command would pay."""
+    return _HASHER.hash("quarterdeck dummy password for unknown accounts")
 
 
 def check_strength(password: str) -> str | None:
@@ -37,7 +44,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 def verify_dummy(password: str) -> None:
     """Spend the time a real check takes, so an unknown e-mail cannot be told from a wrong password."""
-    verify_password(_DUMMY, password)
+    verify_password(_dummy_hash(), password)
 
 
 def needs_rehash(password_hash: str) -> bool:

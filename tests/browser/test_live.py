@@ -68,3 +68,34 @@ def test_a_dropped_stream_is_shown_and_recovered_without_missing_events(
     finally:
         context.close()  # its live stream would hold the server's graceful shutdown open
         restarted.stop()
+
+
+def test_a_refresh_that_finds_the_server_gone_is_left_to_the_reconnect(
+    api_only: Server, new_context: Callable[..., BrowserContext]
+) -> None:
+    # Pages refresh through debounce(); one that fires just after the server died must not end in an
+    # uncaught rejection ("Failed to fetch"): the live stream's reconnect refreshes again. Other failures
+    # still surface (the new_context fixture fails the test on any uncaught page error).
+    context = new_context(base_url=api_only.url)
+    sign_in(context, ADMIN)
+    page = context.new_page()
+    page.goto("/queue")
+    page.evaluate(
+        """async () => {
+            window.__unhandled = [];
+            window.addEventListener("unhandledrejection", (e) => window.__unhandled.push(String(e.reason)));
+            const { debounce } = await import("/static/js/dom.js");
+            const { get } = await import("/static/js/api.js");
+            window.__refresh = (path) => new Promise((settled) => debounce(() => get(path).finally(settled), 0)());
+        }"""
+    )
+    api_only.kill()
+    # The refresh settles, then a later task of the page's event loop sees any unhandled rejection.
+    unhandled = page.evaluate(
+        """async () => {
+            await window.__refresh("/queue");
+            await new Promise((next) => setTimeout(next, 0));
+            return window.__unhandled;
+        }"""
+    )
+    assert unhandled == []

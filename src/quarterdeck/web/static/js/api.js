@@ -55,7 +55,12 @@ async function send(method, path, { query, body, form } = {}) {
     headers["Content-Type"] = "application/json";
     payload = JSON.stringify(body);
   }
-  return fetch(url(path, query), { method, headers, body: payload, credentials: "same-origin" });
+  try {
+    return await fetch(url(path, query), { method, headers, body: payload, credentials: "same-origin" });
+  } catch {
+    // Down, restarting or offline: one error type for every caller (fetch rejects with a bare TypeError).
+    throw new ApiError(0, "unreachable", "Cannot reach the server");
+  }
 }
 
 async function parse(response) {

@@ -118,6 +118,10 @@ export function debounce(fn, ms) {
     running = true;
     try {
       await fn();
+    } catch (error) {
+      // A refresh while the server is unreachable is made again when the live stream reconnects (its
+      // indicator says the connection is lost meanwhile); any other failure still surfaces.
+      if (error?.code !== "unreachable") throw error;
     } finally {
       running = false;
       if (again) {

@@ -247,15 +247,27 @@ def test_gc_removes_the_worktrees_kept_after_a_failed_run_and_the_parked_ones(tm
     # The succeeded task's worktree was parked for reuse.
     parked = list((tmp_path / "state" / "worktrees" / ".pool").glob("*/*"))
     assert len(parked) == 1
+    # api-agent file snapshots: a failed run's stay (its tasks may be re-queued), a succeeded run's go.
+    failed_run = kept[0].parent.parent.name
+    ok_plan = _write_plan(tmp_path / "ok.yaml", {"name": "ok", "tasks": [{"id": "a", "title": "A", "runtime": "noop"}]})
+    succeeded = _qd("run", str(ok_plan), "--repo", str(repo), "--json", env=env)
+    assert succeeded.returncode == 0, succeeded.stderr
+    ok_run = json.loads(succeeded.stdout)["run"]["id"]
+    git(repo, "update-ref", f"refs/quarterdeck/checkpoints/{failed_run}/x", "HEAD")
+    git(repo, "update-ref", f"refs/quarterdeck/checkpoints/{ok_run}/a", "HEAD")
     dry = _qd("gc", "--dry-run", env=env)
     assert dry.stdout.splitlines() == [
         f"would remove {kept[0]}",
         f"would remove {parked[0]}",
+        f"would remove refs/quarterdeck/checkpoints/{ok_run}/a in {repo}",
         "2 worktree(s) to remove",
+        "1 checkpoint snapshot(s) to remove",
     ]
     assert kept[0].exists()
     done = _qd("gc", env=env)
     assert done.returncode == 0
     assert not kept[0].exists()
     assert not parked[0].exists()
+    snapshots = git(repo, "for-each-ref", "--format=%(refname)", "refs/quarterdeck/checkpoints/").split()
+    assert snapshots == [f"refs/quarterdeck/checkpoints/{failed_run}/x"]
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1  # the repository's own only

@@ -21,7 +21,16 @@ from quarterdeck.llm.messages import Message, ToolUseBlock
 from quarterdeck.runtimes.base import TokenUsage
 from quarterdeck.workspaces.git import git
 
-__all__ = ["Pending", "ResumePlan", "Transcript", "restore_snapshot", "resume_plan", "take_snapshot"]
+__all__ = [
+    "Pending",
+    "ResumePlan",
+    "Transcript",
+    "checkpoint_refs",
+    "delete_refs",
+    "restore_snapshot",
+    "resume_plan",
+    "take_snapshot",
+]
 
 _FORMAT = "api-agent/1"
 _IDENTITY = {
@@ -146,6 +155,22 @@ def resume_plan(state: Transcript | None, resume_session: str | None) -> ResumeP
 
 def checkpoint_ref(run_id: str, task_id: str) -> str:
     return f"refs/quarterdeck/checkpoints/{run_id}/{task_id}"
+
+
+async def checkpoint_refs(repo: Path, run_id: str) -> list[str]:
+    """The snapshot refs of the run's tasks in ``repo``; none when the repository is gone."""
+    if not repo.is_dir():
+        return []
+    listed = await git(
+        repo, "for-each-ref", "--format=%(refname)", f"refs/quarterdeck/checkpoints/{run_id}/", check=False
+    )
+    return listed.stdout.split() if listed.returncode == 0 else []
+
+
+async def delete_refs(repo: Path, refs: list[str]) -> None:
+    """Delete ``refs`` in one transaction (their snapshots become garbage for git's own gc)."""
+    if refs:
+        await git(repo, "update-ref", "--stdin", stdin="".join(f"delete {ref}\n" for ref in refs))
 
 
 async def head(workdir: Path) -> str:

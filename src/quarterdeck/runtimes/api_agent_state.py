@@ -153,17 +153,19 @@ def resume_plan(state: Transcript | None, resume_session: str | None) -> ResumeP
     return "follow-up" if resume_session is not None else "finished"
 
 
+#: where the snapshots' refs live: ``<_CHECKPOINTS>/<run>/<task>``
+_CHECKPOINTS = "refs/quarterdeck/checkpoints"
+
+
 def checkpoint_ref(run_id: str, task_id: str) -> str:
-    return f"refs/quarterdeck/checkpoints/{run_id}/{task_id}"
+    return f"{_CHECKPOINTS}/{run_id}/{task_id}"
 
 
 async def checkpoint_refs(repo: Path, run_id: str) -> list[str]:
     """The snapshot refs of the run's tasks in ``repo``; none when the repository is gone."""
     if not repo.is_dir():
         return []
-    listed = await git(
-        repo, "for-each-ref", "--format=%(refname)", f"refs/quarterdeck/checkpoints/{run_id}/", check=False
-    )
+    listed = await git(repo, "for-each-ref", "--format=%(refname)", f"{_CHECKPOINTS}/{run_id}/", check=False)
     return listed.stdout.split() if listed.returncode == 0 else []
 
 

@@ -21,7 +21,9 @@ __all__ = ["COMMITTED_EVENTS", "NewEvent", "create_events", "read_event_log", "r
 COMMITTED_EVENTS = "quarterdeck.committed_events"
 
 
-_COLUMNS = ("run_id", "task_id", "attempt_id", "type", "payload", "created_at")
+#: what each event gives; ``created_at`` is the same for all the events of one call
+_ROW_COLUMNS = ("run_id", "task_id", "attempt_id", "type", "payload")
+_COLUMNS = (*_ROW_COLUMNS, "created_at")
 #: compiled once and run through the driver (hot: every outcome appends events)
 _INSERT_ONE_RETURNING = compiled.Compiled(
     events.insert()
@@ -29,7 +31,7 @@ _INSERT_ONE_RETURNING = compiled.Compiled(
     .returning(events.c.id)
 )
 #: many rows at once: one execution on PostgreSQL (where ``executemany`` executes once per row)
-_INSERT_MANY = compiled.RowsInsert(events, _COLUMNS[:-1], shared=("created_at",))
+_INSERT_MANY = compiled.RowsInsert(events, _ROW_COLUMNS, shared=("created_at",))
 #: several rows with their ids in order: through SQLAlchemy's insertmanyvalues
 _INSERT_RETURNING = events.insert().returning(events.c.id, sort_by_parameter_order=True)
 

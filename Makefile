@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PIP_CACHE_DIR ?= $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: demo test lint typecheck unit bench clean agents web-vendor
+.PHONY: demo test lint typecheck unit bench clean agents web-vendor prereqs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --editable .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml tools/agents/.installed | $(BIN)/python
+# What pip cannot install (Chromium, node/npm, PostgreSQL, Redis): stop at once, naming the command to run.
+prereqs:
+	@tools/prereqs.sh
+
+$(VENV)/.installed-dev: pyproject.toml tools/agents/.installed | prereqs $(BIN)/python
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
 	touch $@ $(VENV)/.installed
 
@@ -22,15 +26,17 @@ $(VENV)/.installed-dev: pyproject.toml tools/agents/.installed | $(BIN)/python
 # Claude Code's postinstall places its native binary; if npm skipped it, install.cjs does it.
 agents: tools/agents/.installed
 
-tools/agents/.installed: tools/agents/package.json tools/agents/package-lock.json
+tools/agents/.installed: tools/agents/package.json tools/agents/package-lock.json | prereqs
 	npm_config_cache=$(CURDIR)/.cache/npm npm ci --prefix tools/agents --no-audit --no-fund --loglevel=error
 	if [ $$(wc -c < tools/agents/node_modules/@anthropic-ai/claude-code/bin/claude.exe) -lt 1000000 ]; then \
 		cd tools/agents/node_modules/@anthropic-ai/claude-code && node install.cjs; fi
-	tools/agents/node_modules/.bin/claude --version && tools/agents/node_modules/.bin/codex --version
+	tools/agents/node_modules/.bin/claude --version && tools/agents/node_modules/.bin/codex --version \
+		&& tools/agents/node_modules/.bin/gemini --version
 	touch $@
 
 demo: $(VENV)/.installed
 	$(BIN)/quarterdeck demo
+	@echo "(put .venv/bin on your PATH to type just \`quarterdeck\`: export PATH=\"$(CURDIR)/$(BIN):\$$PATH\")"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
@@ -39,7 +45,7 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-test: lint typecheck
+test: prereqs lint typecheck
 	$(BIN)/pytest
 
 unit: $(VENV)/.installed-dev

@@ -66,8 +66,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from quarterdeck.api import accounts
-from quarterdeck.app import Quarterdeck
+from quarterdeck.app import Quarterdeck, accounts
 from quarterdeck.domain import plans
 from quarterdeck.settings import Settings
 

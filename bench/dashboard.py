@@ -64,14 +64,16 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="qd-bench-web-") as tmp:
-        state = Path(tmp)
+        state = Path(tmp) / "state"
+        state.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERDECK_")}
         env |= {"QUARTERDECK_STATE_DIR": str(state), "QUARTERDECK_DATABASE_URL": f"sqlite:///{state / 'qd.db'}"}
+        env["QUARTERDECK_REPO_ROOTS"] = json.dumps([tmp])  # the run names its repository by path
         quarterdeck = [sys.executable, "-m", "quarterdeck"]
         subprocess.run([*quarterdeck, "db", "upgrade"], env=env, check=True, capture_output=True)
         user = ["user", "create", "--email", EMAIL, "--name", "Bench", "--role", "admin", "--password-stdin"]
         subprocess.run([*quarterdeck, *user], env=env, input=PASSWORD, text=True, check=True, capture_output=True)
-        repo = state / "repo"
+        repo = Path(tmp) / "repo"  # beside the state directory: a repository never lies in it
         repo.mkdir()
         subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
         subprocess.run(

@@ -91,6 +91,8 @@ class Delivery:
     samples: list[float]
     complete: bool
     wall_s: float
+    #: per event id committed after a higher id: how much later (ms) — what a feed must hold for it
+    holds: list[float]
 
 
 # -- databases -------------------------------------------------------------------------------
@@ -289,7 +291,23 @@ async def measure(setup: str, load: Load, pg_url: str, redis_url: str, tmp: Path
     n_events = len(received[0]) if received else 0
     # every subscriber got every agent event (all stamped commits but "ready" and END)
     complete &= all(len(r) == len(stamps) - 2 for r in received)
-    return Delivery(setup, n_events, samples, complete, wall)
+    return Delivery(setup, n_events, samples, complete, wall, _holds(stamps))
+
+
+def _holds(stamps: dict[int, float]) -> list[float]:
+    """For each id that committed after some higher id did, how long after the first such commit (ms).
+
+    That is how long a feed that releases ids in order must hold the higher ones back for it: the
+    measure of ``EventFeed(settle_s=…)`` on PostgreSQL (SQLite commits ids in order: always empty).
+    """
+    holds: list[float] = []
+    first_higher = float("inf")
+    for event_id in sorted(stamps, reverse=True):
+        at = stamps[event_id]
+        if at > first_higher:
+            holds.append((at - first_higher) * 1000)
+        first_higher = min(first_higher, at)
+    return holds
 
 
 # -- commit overhead ---------------------------------------------------------------------------
@@ -350,8 +368,10 @@ async def run(args: argparse.Namespace, load: Load, setups: list[str]) -> None:
         print()
         print("(a) delivery latency, commit → subscriber, ms (lower is better; goal: p99 < 50)")
         print(f"  {'setup':<18}{'events':>8}{'samples':>10}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}  complete")
+        late: list[tuple[str, list[float], int]] = []
         for setup in setups:
             result = await measure(setup, load, args.pg_url, args.redis_url, tmp)
+            late.append((setup, result.holds, result.events))
             s = result.samples
             print(
                 f"  {setup:<18}{result.events:>8}{len(s):>10}{statistics.median(s):>8.2f}{percentile(s, 90):>8.2f}"
@@ -364,6 +384,17 @@ async def run(args: argparse.Namespace, load: Load, setups: list[str]) -> None:
         for kind in ["sqlite", "postgresql"] if any("postgresql" in s for s in setups) else ["sqlite"]:
             for variant, rate, cpu in await commit_cost(kind, args.pg_url, tmp, args.commits, load.subscribers):
                 print(f"  {kind:<12}{variant:<26}{rate:>9.0f}{cpu:>11.0f}", flush=True)
+        print()
+        print("(c) ids committed out of order: how long a later id waited for them, ms (what settle_s must cover)")
+        print(f"  {'setup':<18}{'late ids':>9}{'of':>8}{'p50':>8}{'p99':>8}{'max':>8}")
+        for setup, holds, events in late:
+            if holds:
+                print(
+                    f"  {setup:<18}{len(holds):>9}{events:>8}{statistics.median(holds):>8.2f}"
+                    f"{percentile(holds, 99):>8.2f}{max(holds):>8.2f}"
+                )
+            else:
+                print(f"  {setup:<18}{0:>9}{events:>8}       —       —       —")
         load_avg = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print()
         print(f"load average at the end: {load_avg} (other work on the machine makes figures noisy)")

@@ -7,12 +7,17 @@ QuarterdeckError
 │   ├── UnsafeNameError         a user string that may not become a ref or a path
 │   ├── UnknownRuntimeError     a task names a runtime nobody registered
 │   └── Conflict                another object already has that name (the API answers 409)
-├── StoreError                  the database could not be reached or used
-├── BusError                    the event bus (Redis) could not be reached or used
+├── InfrastructureError         a system the work relies on failed: never the fault of the task at hand
+│   ├── StoreError              the database could not be reached or used
+│   ├── BusError                the event bus (Redis) could not be reached or used
+│   ├── GitLockError            a git lock file is held (also a WorkspaceError); ``.path``
+│   ├── ForgeError              GitHub or GitLab refused or could not be reached; ``.status``
+│   └── RepositoryUnavailable   a run's repository cannot be reached from this worker (also a WorkspaceError); ``.repo``
 ├── WorkspaceError              a git or filesystem operation in a workspace failed
 │   └── NotARepositoryError     ``--repo`` is not a usable git repository
 ├── RuntimeFailure              an agent runtime failed to run a task
 ├── LeaseLost                   a completion write was fenced off by a newer lease
+├── MemoryUnavailable           agent memory's embedding model is not installed (``quarterdeck[memory]``)
 └── NotFound                    a run, task or attempt does not exist
 """
 
@@ -25,13 +30,18 @@ __all__ = [
     "BusError",
     "Conflict",
     "CycleError",
+    "ForgeError",
+    "GitLockError",
+    "InfrastructureError",
     "InputError",
     "LeaseLost",
+    "MemoryUnavailable",
     "NotARepositoryError",
     "NotFound",
     "PlanError",
     "Problem",
     "QuarterdeckError",
+    "RepositoryUnavailable",
     "RuntimeFailure",
     "StoreError",
     "UnknownRuntimeError",
@@ -98,23 +108,64 @@ class UnknownRuntimeError(InputError):
     def __init__(self, name: str, available: Sequence[str]) -> None:
         self.name = name
         self.available = tuple(available)
-        super().__init__(f"unknown runtime {name!r}; available: {', '.join(self.available)}")
+        import difflib  # (``domain/suggest.py``'s did_you_mean, inlined: the error tree imports nothing of ours)
+
+        close = difflib.get_close_matches(name, list(available), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        super().__init__(f"unknown runtime {name!r}{hint}; available: {', '.join(available)}")
 
 
 class Conflict(InputError):
     """Another object already has that name."""
 
 
-class StoreError(QuarterdeckError):
+class InfrastructureError(QuarterdeckError):
+    """A system the work relies on failed; the work itself may well be fine.
+
+    An attempt meeting one retries in place or gives its task back, and never records it as the
+    task's failure (see ``engine/attempt.py``).
+    """
+
+
+class StoreError(InfrastructureError):
     """The database could not be reached or used."""
 
 
-class BusError(QuarterdeckError):
+class BusError(InfrastructureError):
     """The event bus could not be reached or used."""
+
+
+class ForgeError(InfrastructureError):
+    """GitHub or GitLab refused a request or could not be reached."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        #: the forge's HTTP status (None: it could not be reached)
+        self.status = status
 
 
 class WorkspaceError(QuarterdeckError):
     """A git or filesystem operation in a workspace failed."""
+
+
+class GitLockError(InfrastructureError, WorkspaceError):
+    """A git command found one of git's lock files held (by a concurrent command, or left by a dead one)."""
+
+    def __init__(self, message: str, path: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class RepositoryUnavailable(InfrastructureError, WorkspaceError):
+    """A run's repository cannot be reached from this worker: its remote did not answer, or its path is not here.
+
+    The attempt gives its task back (another worker, or this one later, takes it); the worker stops claiming
+    the repository's tasks for a while (``engine/worker.py``).
+    """
+
+    def __init__(self, message: str, repo: str) -> None:
+        self.repo = repo
+        super().__init__(message)
 
 
 class NotARepositoryError(WorkspaceError):
@@ -131,6 +182,10 @@ class RuntimeFailure(QuarterdeckError):
 
 class LeaseLost(QuarterdeckError):
     """The attempt's lease is no longer ours; a newer attempt owns the task."""
+
+
+class MemoryUnavailable(QuarterdeckError):
+    """Agent memory's embedding model or its libraries are not installed: ``pip install 'quarterdeck[memory]'``."""
 
 
 class NotFound(QuarterdeckError):

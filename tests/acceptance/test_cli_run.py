@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.gitrepo import git, make_repo, trailer_tasks
+from tests.support.gitrepo import git, make_repo, shared_dir, trailer_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,6 +71,38 @@ def test_demo_runs_the_example_end_to_end_on_sqlite(tmp_path: Path) -> None:
     )
     assert check.returncode == 0, check.stderr
     assert "Ran 6 tests" in check.stderr
+
+
+def _path_without(tmp_path: Path, program: str) -> str:
+    """A PATH like this machine's with ``program`` left out: every other command linked into one directory."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in reversed(os.environ.get("PATH", "").split(os.pathsep)):
+        if not directory or not Path(directory).is_dir():
+            continue
+        for entry in Path(directory).iterdir():
+            if entry.name != program and os.access(entry, os.X_OK):
+                link = bin_dir / entry.name
+                link.unlink(missing_ok=True)
+                link.symlink_to(entry)
+    return str(bin_dir)
+
+
+def test_the_demo_runs_on_a_fresh_machine_without_bubblewrap_and_says_so(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERDECK_")}
+    env["PATH"] = _path_without(tmp_path, "bwrap")
+    result = _qd("demo", "--dir", str(tmp_path / "demo"), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert [t["status"] for t in json.loads(result.stdout)["tasks"]] == ["succeeded"] * 6
+    assert "the sandbox cannot run on this machine: bubblewrap (`bwrap`) is not installed" in result.stderr
+    assert "your own runs need the sandbox" in result.stderr
+    # and a run of the user's own is still refused there, naming the fix
+    plan = _write_plan(tmp_path / "plan.yaml", {"name": "own", "tasks": [
+        {"id": "t", "title": "T", "runtime": "shell", "options": {"script": "true"}, "max_attempts": 1}]})  # fmt: skip
+    own = _qd("run", str(plan), "--repo", str(make_repo(tmp_path / "repo")), "--json", env=env | {
+        "QUARTERDECK_STATE_DIR": str(tmp_path / "state")})  # fmt: skip
+    assert own.returncode == 1, own.stderr
+    assert "QUARTERDECK_SANDBOX=off" in own.stdout + own.stderr
 
 
 def test_human_output_has_the_summary_table_and_locations(tmp_path: Path, database_url: str) -> None:
@@ -149,6 +181,29 @@ def test_bad_input_exits_2_with_every_problem_located(tmp_path: Path) -> None:
     assert "shell" in result.stderr
 
 
+def test_a_plan_with_nothing_to_run_is_refused_with_what_was_left_out_and_why(tmp_path: Path) -> None:
+    env = _env(f"sqlite:///{tmp_path}/q.db", tmp_path)
+    repo = make_repo(tmp_path / "repo")
+    stories = tmp_path / "stories"
+    stories.mkdir()
+    (stories / "tasks.md").write_text("# Tasks\n\n- [x] Parse the input\n- [x] Print the report\n")
+    (stories / "logo.png").write_bytes(b"\x89PNG\r\n")
+    result = _qd("run", "stories", "--repo", str(repo), env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "stories: nothing to run: no task to schedule (2 done or cancelled, 1 file(s) skipped)",
+        "stories/tasks.md:3: 'tasks.parse-the-input' is done ([x]): not scheduled",
+        "stories/tasks.md:4: 'tasks.print-the-report' is done ([x]): not scheduled",
+        "stories/logo.png: skipped: not a story file (.png)",
+    ]
+    empty = _write_plan(tmp_path / "empty.yaml", {"name": "empty", "tasks": []})
+    result = _qd("run", str(empty), "--repo", str(repo), env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{empty}: nothing to run: no task to schedule")
+    assert "Traceback" not in result.stderr
+    assert json.loads(_qd("status", "--json", env=env).stdout) == []  # no run was started
+
+
 def test_a_repo_that_is_not_git_or_is_dirty_is_refused(tmp_path: Path) -> None:
     env = _env(f"sqlite:///{tmp_path}/q.db", tmp_path)
     plan = _write_plan(
@@ -189,7 +244,7 @@ def test_two_worker_processes_and_a_run_without_workers_do_every_task_exactly_on
     try:
         env = _env(pg_template.url(name), tmp_path)
         repo = make_repo(tmp_path / "repo")
-        ledger = tmp_path / "executions.log"
+        ledger = shared_dir(repo, tmp_path / "ledger") / "executions.log"  # every task's sandbox writes to it
         tasks = []
         for n in range(20):
             deps = [f"t{n - 5}"] if n >= 5 and n % 2 == 0 else []
@@ -241,11 +296,11 @@ def test_gc_removes_the_worktrees_kept_after_a_failed_run_and_the_parked_ones(tm
         },
     )
     assert _qd("run", str(plan), "--repo", str(repo), env=env).returncode == 1
-    kept = list((tmp_path / "state" / "worktrees").glob("*/x/1"))
+    kept = list((tmp_path / "state-worktrees").glob("*/x/1"))
     assert len(kept) == 1
     assert (kept[0] / "y").exists()
     # The succeeded task's worktree was parked for reuse.
-    parked = list((tmp_path / "state" / "worktrees" / ".pool").glob("*/*"))
+    parked = list((tmp_path / "state-worktrees" / ".pool").glob("*/*"))
     assert len(parked) == 1
     # api-agent file snapshots: a failed run's stay (its tasks may be re-queued), a succeeded run's go.
     failed_run = kept[0].parent.parent.name

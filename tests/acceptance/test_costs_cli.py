@@ -59,7 +59,11 @@ async def test_rollups_by_model_day_task_and_run(db: Database, database_url: str
     assert [(r.key, r.input_tokens) for r in by_task] == [("b", 2000), ("a", 1000)]
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERDECK_")}
-    env |= {"QUARTERDECK_DATABASE_URL": database_url, "QUARTERDECK_STATE_DIR": str(tmp_path / "state")}
+    env |= {
+        "QUARTERDECK_DATABASE_URL": database_url,
+        "QUARTERDECK_STATE_DIR": str(tmp_path / "state"),
+        "COLUMNS": "160",
+    }
 
     def qd(*args: str) -> str:
         done = subprocess.run(
@@ -73,6 +77,12 @@ async def test_rollups_by_model_day_task_and_run(db: Database, database_url: str
     table = qd("--run", "r1", "--by", "task")
     assert "costs by task in run r1" in table
     assert "$0.7500" in table
+    # A model missing from the price table has an unknown cost: shown as unpriced, never as $0.
+    model_table = qd("--by", "model")
+    (llama,) = [line for line in model_table.splitlines() if "my-local-llama" in line]
+    assert "unpriced" in llama
+    assert "$0.0000" not in llama
+    assert "$1.7500 + 1 unpriced" in model_table
 
 
 async def test_rollups_of_one_organisation_leave_the_others_out(db: Database) -> None:

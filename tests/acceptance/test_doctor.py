@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ SCRIPT = Path(sys.executable).parent / "quarterdeck"
 def _doctor(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
     return subprocess.run(
-        [str(SCRIPT), "doctor", *args], env=base | env, capture_output=True, text=True, timeout=60, check=False
+        [str(SCRIPT), "doctor", *args], env=base | env, capture_output=True, text=True, timeout=120, check=False
     )
 
 
@@ -45,3 +46,39 @@ def test_too_old_or_without_credentials_exits_2(tmp_path: Path) -> None:
     login = _doctor(tmp_path, "--agent", "codex", QUARTERDECK_CODEX_PATH=agent_bin("codex"))
     assert login.returncode == 0, login.stderr
     assert "ok       codex 0.169.0" in login.stdout
+
+
+def test_all_three_agents_and_their_sandboxes_are_reported(tmp_path: Path) -> None:
+    done = _doctor(
+        tmp_path,
+        QUARTERDECK_CLAUDE_PATH=agent_bin("claude"),
+        QUARTERDECK_CODEX_PATH=agent_bin("codex"),
+        QUARTERDECK_GEMINI_PATH=agent_bin("gemini"),
+        ANTHROPIC_API_KEY="k",
+        OPENAI_API_KEY="k",
+        GEMINI_API_KEY="k",
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert f"ok       claude-code 2.1.330 at {agent_bin('claude')}; sandbox: none (tasks run with" in done.stdout
+    # Codex's workspace-write sandbox (bubblewrap here) was tried as a task runs it: it wrote its directory.
+    assert f"ok       codex 0.169.0 at {agent_bin('codex')}; sandbox: workspace-write works (as tasks run it)" in lines
+    assert f"ok       gemini 0.61.0 at {agent_bin('gemini')}; sandbox: none (tasks run without --sandbox" in done.stdout
+
+
+def test_the_sandbox_is_reported_and_a_missing_bubblewrap_exits_2(tmp_path: Path) -> None:
+    works = _doctor(tmp_path, QUARTERDECK_CLAUDE_PATH=agent_bin("claude"), ANTHROPIC_API_KEY="k")
+    assert "ok       sandbox: bubblewrap at " in works.stdout
+    assert works.returncode == 0, works.stderr
+    bin_dir = tmp_path / "bin"  # a PATH where everything but bwrap is found
+    bin_dir.mkdir()
+    for tool in ("git", "sh", "bash", "prlimit", "node"):
+        if (found := shutil.which(tool)) is not None:
+            (bin_dir / tool).symlink_to(found)
+    path = f"{Path(sys.executable).parent}:{bin_dir}"
+    missing = _doctor(tmp_path, PATH=path, QUARTERDECK_CLAUDE_PATH=agent_bin("claude"), ANTHROPIC_API_KEY="k")
+    assert missing.returncode == 2
+    assert "error    sandbox: bubblewrap (`bwrap`) is not installed" in missing.stderr
+    assert "set QUARTERDECK_SANDBOX=off" in missing.stderr
+    off = _doctor(tmp_path, PATH=path, QUARTERDECK_SANDBOX="off", QUARTERDECK_CLAUDE_PATH=agent_bin("claude"))
+    assert "off      sandbox: QUARTERDECK_SANDBOX=off" in off.stdout

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type stubs
 import pytest
 import yaml
 
@@ -23,7 +23,7 @@ from quarterdeck.app import Quarterdeck
 from quarterdeck.domain.statuses import AttemptStatus
 from quarterdeck.settings import Settings
 from tests.support.databases import PostgresTemplate
-from tests.support.gitrepo import make_repo
+from tests.support.gitrepo import git, make_repo, shared_dir
 from tests.support.processes import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,9 +111,10 @@ def test_a_worker_killed_mid_task_is_replaced_and_the_task_done_once(
     tmp_path: Path, database_url: str, stop_all: list[subprocess.Popen[str]]
 ) -> None:
     env = _env(database_url, tmp_path)
-    ledger, flag = Ledger(tmp_path / "ledger"), tmp_path / "flag"
-    plan = _plan(tmp_path, ledger, flag, chain=2, blocking="t1")
     repo = make_repo(tmp_path / "repo")
+    box = shared_dir(repo, tmp_path / "box")  # what the steps' sandboxes and the test both see
+    ledger, flag = Ledger(box / "ledger"), box / "flag"
+    plan = _plan(tmp_path, ledger, flag, chain=2, blocking="t1")
     first = _spawn("worker", env=env)
     stop_all.append(first)
     runner = _spawn("run", str(plan), "--repo", str(repo), "--workers", "0", "--json", env=env)
@@ -139,9 +140,10 @@ def test_the_run_process_killed_mid_run_is_resumed_without_redoing_finished_task
     tmp_path: Path, database_url: str, stop_all: list[subprocess.Popen[str]]
 ) -> None:
     env = _env(database_url, tmp_path)
-    ledger, flag = Ledger(tmp_path / "ledger"), tmp_path / "flag"
-    plan = _plan(tmp_path, ledger, flag, chain=5, blocking="t3")
     repo = make_repo(tmp_path / "repo")
+    box = shared_dir(repo, tmp_path / "box")  # what the steps' sandboxes and the test both see
+    ledger, flag = Ledger(box / "ledger"), box / "flag"
+    plan = _plan(tmp_path, ledger, flag, chain=5, blocking="t3")
     runner = _spawn("run", str(plan), "--repo", str(repo), "--workers", "2", "--json", env=env)
     stop_all.append(runner)
     wait_for(ledger.has("t3 1"), runner)
@@ -174,9 +176,10 @@ def test_workers_ride_out_terminated_database_connections(
     name = pg_template.clone()
     try:
         env = _env(pg_template.url(name), tmp_path)
-        ledger, flag = Ledger(tmp_path / "ledger"), tmp_path / "flag"
-        plan = _plan(tmp_path, ledger, flag, chain=6, blocking="t3")
         repo = make_repo(tmp_path / "repo")
+        box = shared_dir(repo, tmp_path / "box")  # what the steps' sandboxes and the test both see
+        ledger, flag = Ledger(box / "ledger"), box / "flag"
+        plan = _plan(tmp_path, ledger, flag, chain=6, blocking="t3")
         runner = _spawn("run", str(plan), "--repo", str(repo), "--workers", "2", "--json", env=env)
         stop_all.append(runner)
         wait_for(ledger.has("t3 1"), runner)
@@ -209,7 +212,9 @@ def test_a_retry_after_a_crash_does_not_redo_the_agents_committed_work(
     tmp_path: Path, database_url: str, stop_all: list[subprocess.Popen[str]]
 ) -> None:
     env = _env(database_url, tmp_path)
-    agent_ledger, verify_ledger, flag = Ledger(tmp_path / "agent"), Ledger(tmp_path / "verify"), tmp_path / "flag"
+    repo = make_repo(tmp_path / "repo")
+    box = shared_dir(repo, tmp_path / "box")  # what the steps' sandboxes and the test both see
+    agent_ledger, verify_ledger, flag = Ledger(box / "agent"), Ledger(box / "verify"), box / "flag"
     plan = tmp_path / "plan.yaml"
     record = f'echo "$QUARTERDECK_ATTEMPT" >> {verify_ledger.path}'
     plan.write_text(yaml.safe_dump({
@@ -223,7 +228,6 @@ def test_a_retry_after_a_crash_does_not_redo_the_agents_committed_work(
             "verify": [f"{record}; until [ -e {flag} ]; do sleep 0.05; done; test -f work.txt"],
         }],
     }, sort_keys=False))  # fmt: skip
-    repo = make_repo(tmp_path / "repo")
     first = _spawn("worker", env=env)
     stop_all.append(first)
     runner = _spawn("run", str(plan), "--repo", str(repo), "--workers", "0", "--json", env=env)
@@ -242,3 +246,101 @@ def test_a_retry_after_a_crash_does_not_redo_the_agents_committed_work(
         ["git", "show", f"{outcome['run']['integration_branch']}:work.txt"],
         cwd=repo, capture_output=True, text=True, check=True,
     ).stdout == "work\n"  # fmt: skip
+
+
+def _hook(repo: Path, name: str, body: str) -> None:
+    hook = repo / ".git" / "hooks" / name
+    hook.write_text(f"#!/bin/sh\n{body}\n")
+    hook.chmod(0o755)
+
+
+def test_an_agents_commit_its_worker_died_before_checkpointing_is_not_paid_for_again(
+    tmp_path: Path, database_url: str, stop_all: list[subprocess.Popen[str]]
+) -> None:
+    env = _env(database_url, tmp_path)
+    repo = make_repo(tmp_path / "repo")
+    box = shared_dir(repo, tmp_path / "box")  # what the steps' sandboxes and the test both see
+    agent, committed, flag = Ledger(box / "agent"), box / "committed", box / "flag"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({
+        "name": "uncheckpointed",
+        "tasks": [{
+            "id": "costly",
+            "title": "An expensive agent step",
+            "runtime": "shell",
+            "options": {"script": f'echo "$QUARTERDECK_ATTEMPT" >> {agent.path}; echo work > work.txt'},
+        }],
+    }, sort_keys=False))  # fmt: skip
+    # The agent's work is committed; the worker dies before the checkpoint that says so is written.
+    _hook(
+        repo,
+        "post-commit",
+        f"[ -e {committed} ] && exit 0; touch {committed}; until [ -e {flag} ]; do sleep 0.05; done",
+    )
+    first = _spawn("worker", env=env)
+    stop_all.append(first)
+    runner = _spawn("run", str(plan), "--repo", str(repo), "--workers", "0", "--json", env=env)
+    stop_all.append(runner)
+    wait_for(committed.exists, first)
+    _kill9(first)
+    flag.touch()
+    second = _spawn("worker", env=env)
+    stop_all.append(second)
+    out, err = runner.communicate(timeout=120)
+    assert runner.returncode == 0, err
+    assert agent.lines() == ["1"]  # found on the task's branch: the agent ran once
+    outcome = json.loads(out)
+    statuses = asyncio.run(_attempts(database_url, tmp_path, outcome["run"]["id"], "costly"))
+    assert statuses == [AttemptStatus.EXPIRED, AttemptStatus.SUCCEEDED]
+    branch = outcome["run"]["integration_branch"]
+    assert (
+        subprocess.run(
+            ["git", "show", f"{branch}:work.txt"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
+        == "work\n"
+    )
+
+
+def test_a_landing_whose_worker_died_before_recording_it_stands_and_is_not_landed_again(
+    tmp_path: Path, database_url: str, stop_all: list[subprocess.Popen[str]]
+) -> None:
+    env = _env(database_url, tmp_path)
+    repo = make_repo(tmp_path / "repo")
+    box = shared_dir(repo, tmp_path / "box")  # what the steps' sandboxes and the test both see
+    ledger, landed, flag = Ledger(box / "ledger"), box / "landed", box / "flag"
+    plan = _plan(tmp_path, ledger, flag, chain=3, blocking="")
+    git(repo, "branch", "integration")
+    # t2's commit is on the integration branch; its worker dies before anything records that.
+    _hook(repo, "reference-transaction", (
+        '[ "$1" = committed ] || exit 0; grep -q " refs/heads/integration$" || exit 0; '
+        f'grep -qx "t2 1" {ledger.path} || exit 0; [ -e {landed} ] && exit 0; '
+        f"touch {landed}; until [ -e {flag} ]; do sleep 0.05; done"
+    ))  # fmt: skip
+    first = _spawn("worker", env=env)
+    stop_all.append(first)
+    runner = _spawn(
+        "run", str(plan), "--repo", str(repo), "--branch", "integration", "--workers", "0", "--json", env=env
+    )
+    stop_all.append(runner)
+    wait_for(landed.exists, first)
+    _kill9(first)
+    flag.touch()
+    # Someone changes t2's file on the branch meanwhile: landing t2's commit again would now conflict.
+    other = tmp_path / "other"
+    git(repo, "worktree", "add", "--quiet", str(other), "integration")
+    (other / "t2.txt").write_text("changed since\n")
+    git(other, "commit", "--quiet", "-am", "Someone else")
+    second = _spawn("worker", env=env)
+    stop_all.append(second)
+    out, err = runner.communicate(timeout=120)
+    assert runner.returncode == 0, err
+    outcome = json.loads(out)
+    assert [t["status"] for t in outcome["tasks"]] == ["succeeded"] * 3
+    log = subprocess.run(
+        ["git", "log", "--format=%(trailers:key=Quarterdeck-Task,valueonly,separator=)", "integration"],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert sorted(log) == ["t1", "t2", "t3"]  # one commit each: t2 was not landed a second time
+    statuses = asyncio.run(_attempts(database_url, tmp_path, outcome["run"]["id"], "t2"))
+    assert statuses == [AttemptStatus.EXPIRED, AttemptStatus.SUCCEEDED]
+    assert sorted(ledger.lines()) == ["t1 1", "t2 1", "t3 1"]  # and its agent was not run again

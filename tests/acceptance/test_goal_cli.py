@@ -75,7 +75,7 @@ def test_a_goal_waits_for_approval_then_runs_and_its_audit_trail_is_printed(tmp_
     ):
         repo, env = setup(tmp_path, boss.url, worker.url, reviewer.url)
         started = quarterdeck("goal", "Say hi", "--repo", str(repo), "--approve", env=env)
-        assert started.returncode == 0, started.stderr
+        assert started.returncode == 3, started.stderr  # the run waits for a person: not a failure, not done
         assert "Write hello.py" in started.stdout  # the plan, as a table
         assert "$0.02" in started.stdout
         assert worker.model_requests() == []
@@ -101,14 +101,17 @@ def test_a_goal_waits_for_approval_then_runs_and_its_audit_trail_is_printed(tmp_
         assert trail.returncode == 0, trail.stderr
         lines = trail.stdout.splitlines()
         kinds = [line.split()[2] for line in lines if line[:2] == "20"]
-        assert kinds[:3] == ["plan", "message", "message"]
+        assert [k for k in kinds if k != "event"][:3] == ["plan", "message", "message"]
+        assert kinds[0] == "event"  # the goal given to the manager, by whom
+        assert "goal given to the manager: Say hi" in lines[0]
+        assert any(" event " in line and "landed " in line for line in lines)
         assert any("decision ada" in line and "plan approved: ship it" in line for line in lines)
         verdict_at = next(i for i, line in enumerate(lines) if " verdict " in line)
         assert "accept (revision 0, 2/2 criteria met)" in lines[verdict_at]
         assert lines[verdict_at + 1].split()[:3] == ["1.", "met", "(command)"]
         assert lines[verdict_at + 2].split()[:3] == ["2.", "met", "(reviewer)"]
         as_json = [json.loads(line) for line in quarterdeck("audit", run_id, "--json", env=env).stdout.splitlines()]
-        assert {e["kind"] for e in as_json} == {"message", "plan", "decision", "verdict"}
+        assert {e["kind"] for e in as_json} == {"message", "plan", "decision", "verdict", "event"}
 
 
 def test_a_manager_that_never_answers_a_plan_fails_the_goal_with_the_validation_errors(tmp_path: Path) -> None:
@@ -161,7 +164,8 @@ def test_the_plan_can_be_edited_before_it_runs_and_the_edit_is_on_record(tmp_pat
         trail = [json.loads(line) for line in quarterdeck("audit", run_id, "--json", env=env).stdout.splitlines()]
     assert git(repo, "log", "-1", "--format=%s", f"quarterdeck/{run_id}").strip() == "Write a friendlier hello.py"
     plan_entries = [e for e in trail if e["kind"] == "plan"]
-    assert "edited by" in plan_entries[0]["summary"]
+    assert "edited" in plan_entries[0]["summary"]  # the manager's plan, superseded by the edit
+    assert "edited by" in plan_entries[1]["summary"]
     (edit,) = [e for e in trail if e["kind"] == "message" and e["data"]["type"] == "edit"]
     assert "Write a friendlier hello.py" in edit["summary"]
     assert edit["recipient"] == "manager"
@@ -218,15 +222,42 @@ def test_a_resumed_goal_run_re_plans_a_failure_and_waits_for_its_approval(tmp_pa
     ):
         repo, env = setup(tmp_path, boss.url, worker.url, boss.url)
         started = quarterdeck("goal", "Say hello", "--repo", str(repo), "--approve", env=env)
-        assert started.returncode == 0, started.stderr
+        assert started.returncode == 3, started.stderr
         (approval,) = json.loads(quarterdeck("approvals", "list", "--json", env=env).stdout)
         assert quarterdeck("approvals", "approve", approval["id"], env=env).returncode == 0
 
         resumed = quarterdeck("resume", approval["run_id"], "--workers", "1", env=env)
 
         assert len(boss.model_requests()) == 2  # the plan, then the re-plan after the failure
-    assert "failed for good; the manager is re-planning" in resumed.stdout
+    assert resumed.returncode == 3, resumed.stderr  # waiting for the re-plan's approval, not failed
+    assert "task hello failed for good" in resumed.stdout
     assert "replace hello → hello-v2" in resumed.stdout
     (pending,) = json.loads(quarterdeck("approvals", "list", "--json", env=env).stdout)
     assert (pending["kind"], pending["task_id"], pending["status"]) == ("replan", "hello", "pending")
     assert f"quarterdeck approvals approve {pending['id']}" in resumed.stdout
+
+
+def test_a_goal_on_a_url_is_planned_from_the_remote_and_lands_there(tmp_path: Path) -> None:
+    work = Script(
+        Reply.tools(ToolCall("write_file", {"path": "hello.py", "content": "print('hi')\n"})), Reply.text("done")
+    )
+    with (
+        AnthropicServer(Script(Reply.text(json.dumps(PLAN)))) as boss,
+        AnthropicServer(work) as worker,
+        AnthropicServer(Script(Reply.text(json.dumps(ACCEPT)))) as reviewer,
+    ):
+        repo, env = setup(tmp_path, boss.url, worker.url, reviewer.url)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "crew")
+        bare = tmp_path / "remote.git"
+        git(tmp_path, "clone", "--quiet", "--bare", str(repo), str(bare))
+        done = quarterdeck("goal", "Say hi", "--repo", f"file://{bare}", "--yes", "--workers", "1", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert any(MODEL in line and "is planning" in line for line in done.stdout.splitlines())  # the remote crew
+        (branch,) = [
+            b
+            for b in git(bare, "for-each-ref", "--format=%(refname:short)", "refs/heads").split()
+            if b.startswith("quarterdeck/")
+        ]
+        assert git(bare, "show", f"{branch}:hello.py") == "print('hi')\n"
+        assert not (repo / "hello.py").exists()  # the source checkout was never touched

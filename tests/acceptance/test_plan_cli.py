@@ -14,9 +14,10 @@ FIXTURES = ROOT / "tests" / "fixtures" / "stories"
 SCRIPT = Path(sys.executable).parent / "quarterdeck"
 
 
-def _plan(*args: str) -> subprocess.CompletedProcess[str]:
+def _plan(*args: str, agent: str | None = "noop") -> subprocess.CompletedProcess[str]:
+    chosen = ["--agent", agent] if agent else []
     return subprocess.run(
-        [str(SCRIPT), "plan", *args], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
+        [str(SCRIPT), "plan", *args, *chosen], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from quarterdeck.api import accounts
 from quarterdeck.api.app import create_app
 from quarterdeck.api.services import Services
 from quarterdeck.api.settings import ApiSettings
+from quarterdeck.app import accounts
 from quarterdeck.settings import Settings
 
 SECRET_KEY = "test-secret-key-" + "k" * 32
@@ -89,8 +90,11 @@ class Api:
 
 
 @pytest.fixture
-def api_settings() -> ApiSettings:
-    return ApiSettings(secret_key=SECRET_KEY, login_rate_limit=5, rate_limit_window_s=60)
+def api_settings(tmp_path: Path) -> ApiSettings:
+    # The temporary directory is a root for raw repository paths (runs name a bare ``repo`` there);
+    # tests/api/test_repositories.py checks the default, which allows none.
+    roots = [tmp_path, Path(tempfile.gettempdir())]
+    return ApiSettings(secret_key=SECRET_KEY, login_rate_limit=5, rate_limit_window_s=60, repo_roots=roots)
 
 
 @contextlib.asynccontextmanager
@@ -130,13 +134,20 @@ class LiveServer:
         return self.base_url.replace("http://", "ws://")
 
 
+class QuietServer(uvicorn.Server):
+    """uvicorn that leaves the signal handlers alone: pytest keeps its own."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 @contextlib.asynccontextmanager
 async def serving(app: FastAPI) -> AsyncIterator[str]:
     """Serve ``app`` (its lifespan already running) on a free loopback port until the block ends."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # pytest keeps its signals
+    server = QuietServer(config)
     task = asyncio.create_task(server.serve())
     deadline = asyncio.get_running_loop().time() + 20
     while not server.started:
@@ -167,8 +178,7 @@ class ThreadServer:
         self.app = create_app(settings, api_settings=api_settings, worker_slots=worker_slots)
         self.port = free_port()
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, lifespan="on", log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        self.server = QuietServer(config)
         self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
 
     @property

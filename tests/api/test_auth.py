@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
 import pytest
 
 from quarterdeck.store import identity
 from tests.api.conftest import PASSWORD, Api
 
 
-def assert_error(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def]
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"}
     assert set(body["error"]) == {"code", "message", "details"}
     assert body["error"]["code"] == code, body
-    return body["error"]  # type: ignore[no-any-return]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 async def test_login_refresh_logout_and_refresh_reuse_revokes_the_session(api: Api) -> None:
@@ -75,7 +81,7 @@ async def test_cookie_session_needs_the_csrf_header_on_unsafe_requests(api: Api)
     assert login.status_code == 200
     csrf = api.client.cookies["qd_csrf"]
     assert (await api.client.get("/api/v1/runs")).status_code == 200  # reads need no CSRF header
-    body = {"name": "p1", "repo_path": "/tmp/p1"}
+    body = {"name": "p1", "repo_path": str(Path(tempfile.gettempdir()) / "p1")}
     assert_error(await api.client.post("/api/v1/projects", json=body), 403, "forbidden")
     assert_error(
         await api.client.post("/api/v1/projects", json=body, headers={"X-CSRF-Token": "forged"}), 403, "forbidden"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from quarterdeck.api.schemas import EventPublic
 from tests.api.conftest import Api, plan_object, shell_task
 from tests.api.test_auth import assert_error
+from tests.support.gitrepo import shared_dir
 
 
 async def test_a_run_created_over_http_runs_to_the_end_and_reads_back(api: Api, repo: Path) -> None:
@@ -19,7 +21,10 @@ async def test_a_run_created_over_http_runs_to_the_end_and_reads_back(api: Api, 
         shell_task("side", "echo s > side.txt"),
     )
     assert created["total_tasks"] == 3
-    assert created["counts"] == {"ready": 2, "pending": 1}
+    # the app's worker may have claimed the two ready tasks already (a submit wakes it at once)
+    counts = created["counts"]
+    assert sum(counts.values()) == 3, counts
+    assert set(counts) <= {"ready", "running", "pending", "succeeded"}, counts
     detail = await api.wait_for_run(member, created["id"])
     assert detail["status"] == "succeeded", detail
     assert detail["critical_path"] == ["one", "two"]
@@ -35,6 +40,21 @@ async def test_a_run_created_over_http_runs_to_the_end_and_reads_back(api: Api, 
     assert "+2" in diff["diff"]
     events = (await api.client.get(f"/api/v1/runs/{created['id']}/tasks/two/events", headers=member)).json()
     assert {"task.ready", "task.succeeded"} <= {e["type"] for e in events["items"]}
+    assert events["next_cursor"] is None
+    fields = set(EventPublic.model_fields)
+    assert all(set(e) == fields and e["task_id"] == "two" for e in events["items"])
+    # the log's pages (each event's JSON is the one the streams send, made once) hold the same events, in order
+    paged, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (
+            await api.client.get(f"/api/v1/runs/{created['id']}/tasks/two/events", params=params, headers=member)
+        ).json()
+        paged += page["items"]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert paged == events["items"]
+    assert [EventPublic.model_validate(e).model_dump(mode="json") for e in paged] == paged
 
     only_done = await api.client.get(
         f"/api/v1/runs/{created['id']}/tasks", params={"status": "succeeded", "limit": 2}, headers=member
@@ -72,7 +92,7 @@ async def test_run_lists_page_filter_and_search(api: Api, repo: Path) -> None:
 
 async def test_steering_a_run_over_http(api: Api, repo: Path, tmp_path: Path) -> None:
     member = await api.user("acme", "member")
-    gate = tmp_path / "gate"
+    gate = shared_dir(repo, tmp_path / "box") / "gate"  # the step's sandbox sees it too
     run = await api.start_run(
         member,
         repo,
@@ -125,8 +145,11 @@ async def test_bad_input_is_a_4xx_in_the_error_shape(api: Api, repo: Path, tmp_p
     assert_error(malformed_body, 400, "malformed_json")
     assert_error(await api.client.get("/api/v1/runs/r-missing", headers=member), 404, "not_found")
     assert_error(await api.client.get("/api/v1/runs/r-missing/tasks/x", headers=member), 404, "not_found")
+    (tmp_path / "plain").mkdir()
     not_a_repo = await api.client.post(
-        "/api/v1/runs", headers=member, json={"plan": plan_object(shell_task("t", "true")), "repo": str(tmp_path)}
+        "/api/v1/runs",
+        headers=member,
+        json={"plan": plan_object(shell_task("t", "true")), "repo": str(tmp_path / "plain")},
     )
     assert_error(not_a_repo, 400, "bad_request")
     both = await api.client.post(
@@ -144,6 +167,30 @@ async def test_bad_input_is_a_4xx_in_the_error_shape(api: Api, repo: Path, tmp_p
     assert details[0]["loc"] == ["body", "add_usd"]
     assert_error(await api.client.get("/api/v1/nothing-here", headers=member), 404, "not_found")
     assert_error(await api.client.delete("/api/v1/runs", headers=member), 405, "method_not_allowed")
+
+
+async def test_a_plan_with_nothing_to_run_is_refused_with_422_and_its_reasons(
+    api: Api, repo: Path, tmp_path: Path
+) -> None:
+    member = await api.user("acme", "member")
+    stories = tmp_path / "stories"
+    stories.mkdir()
+    (stories / "tasks.md").write_text("# Tasks\n\n- [x] Parse the input\n")
+    (stories / "notes.bin").write_bytes(b"\0")
+    refused = await api.client.post("/api/v1/runs", headers=member, json={"path": str(stories), "repo": str(repo)})
+    details = assert_error(refused, 422, "invalid_plan")["details"]
+    assert [(d["path"].removeprefix(str(tmp_path) + "/"), d["line"]) for d in details] == [
+        ("stories", 0),
+        ("stories/tasks.md", 3),
+        ("stories/notes.bin", 0),
+    ]
+    assert "nothing to run" in details[0]["message"]
+    assert details[1]["message"] == "'tasks.parse-the-input' is done ([x]): not scheduled"
+    assert details[2]["message"].startswith("skipped: not a story file")
+    empty = await api.client.post("/api/v1/runs", headers=member, json={"plan": plan_object(), "repo": str(repo)})
+    assert "nothing to run" in assert_error(empty, 422, "invalid_plan")["message"]
+    listed = (await api.client.get("/api/v1/runs", headers=member)).json()
+    assert listed["items"] == []
 
 
 async def test_runs_from_an_upload_and_from_a_path_on_the_server(api: Api, repo: Path, tmp_path: Path) -> None:

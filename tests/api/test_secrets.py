@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from quarterdeck.api import vault
+from quarterdeck.app import vault
 from quarterdeck.security import sealing
 from quarterdeck.security.keyring import Keyring
 from quarterdeck.store import secrets as secret_store

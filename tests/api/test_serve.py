@@ -102,7 +102,12 @@ def test_serve_runs_what_the_api_is_given_and_never_shows_a_secret(tmp_path: Pat
                 plan = plan_object(
                     shell_task("one", "echo one > one.txt"), shell_task("two", "true", depends_on=("one",))
                 )
-                run = client.post("/api/v1/runs", headers=headers, json={"plan": plan, "repo": str(repo)}).json()
+                project = client.post(
+                    "/api/v1/projects", headers=headers, json={"name": "app", "repo_path": str(repo)}
+                ).json()
+                run = client.post(
+                    "/api/v1/runs", headers=headers, json={"plan": plan, "project_id": project["id"]}
+                ).json()
                 events = []
                 with client.stream("GET", "/api/v1/events", params={"run_id": run["id"]}, headers=headers) as sse:
                     for line in sse.iter_lines():
@@ -153,6 +158,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _workers(pid: int) -> list[int]:
+    """The ``quarterdeck worker`` processes ``serve`` started."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if b"\0worker\0" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+    return found
+
+
 def _flock_holders(path: Path) -> list[int]:
     inode = path.stat().st_ino
     holders = []
@@ -164,7 +179,10 @@ def _flock_holders(path: Path) -> list[int]:
 
 
 @pytest.mark.slow
-def test_serve_with_two_processes_shares_the_port_and_runs_one_worker(tmp_path: Path, repo: Path) -> None:
+@pytest.mark.parametrize("embedded", [False, True], ids=["worker-process", "in-process-worker"])
+def test_serve_with_two_processes_shares_the_port_and_runs_one_worker(
+    tmp_path: Path, repo: Path, embedded: bool
+) -> None:
     state = tmp_path / "state"
     env = {**os.environ, "QUARTERDECK_STATE_DIR": str(state), "QUARTERDECK_ORG": "acme"}
     env.pop("QUARTERDECK_DATABASE_URL", None)
@@ -175,8 +193,9 @@ def test_serve_with_two_processes_shares_the_port_and_runs_one_worker(tmp_path: 
     assert created.returncode == 0, created.stderr
     port = free_port()
     with (tmp_path / "serve.log").open("w+") as log:
+        extra = ["--in-process-worker"] if embedded else []
         server = subprocess.Popen(
-            [sys.executable, "-m", "quarterdeck", "serve", "--port", str(port), "--processes", "2"],
+            [sys.executable, "-m", "quarterdeck", "serve", "--port", str(port), "--processes", "2", *extra],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -186,15 +205,25 @@ def test_serve_with_two_processes_shares_the_port_and_runs_one_worker(tmp_path: 
             _wait_until_up(lambda: _log_text(log).count("Application startup complete.") == 2, server, log, timeout=90)
             children = _children(server.pid)
             assert len(children) == 2
-            holders = _flock_holders(state / "serve-worker.lock")
-            assert len(holders) == 1  # exactly one process runs the engine worker
-            assert holders[0] in children
+            if embedded:
+                holders = _flock_holders(state / "serve-worker.lock")
+                assert len(holders) == 1  # exactly one API process runs the engine worker
+                assert holders[0] in children
+            else:
+                # By default the engine runs in a `quarterdeck worker` of its own, not in an API process.
+                assert len(_workers(server.pid)) == 1
+                assert not (state / "serve-worker.lock").exists()
 
             with httpx.Client(base_url=base, timeout=30) as client:
                 login = client.post("/api/v1/auth/login", json={"email": "a@acme.io", "password": PASSWORD})
                 headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
                 plan = plan_object(shell_task("one", "echo one > one.txt"))
-                run = client.post("/api/v1/runs", headers=headers, json={"plan": plan, "repo": str(repo)}).json()
+                project = client.post(
+                    "/api/v1/projects", headers=headers, json={"name": "app", "repo_path": str(repo)}
+                ).json()
+                run = client.post(
+                    "/api/v1/runs", headers=headers, json={"plan": plan, "project_id": project["id"]}
+                ).json()
                 # Whichever process this stream reaches, the run's events come to it (from the table).
                 with client.stream("GET", "/api/v1/events", params={"run_id": run["id"]}, headers=headers) as sse:
                     for line in sse.iter_lines():

@@ -10,7 +10,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from tests.browser.server import Server, User, start_server
 
@@ -57,7 +65,7 @@ def new_context(browser: Browser, server: Server) -> Iterator[Callable[..., Brow
     errors: list[str] = []
 
     def make(*, width: int = 1280, height: int = 900, base_url: str | None = None) -> BrowserContext:
-        viewport = {"width": width, "height": height}
+        viewport = ViewportSize(width=width, height=height)
         context = browser.new_context(base_url=base_url or server.url, viewport=viewport)
         context.set_default_timeout(TIMEOUT_MS)
         context.on("page", lambda page: page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}")))

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from quarterdeck.cli.demo import example_dir
 
 __all__ = ["Server", "User", "start_server", "stop"]
 
@@ -114,6 +118,8 @@ def start_server(state_dir: Path, *extra: str, port: int | None = None) -> Serve
         "QUARTERDECK_KILL_GRACE_S": "1",
         # every test signs in its own browser contexts: far more sign-ins a minute than a person's
         "QUARTERDECK_LOGIN_RATE_LIMIT": "1000",
+        # the tests' runs name their repositories (temporary directories) and the example plan by path
+        "QUARTERDECK_REPO_ROOTS": json.dumps([tempfile.gettempdir(), str(example_dir())]),
     }
     port = port or _free_port()
     log = state_dir / "serve.log"

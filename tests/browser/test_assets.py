@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from quarterdeck.api.pages import router
 from quarterdeck.domain.events import EventType
-from quarterdeck.web import STATIC_DIR, router
-from quarterdeck.web.pages import PAGES
+from quarterdeck.web import PAGES, STATIC_DIR
 
 
 def test_the_live_stream_listens_for_every_event_type() -> None:

@@ -13,6 +13,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from tests.browser.conftest import ADMIN, screenshot, sign_in
 from tests.browser.plans import DEMO_PLAN, demo_repo, gated_plan, start_run
 from tests.browser.server import Server
+from tests.support.gitrepo import shared_dir
 
 pytestmark = pytest.mark.slow
 
@@ -107,8 +108,9 @@ def test_demo_plan_from_the_form_runs_live_with_its_log_and_diff(admin: Page, tm
 
 def test_a_task_turns_green_live_and_a_running_task_is_cancelled(admin: Page, tmp_path: Path) -> None:
     signals = tmp_path / "signals"
-    signals.mkdir()
-    run = start_run(admin.context, gated_plan(signals), demo_repo(tmp_path))
+    repo = demo_repo(tmp_path)
+    shared_dir(repo, signals)  # the steps' sandboxes wait on it too
+    run = start_run(admin.context, gated_plan(signals), repo)
     admin.goto(f"/runs/{run['id']}")
     mark_loaded(admin)
     expect(node(admin, "gate")).to_have_attribute("data-status", "running")
@@ -118,6 +120,8 @@ def test_a_task_turns_green_live_and_a_running_task_is_cancelled(admin: Page, tm
     # Pause: running tasks go on, nothing new starts (``after`` stays pending once the gate is through).
     admin.click('[data-action="pause-run"]')
     expect(admin.locator(".pagehead h1 .status")).to_have_text("paused")
+    node(admin, "after").click()  # waiting for the run, not for a worker
+    expect(admin.locator("#paused-note")).to_contain_text("it is paused")
     (signals / "release").touch()
     expect(node(admin, "gate")).to_have_attribute("data-status", "succeeded")
     expect(node(admin, "after")).not_to_have_attribute("data-status", "running")
@@ -155,10 +159,15 @@ def test_a_task_turns_green_live_and_a_running_task_is_cancelled(admin: Page, tm
 
 def test_priorities_are_set_from_the_queue(admin: Page, tmp_path: Path) -> None:
     signals = tmp_path / "signals"
-    signals.mkdir()
-    run = start_run(admin.context, gated_plan(signals, name="queued"), demo_repo(tmp_path))
+    repo = demo_repo(tmp_path)
+    shared_dir(repo, signals)  # the steps' sandboxes wait on it too
+    run = start_run(admin.context, gated_plan(signals, name="queued"), repo)
     try:
         admin.goto("/queue")
+        # the fleet that serves the queue: the server's own worker, live, offering its runtimes
+        fleet = admin.locator("#workers tbody tr")
+        expect(fleet.first).to_be_visible()
+        expect(fleet.first).to_contain_text("shell")
         waiting = admin.locator(f'#lane-waiting .qitem[data-run="{run["id"]}"][data-task="after"]')
         expect(waiting).to_contain_text("Follow the gate")
         waiting.get_by_role("button", name="Raise after").click()
@@ -177,10 +186,11 @@ def test_a_viewer_sees_no_steering_controls(
     new_context: Callable[..., BrowserContext], viewer: Page, tmp_path: Path
 ) -> None:
     signals = tmp_path / "signals"
-    signals.mkdir()
+    repo = demo_repo(tmp_path)
+    shared_dir(repo, signals)  # the steps' sandboxes wait on it too
     owner = new_context()
     sign_in(owner, ADMIN)
-    run = start_run(owner, gated_plan(signals, name="watched"), demo_repo(tmp_path))
+    run = start_run(owner, gated_plan(signals, name="watched"), repo)
     try:
         viewer.goto("/")
         expect(viewer.locator(f'tr[data-run="{run["id"]}"]')).to_be_visible()
@@ -201,6 +211,7 @@ def test_a_viewer_sees_no_steering_controls(
         viewer.goto("/queue")
         expect(viewer.locator('.qitem[data-task="hold"]')).to_be_visible()
         expect(viewer.locator(".qitem button")).to_have_count(0)
+        expect(viewer.locator("#workers")).to_have_count(0)  # the fleet names the server's hosts: admins only
         viewer.goto("/approvals")
         expect(viewer.get_by_role("button", name=re.compile("^(Approve|Reject)$"))).to_have_count(0)
     finally:

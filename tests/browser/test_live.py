@@ -17,6 +17,7 @@ from playwright.sync_api import BrowserContext, expect
 from tests.browser.conftest import ADMIN, screenshot, sign_in
 from tests.browser.plans import demo_repo, gated_plan, start_run
 from tests.browser.server import Server, start_server, stop
+from tests.support.gitrepo import shared_dir
 
 pytestmark = pytest.mark.slow
 
@@ -38,10 +39,11 @@ def test_a_dropped_stream_is_shown_and_recovered_without_missing_events(
     api_only: Server, new_context: Callable[..., BrowserContext], tmp_path: Path
 ) -> None:
     signals = tmp_path / "signals"
-    signals.mkdir()
+    repo = demo_repo(tmp_path)
+    shared_dir(repo, signals)  # the steps' sandboxes wait on it too
     context = new_context(base_url=api_only.url)
     sign_in(context, ADMIN)
-    run = start_run(context, gated_plan(signals, name="dropped"), demo_repo(tmp_path))
+    run = start_run(context, gated_plan(signals, name="dropped"), repo)
     (signals / "hold").touch()  # only the gate is needed here
     page = context.new_page()
     page.goto(f"/runs/{run['id']}")

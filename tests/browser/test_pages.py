@@ -16,10 +16,13 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from quarterdeck.crews import gates
 from quarterdeck.store import crews as crew_store
+from quarterdeck.store import forges as forge_store
 from quarterdeck.store.database import Database
+from quarterdeck.store.types import utcnow
 from tests.browser.conftest import ADMIN, screenshot, sign_in
 from tests.browser.plans import DEMO_PLAN, demo_repo, gated_plan
 from tests.browser.server import Server
+from tests.support.gitrepo import shared_dir
 
 pytestmark = pytest.mark.slow
 
@@ -38,11 +41,17 @@ async def _crew_records(url: str, run_id: str, attempt_id: str, held_run_id: str
     db = Database(url)
     try:
         async with db.transaction() as conn:
-            for model, tokens, cost in [("claude-sonnet-4", 52_000, 0.41), ("gpt-5-mini", 18_000, 0.06)]:
+            spent = [("claude-sonnet-4", 52_000, 0.41, "manager"), ("gpt-5-mini", 18_000, 0.06, "manager"),
+                     ("my-local-llama", 9_000, 0.0, "unpriced")]  # fmt: skip
+            for model, tokens, cost, source in spent:
                 await crew_store.create_cost(
                     conn, run_id, provider="test", model=model, input_tokens=tokens, output_tokens=tokens // 10,
-                    cost_usd=cost, source="manager", task_id="normalize",
+                    cost_usd=cost, source=source, task_id="normalize",
                 )  # fmt: skip
+            await forge_store.create_link(
+                conn, run_id=run_id, kind="pull", forge="github", repository="acme/textkit", number=42,
+                url="https://github.example/acme/textkit/pull/42", head="integration", state="ready", now=utcnow(),
+            )  # fmt: skip
             await crew_store.create_message(
                 conn, run_id, sender="manager", recipient="worker-1", type="assign", task_id="normalize",
                 content="Normalise whitespace first: slug and stats build on it.",
@@ -88,7 +97,7 @@ def populated(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Itera
         assert run["status"] == "succeeded", run
         task = client.get(f"/api/v1/runs/{run_id}/tasks/normalize").json()
         # A run that stays running until the module ends, for the budget raise to approve.
-        signals = tmp_path_factory.mktemp("signals")
+        signals = shared_dir(repo, tmp_path_factory.mktemp("signals"))  # the steps' sandboxes wait on it too
         held = client.post(
             "/api/v1/runs",
             json={"plan": gated_plan(signals, name="held"), "repo": str(repo), "branch": "held"},
@@ -149,6 +158,10 @@ def test_run_page(page: Page, populated: Populated) -> None:
     expect(page.locator(".dag-node.critical")).to_have_count(5)
     expect(page.locator(".stat").filter(has_text="Cost")).to_contain_text("$0.47")
     expect(page.locator(".gantt rect.att")).to_have_count(6)
+    link = page.locator("#pull-requests a")
+    expect(link).to_have_text("pull request #42")
+    expect(link).to_have_attribute("href", "https://github.example/acme/textkit/pull/42")
+    expect(page.locator("#pull-requests")).to_contain_text("acme/textkit: pull request #42 · ready")
     shot(page, "run")
 
 
@@ -175,10 +188,31 @@ def test_queue_page(page: Page, populated: Populated) -> None:
 
 def test_costs_page(page: Page, populated: Populated) -> None:
     page.goto("/costs")
-    expect(page.locator("#cost-total")).to_have_text("$0.47")
-    expect(page.locator(".chart").first.locator(".chart-row")).to_have_count(2)
-    expect(page.locator(".chart").first.locator(".chart-row").first).to_contain_text("claude-sonnet-4")
+    # A model missing from the price table is shown as unpriced, never as $0.00.
+    expect(page.locator("#cost-total")).to_have_text("$0.47 + 1 unpriced call")
+    rows = page.locator(".chart").first.locator(".chart-row")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("claude-sonnet-4")
+    expect(rows.filter(has_text="my-local-llama")).to_contain_text("unpriced")
+    expect(rows.filter(has_text="my-local-llama")).not_to_contain_text("$0.00")
     shot(page, "costs")
+
+
+def test_analytics_page(page: Page, populated: Populated) -> None:
+    # the server is shared by every browser test: other runs count too, so the demo run is read by its own row
+    page.goto("/analytics")
+    expect(page.locator("#an-tasks")).not_to_have_text("0")
+    expect(page.locator("#an-success .chart-row").first).to_be_visible()
+    expect(page.locator("#an-time .seg").first).to_be_visible()
+    expect(page.locator("#an-trend .day")).not_to_have_count(0)
+    page.select_option('select[aria-label="Group by"]', "run")
+    expect(page).to_have_url("/analytics?by=run&since=30d")
+    row = page.locator("#an-table tbody tr", has_text=populated.run_id)
+    # the demo run's six tasks ended, all on their first attempt (the held run's are still running: not counted)
+    expect(row.locator("td").nth(1)).to_have_text("6")
+    expect(row.locator("td").nth(2)).to_have_text("100%")
+    expect(row.locator("td").nth(3)).to_have_text("100%")
+    shot(page, "analytics")
 
 
 def test_audit_page(page: Page, populated: Populated) -> None:
@@ -197,6 +231,37 @@ def test_settings_page(page: Page, populated: Populated) -> None:
     expect(page.locator("main")).not_to_contain_text("sk-ant-test-0123456789abcdef")
     expect(page.locator("main")).to_contain_text("textkit")
     shot(page, "settings")
+
+
+def test_settings_page_subscribes_slack_to_notifications(page: Page, populated: Populated) -> None:
+    page.goto("/settings")
+    width = (page.viewport_size or {"width": 0})["width"]  # each width's page subscribes its own URL
+    form = page.locator("form#new-subscription")
+    form.locator('select[aria-label="Scope"]').select_option("org")
+    form.locator('select[aria-label="Channel"]').select_option("slack")
+    form.locator('input[aria-label^="URL or e-mail"]').fill(f"https://hooks.slack.test/services/T0/B{width}/abcdefgh")
+    form.locator('input[aria-label^="Kinds"]').fill("run.failed, approval.needed")
+    form.locator('button[type="submit"]').click()
+    notifications = page.locator("section", has=page.locator("h2", has_text="Notifications"))
+    row = notifications.locator("tr", has_text="hooks.slack.test").last
+    expect(row).to_contain_text("https://hooks.slack.test/…efgh")  # the URL is a credential: masked
+    expect(row).to_contain_text("approval.needed, run.failed")
+    expect(notifications).not_to_contain_text("abcdefgh")
+
+
+def test_task_page_sends_the_agent_a_follow_up(page: Page, populated: Populated) -> None:
+    page.goto(f"/runs/{populated.held_run_id}/tasks/hold")
+    expect(page.locator("h1 .status")).to_have_text("running")
+    page.locator("#say-message").fill("Please also log what you waited for.")
+    page.locator('#say-form button[type="submit"]').click()
+    expect(page.locator("#flash")).to_contain_text("after its current turn, in the same session")
+    page.goto(f"/audit?run_id={populated.held_run_id}")
+    expect(page.locator("main")).to_contain_text("Please also log what you waited for.")
+
+
+def test_run_page_lists_its_notifications(page: Page, populated: Populated) -> None:
+    page.goto(f"/runs/{populated.run_id}")
+    expect(page.locator("#run-notifications")).to_contain_text("None sent (subscribe under Settings).")
 
 
 def test_approvals_page_approves_a_budget_raise(

@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from quarterdeck.bus import BusError, Delivery, EventBus, EventFeed, MemoryBus, RedisBus, open_bus
+from quarterdeck.domain import events as event_types
 from quarterdeck.domain import plans
 from quarterdeck.engine import control
 from quarterdeck.errors import InputError
@@ -95,11 +96,15 @@ async def _create_run(db: Database, run_id: str = "r1") -> None:
 
 
 async def _write(db: Database, *types: str, run_id: str = "r1", task_id: str | None = None) -> None:
-    """Commit one transaction with one event per type."""
+    """Commit one transaction with one event per type (numbered in the payload where the type allows a key)."""
     async with db.transaction() as conn:
         await event_store.create_events(
-            conn, [event_store.NewEvent(run_id, t, {"n": i}, task_id=task_id) for i, t in enumerate(types)]
+            conn, [event_store.NewEvent(run_id, t, _numbered(t, i), task_id=task_id) for i, t in enumerate(types)]
         )
+
+
+def _numbered(type: str, n: int) -> dict[str, object]:
+    return {} if event_types.undeclared(type, {"n": n}) else {"n": n}
 
 
 async def _write_then_fail(db: Database) -> None:
@@ -236,11 +241,11 @@ async def test_a_committed_event_reaches_a_live_subscriber_through_the_bus(feed:
     reader = await _live(feed, db)
     try:
         # The feed's table poll is an hour away: only the commit listener and the bus can deliver this.
-        await _write(db, "task.ready", "task.claimed", task_id="a")
+        await _write(db, "probe.ready", "probe.claimed", task_id="a")
         got = await reader.take(2)
         assert [(e.type, e.task_id, e.payload) for e in got] == [
-            ("task.ready", "a", {"n": 0}),
-            ("task.claimed", "a", {"n": 1}),
+            ("probe.ready", "a", {"n": 0}),
+            ("probe.claimed", "a", {"n": 1}),
         ]
         assert got == (await _table(db))[-2:], "live events are the table's rows, ids and all"
     finally:

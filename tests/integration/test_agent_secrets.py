@@ -6,8 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from quarterdeck.api import vault
-from quarterdeck.app import Quarterdeck
+from quarterdeck.app import Quarterdeck, vault
 from quarterdeck.domain import plans
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.security.keyring import KeySettings

@@ -36,9 +36,9 @@ def llm_settings() -> LlmSettings:
 
 @pytest.fixture
 def api_agent(app: Quarterdeck, llm_settings: LlmSettings) -> Iterator[None]:
-    app.registry.register(agent_with(llm_settings))  # type: ignore[arg-type]
+    app.registry.register(agent_with(llm_settings))
     yield
-    app.registry.register(ApiAgentRuntime)  # type: ignore[arg-type]
+    app.registry.register(ApiAgentRuntime)
 
 
 def plan_of(models: list[dict[str, Any]], *, budget_usd: float | None = None, **options: Any) -> plans.Plan:

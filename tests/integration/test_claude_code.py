@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.runtimes.agent_session import AgentArea
 from quarterdeck.runtimes.base import verification_follow_up
 from quarterdeck.runtimes.claude_code import ClaudeCodeOptions, ClaudeCodeRuntime
-from tests.support.agents import REPLAY, SAMPLES, Recorder, agent_bin, alive, context, processes_in, until
-from tests.support.gitrepo import git
+from tests.support.agents import REPLAY, SAMPLES, Recorder, agent_bin, alive, context, cost_rows, until
+from tests.support.gitrepo import git, shared_dir
 from tests.support.llm_servers import AnthropicServer, Fault, Reply, Script, ToolCall, working_directory
 
 MODEL = "claude-sonnet-4-5"  # Claude Code prices it at $3/M input and $15/M output
@@ -154,34 +155,81 @@ async def test_max_turns_exhaustion_is_a_failure(tmp_path: Path, server: Anthrop
     assert result.cost_usd > 0
 
 
-async def test_cancellation_mid_turn_terminates_the_whole_process_group(
+def _hang(pids: Path, marker: str = "hang") -> str:
+    """A tool command that hangs: `sleep 300` in a session of its own (escaping the CLI's process group and,
+    once the CLI is gone, its tree), and a python3 that sleeps in the foreground. Their pids go to ``pids``
+    (inside a sandbox those are its own PID namespace's: ``_marked`` finds them from outside by ``marker``)."""
+    return (
+        f"(setsid bash -c 'exec -a {marker} sleep 300' >/dev/null 2>&1 & echo $! >> {pids}); "
+        f"python3 -c \"import os, time; open('{pids}', 'a').write(f'{{os.getpid()}}\\n'); time.sleep(300)\" {marker}"
+    )
+
+
+def _marked(marker: str) -> list[int]:
+    """Live processes, as this process sees them, whose command line carries ``marker``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes().split(b"\0") and alive(int(cmdline.parent.name)):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def _hung_pids(pids: Path) -> list[int]:
+    return [int(p) for p in pids.read_text().split()] if pids.exists() else []
+
+
+async def test_task_cancel_mid_session_kills_every_process_and_records_the_turns_served(
+    app: Quarterdeck, repo: Path, server: AnthropicServer, tmp_path: Path
+) -> None:
+    pids = shared_dir(repo, tmp_path / "shared") / "pids"  # the sandbox sees only its worktree otherwise
+    marker = f"qd-hang-{uuid.uuid4().hex[:8]}"
+    hang = Reply.tools(ToolCall("Bash", {"command": _hang(pids, marker), "description": "wait", "timeout": 600000}))
+    server.script.extend(_write_hello, Reply(hang.blocks, input_tokens=2000, output_tokens=50))
+    task = plans.TaskSpec(
+        id="hang",
+        title="Hang",
+        prompt="Create hello.py, then wait.",
+        runtime="claude-code",
+        options=_options(server).model_dump(exclude_defaults=True),
+        timeout_s=120,
+    )
+    record = await app.submit(plans.Plan(name="claude", tasks=(task,)), repo=repo, branch="integration")
+    serving = asyncio.ensure_future(
+        app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.05)
+    )
+    await until(lambda: len(_hung_pids(pids)) == 2, "the agent's command to start")
+    hung = _marked(marker)
+    assert len(hung) == 2
+    await app.cancel_task(record.id, "hang")
+    view = await serving
+    assert view.tasks[0].status.value == "cancelled"
+    # The attempt ended: nothing it started is left (checked once, no waiting).
+    assert [p for p in hung if alive(p)] == []
+    # The two responses served are paid for: input from their usage, output estimated from their content.
+    (attempt,) = await app.attempts(view.tasks[0])
+    assert attempt.cost_usd == pytest.approx(view.run.spent_usd)
+    served_input = (1000 + 2000) * 3e-6
+    assert served_input < view.run.spent_usd < served_input + 1000 * 15e-6
+    assert await cost_rows(app, record.id) == [("estimated", MODEL)]
+
+
+async def test_the_timeout_stops_a_hung_agent_is_retryable_and_keeps_the_spend(
     tmp_path: Path, server: AnthropicServer
 ) -> None:
-    pidfile = tmp_path / "sleeper.pid"
-    # (Claude Code refuses a plain `sleep N`; a program that waits is fine.)
-    wait = f"python3 -c \"import os, time; open('{pidfile}', 'w').write(str(os.getpid())); time.sleep(300)\""
-    server.script.extend(Reply.tools(ToolCall("Bash", {"command": wait, "description": "wait", "timeout": 600000})))
-    sink = Recorder()
-    ctx = context(tmp_path, _options(server), timeout_s=120)
-    job = asyncio.ensure_future(ClaudeCodeRuntime().run(ctx, sink))
-    await until(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(), "the agent's command to start")
-    sleeper = int(pidfile.read_text())
-    assert alive(sleeper)
-    job.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await job
-    await until(lambda: not alive(sleeper), "the agent's command to be killed", timeout_s=15)
-    assert sink.of("agent.tool")[0]["tool"] == "Bash"
-    await until(lambda: processes_in(ctx.workdir) == [], "every process in the worktree to end", timeout_s=10)
-
-
-async def test_the_timeout_stops_a_hung_agent_and_is_retryable(tmp_path: Path, server: AnthropicServer) -> None:
-    wait = 'python3 -c "import time; time.sleep(300)"'
-    server.script.extend(Reply.tools(ToolCall("Bash", {"command": wait, "timeout": 600000})))
-    result = await ClaudeCodeRuntime().run(context(tmp_path, _options(server), timeout_s=4), Recorder())
+    pids = tmp_path / "pids"
+    server.script.extend(Reply.tools(ToolCall("Bash", {"command": _hang(pids), "timeout": 600000})))
+    ctx = context(tmp_path, _options(server), timeout_s=12, kill_grace_s=0.5)  # (room for a slow start under load)
+    result = await ClaudeCodeRuntime().run(ctx, Recorder())
     assert not result.ok
     assert result.retryable
-    assert result.error == "timed out after 4s"
+    assert result.error == "timed out after 12s"
+    assert [p for p in _hung_pids(pids) if alive(p)] == []
+    assert result.cost_source == "estimated"
+    assert result.tokens.input == 1000
+    assert result.cost_usd == pytest.approx(1000 * 3e-6 + result.tokens.output * 15e-6)
 
 
 async def test_an_unknown_sse_event_from_the_provider_is_tolerated(tmp_path: Path, server: AnthropicServer) -> None:
@@ -224,3 +272,58 @@ async def test_a_missing_or_too_old_cli_or_missing_credentials_is_a_clear_task_e
     result = await ClaudeCodeRuntime().run(context(tmp_path, bare, env=env), Recorder())
     assert result.error is not None
     assert "no credentials; set ANTHROPIC_API_KEY" in result.error
+
+
+async def test_a_task_costing_more_than_the_default_reservation_runs_uncapped(
+    app: Quarterdeck, repo: Path, server: AnthropicServer
+) -> None:
+    """No budget set: no --max-budget-usd, so a $1.35 step is not stopped at the $1 reservation."""
+
+    def big_write(body: Mapping[str, Any]) -> Reply:
+        reply = _write_hello(body)
+        return Reply(reply.blocks, input_tokens=400_000, output_tokens=10_000)  # $1.20 + $0.15
+
+    server.script.extend(big_write, Reply.text("done", input_tokens=100, output_tokens=10))
+    task = plans.TaskSpec(
+        id="big",
+        title="Add hello.py",
+        prompt="Create hello.py.",
+        runtime="claude-code",
+        options=_options(server).model_dump(exclude_defaults=True),
+        timeout_s=120,
+    )
+    record = await app.submit(plans.Plan(name="claude", tasks=(task,)), repo=repo, branch="integration")
+    view = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.05)
+    assert view.run.status is RunStatus.SUCCEEDED, [(t.id, t.error) for t in view.tasks]
+    assert view.run.spent_usd == pytest.approx(1.2 + 0.15 + 100 * 3e-6 + 10 * 15e-6)
+
+
+async def test_a_retry_after_a_failed_check_continues_the_session_on_the_earlier_work(
+    app: Quarterdeck, repo: Path, server: AnthropicServer
+) -> None:
+    look = Reply.tools(ToolCall("Bash", {"command": "cat hello.py", "description": "look"}))
+    fix = Reply.tools(ToolCall("Bash", {"command": "echo \"print('hello')\" > hello.py", "description": "fix"}))
+    server.script.extend(_write_hello, Reply.text("done"), look, fix, Reply.text("fixed"))
+    task = plans.TaskSpec(
+        id="hello",
+        title="Add hello.py",
+        prompt="Create hello.py that prints hello.",
+        runtime="claude-code",
+        options=_options(server).model_dump(exclude_defaults=True),
+        verify=("python3 hello.py | grep -q hello",),
+        max_attempts=2,
+        timeout_s=120,
+    )
+    record = await app.submit(plans.Plan(name="claude", tasks=(task,)), repo=repo, branch="integration")
+    view = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.05)
+    assert view.run.status is RunStatus.SUCCEEDED, [(t.id, t.error) for t in view.tasks]
+    assert view.tasks[0].attempts == 2
+    assert git(repo, "show", "integration:hello.py") == "print('hello')\n"
+    # Attempt 2 resumed the session (its first request carries attempt 1's turns) with a turn naming the check.
+    retry = json.dumps(server.requests[2].body["messages"])
+    assert "I'll create hello.py." in retry
+    assert "Your work above was committed, but the attempt then failed" in retry
+    assert "python3 hello.py | grep -q hello" in retry
+    # ...in a worktree holding attempt 1's file.
+    outputs = [e.payload["text"] for e in await app.events(record.id) if e.type == "agent.output"]
+    assert "print('hi')" in outputs[-2]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +15,20 @@ import pytest
 from quarterdeck.app import Quarterdeck
 from quarterdeck.domain import plans
 from quarterdeck.domain.statuses import RunStatus
-from quarterdeck.runtimes.base import TokenUsage, verification_follow_up
+from quarterdeck.llm.pricing import Price, price_for
+from quarterdeck.runtimes.base import SpendMeter, TokenUsage, verification_follow_up
 from quarterdeck.runtimes.codex import CodexOptions, CodexRuntime
-from quarterdeck.runtimes.pricing import Price
-from tests.support.agents import REPLAY, SAMPLES, Recorder, agent_bin, alive, context, processes_in, until
+from tests.support.agents import (
+    REPLAY,
+    SAMPLES,
+    Recorder,
+    agent_bin,
+    alive,
+    context,
+    cost_rows,
+    processes_in,
+    until,
+)
 from tests.support.gitrepo import git
 from tests.support.llm_servers import (
     Fault,
@@ -29,7 +40,7 @@ from tests.support.llm_servers import (
     function_outputs,
 )
 
-#: Codex 0.169 knows this model (and offers apply_patch for it); our price table does not list it yet
+#: Codex 0.169 knows this model (and offers apply_patch for it); the tests give its price themselves
 MODEL = "gpt-5.5"
 PRICE = Price(input=1.25, output=10.0, cache_read=0.125)
 
@@ -147,22 +158,94 @@ async def test_an_unreachable_provider_stops_instead_of_retrying_forever(tmp_pat
     assert result.error == "codex stopped: the provider is unreachable (1 reconnects)"
 
 
-async def test_cancellation_mid_turn_terminates_the_whole_process_group(
+async def test_cancel_mid_session_kills_every_process_and_keeps_the_spend_of_the_turns_served(
     tmp_path: Path, server: OpenAIResponsesServer
 ) -> None:
-    pidfile = tmp_path / "sleeper.pid"
-    wait = f"python3 -c \"import os, time; open('{pidfile}', 'w').write(str(os.getpid())); time.sleep(300)\""
-    server.script.extend(Reply.tools(ToolCall("exec_command", {"cmd": wait, "yield_time_ms": 600000})))
-    ctx = context(tmp_path, _options(server.url), timeout_s=120)
+    pids = tmp_path / "pids"
+    hang = f"(setsid sleep 300 >/dev/null 2>&1 & echo $! >> {pids}); echo $$ >> {pids}; sleep 300"
+    server.script.extend(
+        Reply.tools(ToolCall("exec_command", {"cmd": hang, "yield_time_ms": 600000}), input_tokens=5000)
+    )
+    meter = SpendMeter()
+    ctx = context(tmp_path, _options(server.url), timeout_s=120, kill_grace_s=0.5, meter=meter)
     job = asyncio.ensure_future(CodexRuntime().run(ctx, Recorder()))
-    await until(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(), "the agent's command to start")
-    sleeper = int(pidfile.read_text())
+    await until(lambda: pids.exists() and len(pids.read_text().split()) == 2, "the agent's command to start")
+    hung = [int(p) for p in pids.read_text().split()]
     job.cancel()
     with pytest.raises(asyncio.CancelledError):
         await job
-    await until(lambda: not alive(sleeper), "the agent's command to be killed", timeout_s=15)
-    # Codex runs commands in sessions of their own; they go when the CLI does, within a deadline.
-    await until(lambda: processes_in(ctx.workdir) == [], "every process in the worktree to end", timeout_s=10)
+    # Nothing is left (checked once, no waiting); the response served is paid for, from Codex's rollout.
+    assert [p for p in hung if alive(p)] == []
+    assert processes_in(ctx.workdir) == []
+    spent = meter.interrupted
+    assert spent is not None
+    assert (spent.cost_source, spent.model, spent.tokens) == ("estimated", MODEL, TokenUsage(input=5000, output=100))
+    assert spent.cost_usd == pytest.approx(5000 * 1.25e-6 + 100 * 10e-6)
+
+
+async def test_the_default_sandbox_works_where_bubblewrap_is_installed_and_costs_run_uncapped(
+    app: Quarterdeck, repo: Path, server: OpenAIResponsesServer
+) -> None:
+    """No sandbox, model or budget option: Codex's workspace-write sandbox (bwrap on this machine) runs the
+    tools, the model recorded is the one Codex used (its default), priced from the table, over $1."""
+    assert shutil.which("bwrap"), "bubblewrap is part of this test's machine (CI installs it)"
+    # (a long answer rather than a long prompt: Codex compacts a context near its model's window)
+    big = Reply.tools(ToolCall("apply_patch", apply_patch_add("hello.py", "print('hi')")), output_tokens=100_000)
+    run = Reply.tools(ToolCall("exec_command", {"cmd": "python3 -c \"print('x' * 3 + 'y')\""}))
+    server.script.extend(big, run, Reply.text("done"))
+    options = CodexOptions(
+        path=agent_bin("codex"),
+        base_url=f"{server.url}/v1",
+        env_key="QD_TEST_OPENAI_KEY",
+        env={"QD_TEST_OPENAI_KEY": "k"},
+    )
+    task = plans.TaskSpec(
+        id="hello",
+        title="Add hello.py",
+        prompt="Create hello.py and run it.",
+        runtime="codex",
+        options=options.model_dump(exclude_defaults=True),
+        verify=("python3 hello.py",),
+        timeout_s=120,
+    )
+    record = await app.submit(plans.Plan(name="codex", tasks=(task,)), repo=repo, branch="integration")
+    view = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.05)
+    assert view.run.status is RunStatus.SUCCEEDED, [(t.id, t.error) for t in view.tasks]
+    events = await app.events(record.id)
+    # The patch and the command ran inside the sandbox; the model was told the command's output.
+    assert [e.payload["is_error"] for e in events if e.type == "agent.output"][:1] == [False]
+    assert "xxxy" in json.dumps(server.requests[2].body["input"][-2:])
+    used = server.requests[0].body["model"]
+    assert await cost_rows(app, record.id) == [("price-table", used)]
+    price = price_for(used)
+    assert price is not None
+    assert view.run.spent_usd == pytest.approx(price.cost(TokenUsage(input=3000, output=100_200)))
+    assert view.run.spent_usd > 1.0
+
+
+async def test_a_sandbox_that_fails_every_tool_call_is_named_with_the_fix(tmp_path: Path) -> None:
+    """As Codex 0.169 printed it where bubblewrap could not find its helper (observed on this machine)."""
+    stream = tmp_path / "stream.jsonl"
+    lines = [
+        {"type": "thread.started", "thread_id": "t-bwrap"},
+        {"type": "turn.started"},
+        {"type": "item.started", "item": {"id": "item_0", "type": "command_execution", "command": "python3 x.py",
+                                          "aggregated_output": "", "exit_code": None, "status": "in_progress"}},
+        {"type": "item.completed", "item": {"id": "item_0", "type": "command_execution", "command": "python3 x.py",
+                                            "aggregated_output": "bwrap: execvp codex-linux-sandbox: No such file "
+                                            "or directory\n", "exit_code": 1, "status": "failed"}},
+        {"type": "item.completed", "item": {"id": "item_1", "type": "agent_message", "text": "done"}},
+        {"type": "turn.completed", "usage": {"input_tokens": 10, "output_tokens": 1}},
+    ]  # fmt: skip
+    stream.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    env = {"REPLAY_FILE": str(stream), "REPLAY_VERSION": "codex-cli 0.169.0", "OPENAI_API_KEY": "x"}
+    result = await CodexRuntime().run(context(tmp_path, CodexOptions(path=str(REPLAY), env=env)), Recorder())
+    assert not result.ok
+    assert result.error is not None
+    assert result.error.startswith(
+        "codex's workspace-write sandbox failed every tool call: bwrap: execvp codex-linux-sandbox: No such file"
+    )
+    assert "sandbox: danger-full-access" in result.error
 
 
 async def test_an_unknown_event_type_in_the_cli_stream_is_kept_raw(tmp_path: Path) -> None:
@@ -193,3 +276,35 @@ async def test_a_missing_cli_or_missing_key_is_a_clear_task_error(tmp_path: Path
         result.error
         == "codex: no credentials; set MY_KEY or OPENAI_API_KEY or CODEX_API_KEY or log in once with the CLI"
     )
+
+
+async def test_a_retry_after_a_failed_check_continues_the_thread_on_the_earlier_work(
+    app: Quarterdeck, repo: Path, server: OpenAIResponsesServer
+) -> None:
+    look = Reply.tools(ToolCall("exec_command", {"cmd": "cat hello.py"}))
+    fix = Reply.tools(ToolCall("exec_command", {"cmd": "echo \"print('hello')\" > hello.py"}))
+    first = Reply.tools(
+        ToolCall("apply_patch", apply_patch_add("hello.py", "print('hi')")), say="I'll create hello.py."
+    )
+    server.script.extend(first, Reply.text("done"), look, fix, Reply.text("fixed"))
+    task = plans.TaskSpec(
+        id="hello",
+        title="Add hello.py",
+        prompt="Create hello.py that prints hello.",
+        runtime="codex",
+        options=_options(server.url).model_dump(exclude_defaults=True),
+        verify=("python3 hello.py | grep -q hello",),
+        max_attempts=2,
+        timeout_s=120,
+    )
+    record = await app.submit(plans.Plan(name="codex", tasks=(task,)), repo=repo, branch="integration")
+    view = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.05)
+    assert view.run.status is RunStatus.SUCCEEDED, [(t.id, t.error) for t in view.tasks]
+    assert view.tasks[0].attempts == 2
+    assert git(repo, "show", "integration:hello.py") == "print('hello')\n"
+    # Attempt 2 resumed the thread, in its own worktree at attempt 1's commit, told what failed.
+    retry = json.dumps(server.requests[2].body["input"])
+    assert "I'll create hello.py." in retry
+    assert "Your work above was committed, but the attempt then failed" in retry
+    assert "python3 hello.py | grep -q hello" in retry
+    assert "print('hi')" in function_outputs(server.requests[3].body)[-1]

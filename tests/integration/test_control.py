@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,8 +16,8 @@ from quarterdeck.app import Quarterdeck
 from quarterdeck.domain import plans
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
-from quarterdeck.engine.worker import _AHEAD
 from quarterdeck.errors import InputError
+from tests.support.gitrepo import shared_dir
 
 
 async def _until(condition: Callable[[], Awaitable[bool]], *, within: float = 30, what: str = "condition") -> None:
@@ -26,7 +28,7 @@ async def _until(condition: Callable[[], Awaitable[bool]], *, within: float = 30
         await asyncio.sleep(0.02)
 
 
-def _shell(task_id: str, script: str, *deps: str, **extra: object) -> plans.TaskSpec:
+def _shell(task_id: str, script: str, *deps: str, **extra: Any) -> plans.TaskSpec:
     return plans.TaskSpec(
         id=task_id, title=task_id, depends_on=deps, runtime="shell", options={"script": script}, **extra
     )
@@ -40,12 +42,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _cmdline(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
 async def test_cancelling_a_running_task_kills_its_process_group_and_blocks_dependants(
     app: Quarterdeck, repo: Path, tmp_path: Path
 ) -> None:
-    pidfile = tmp_path / "child.pid"
+    pidfile = shared_dir(repo, tmp_path / "shared") / "child.pid"  # the step's sandbox sees only its worktree
+    marker = f"qd-stuck-{uuid.uuid4().hex[:8]}"  # inside the sandbox, $! is its own PID namespace's number
     # The agent starts a grandchild and waits forever: cancellation must take down the whole group.
-    blocker = _shell("stuck", f"sleep 600 & echo $! > {pidfile}; wait")
+    blocker = _shell("stuck", f"bash -c 'exec -a {marker} sleep 600' & echo $! > {pidfile}; wait")
     plan = plans.Plan(name="cancel", tasks=(blocker, _shell("after", "true", "stuck"), _shell("free", "true")))
     record = await app.submit(plan, repo=repo)
     worker = app.worker(slots=2, run_id=record.id)
@@ -55,7 +65,8 @@ async def test_cancelling_a_running_task_kills_its_process_group_and_blocks_depe
         return pidfile.exists() and pidfile.read_text().strip().isdigit()
 
     await _until(started, what="the agent's child to start")
-    child = int(pidfile.read_text())
+    procs = Path("/proc").glob("[0-9]*/cmdline")
+    (child,) = [int(p.parent.name) for p in procs if _cmdline(p).split(b"\0")[0] == marker.encode()]
     assert await app.cancel_task(record.id, "stuck") == ["after"]
     view = await asyncio.wait_for(serving, 30)
 
@@ -97,7 +108,7 @@ async def test_a_paused_run_starts_nothing_until_it_is_resumed(app: Quarterdeck,
 
 
 async def test_a_dead_letter_is_requeued_and_its_dependants_run(app: Quarterdeck, repo: Path, tmp_path: Path) -> None:
-    flag = tmp_path / "fixed"
+    flag = shared_dir(repo, tmp_path / "shared") / "fixed"  # seen by the steps' sandboxes
     plan = plans.Plan(
         name="requeue",
         tasks=(
@@ -132,7 +143,7 @@ async def test_cancelling_a_run_cancels_everything_unfinished(app: Quarterdeck, 
 
 
 async def test_reprioritising_changes_what_is_claimed_next(app: Quarterdeck, repo: Path, tmp_path: Path) -> None:
-    ledger = tmp_path / "order"
+    ledger = shared_dir(repo, tmp_path / "shared") / "order"  # written by every step's sandbox
     plan = plans.Plan(name="p", tasks=tuple(_shell(n, f"echo {n} >> {ledger}") for n in ("a", "b", "c")))
     record = await app.submit(plan, repo=repo)
     await app.prioritize_task(record.id, "c", 5)
@@ -143,20 +154,22 @@ async def test_reprioritising_changes_what_is_claimed_next(app: Quarterdeck, rep
     assert await app.find_run_of_task("b") == record.id
 
 
-async def test_a_slot_lines_up_a_claimed_task_and_a_drain_hands_it_back(
+async def test_a_busy_slot_holds_no_claimed_task_and_a_drain_leaves_the_rest_ready(
     app: Quarterdeck, repo: Path, tmp_path: Path
 ) -> None:
-    # One slot: the quick first task's outcome claims the slot's next task and _AHEAD lined up behind it.
-    # Draining while the next one runs releases the lined-up tasks unstarted; another worker finishes.
-    started, go = tmp_path / "started", tmp_path / "go"
+    # One slot: the quick first task's outcome claims the slot's next task, which starts at once; nothing
+    # is lined up behind it (the rest stay ready, free for any other slot). Draining while it runs claims
+    # nothing more; another worker finishes.
+    shared = shared_dir(repo, tmp_path / "shared")  # the steps' sandboxes see it
+    started, go = shared / "started", shared / "go"
     waits = f"touch {started}; while [ ! -e {go} ]; do sleep 0.02; done; echo w > w.txt"
-    lined = [f"lined{i}" for i in range(_AHEAD)]
+    rest = [f"rest{i}" for i in range(4)]
     plan = plans.Plan(
         name="ahead",
         tasks=(
             plans.TaskSpec(id="quick", title="quick", runtime="noop", priority=100),
             _shell("waits", waits, priority=99),
-            *(plans.TaskSpec(id=i, title=i, runtime="noop", priority=50 - n) for n, i in enumerate(lined)),
+            *(plans.TaskSpec(id=i, title=i, runtime="noop", priority=50 - n) for n, i in enumerate(rest)),
             plans.TaskSpec(id="last", title="last", runtime="noop", priority=1),
         ),
     )
@@ -172,7 +185,7 @@ async def test_a_slot_lines_up_a_claimed_task_and_a_drain_hands_it_back(
     assert states == {
         "quick": TaskStatus.SUCCEEDED,
         "waits": TaskStatus.RUNNING,
-        **dict.fromkeys(lined, TaskStatus.RUNNING),  # claimed: leased to this worker, not started
+        **dict.fromkeys(rest, TaskStatus.READY),  # not claimed for the busy slot
         "last": TaskStatus.READY,
     }
     worker.should_exit = True
@@ -183,10 +196,11 @@ async def test_a_slot_lines_up_a_claimed_task_and_a_drain_hands_it_back(
     assert states == {
         "quick": TaskStatus.SUCCEEDED,
         "waits": TaskStatus.SUCCEEDED,
-        **dict.fromkeys(lined, TaskStatus.READY),
+        **dict.fromkeys(rest, TaskStatus.READY),
         "last": TaskStatus.READY,
     }
-    claimed = [e.task_id for e in await app.events(record.id) if e.type == EventType.TASK_CLAIMED]
-    assert claimed == ["quick", "waits"]  # the lined-up tasks never started
+    events = await app.events(record.id)
+    assert [e.task_id for e in events if e.type == EventType.TASK_CLAIMED] == ["quick", "waits"]
+    assert not [e for e in events if e.type == EventType.TASK_RELEASED]  # nothing was claimed that had to go back
     view = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.02)
     assert view.run.status is RunStatus.SUCCEEDED

@@ -97,7 +97,7 @@ async def test_another_organisations_approval_is_not_found(app: Quarterdeck, rep
         await gates.decide(app.db, org_id="acme", approval_id=started.approval.id, approve=True, by="eve")
     with pytest.raises(NotFound):
         await gates.decide(app.db, org_id="default", approval_id="ap-nope", approve=True, by="eve")
-    assert (await app.view(started.run.id)).run.status is RunStatus.PAUSED
+    assert (await app.view(started.run.id)).run.status is RunStatus.WAITING
 
 
 async def test_a_budget_raise_waits_for_approval(app: Quarterdeck, repo: Path) -> None:
@@ -154,9 +154,9 @@ async def test_a_task_lands_only_after_its_merge_is_approved(app: Quarterdeck, r
 async def test_a_run_waiting_for_its_plan_is_not_started_by_resume(app: Quarterdeck, repo: Path) -> None:
     started = await start(app, repo, crew(), approve=True)
     assert started.approval is not None
-    assert started.run.status is RunStatus.PAUSED
+    assert started.run.status is RunStatus.WAITING
     with pytest.raises(InputError, match=f"approvals approve {started.approval.id}"):
         await app.unpause_run(started.run.id)
-    assert (await app.view(started.run.id)).run.status is RunStatus.PAUSED
+    assert (await app.view(started.run.id)).run.status is RunStatus.WAITING
     await gates.decide(app.db, org_id="default", approval_id=started.approval.id, approve=True, by="ann")
     assert (await app.view(started.run.id)).run.status is RunStatus.RUNNING

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ MODEL = "claude-haiku-4-5"
 
 
 def task(
-    id: str, title: str, role: str, criteria: list[Any], verify: list[str], deps: list[str] = (), **extra: Any
+    id: str, title: str, role: str, criteria: list[Any], verify: list[str], deps: Sequence[str] = (), **extra: Any
 ) -> dict[str, Any]:
     return {
         "id": id,
@@ -210,7 +210,7 @@ async def test_a_goal_is_planned_approved_built_reviewed_and_replanned(
         org_id="default",
     )
     run_id = started.run.id
-    assert started.run.status is RunStatus.PAUSED
+    assert started.run.status is RunStatus.WAITING
     assert started.approval is not None
     assert [a.id for a in await gates.pending(app.db, org_id="default")] == [started.approval.id]
     # nothing runs before the plan is approved

@@ -13,7 +13,7 @@ from quarterdeck.domain.events import EventType
 from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
 from quarterdeck.errors import InputError, PlanError
 from quarterdeck.stories.planfile import parse_plan
-from tests.support.gitrepo import git, log_subjects, trailer_tasks
+from tests.support.gitrepo import git, log_subjects, shared_dir, trailer_tasks
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "textkit"
 
@@ -127,9 +127,11 @@ async def test_shell_tasks_get_their_environment_and_stream_output(app: Quarterd
 async def test_two_tasks_editing_the_same_line_conflict_and_the_branch_stays(
     app: Quarterdeck, repo: Path, tmp_path: Path
 ) -> None:
+    shared = shared_dir(repo, tmp_path / "shared")
+
     def side(me: str, other: str) -> plans.TaskSpec:
         # A barrier: each agent finishes only once both worktrees exist, so both start from the same base.
-        barrier = f"touch {tmp_path}/{me}; until [ -e {tmp_path}/{other} ]; do sleep 0.01; done"
+        barrier = f"touch {shared}/{me}; until [ -e {shared}/{other} ]; do sleep 0.01; done"
         return _task(me, actions=[_write("README.md", f"{me}\n"), {"shell": barrier}], timeout_s=30)
 
     view = await _run(app, plans.Plan(name="conflict", tasks=(side("left", "right"), side("right", "left"))), repo)
@@ -151,8 +153,10 @@ async def test_checks_run_on_the_merge_result_and_a_failure_leaves_the_branch_al
     app: Quarterdeck, repo: Path, tmp_path: Path
 ) -> None:
     # Each side passes its own check, but together they break it: only one may land.
+    shared = shared_dir(repo, tmp_path / "shared")
+
     def side(me: str, other: str) -> plans.TaskSpec:
-        barrier = f"touch {tmp_path}/{me}; until [ -e {tmp_path}/{other} ]; do sleep 0.01; done"
+        barrier = f"touch {shared}/{me}; until [ -e {shared}/{other} ]; do sleep 0.01; done"
         return _task(
             me,
             actions=[_write(f"{me}.txt", "x\n"), {"shell": barrier}],
@@ -191,7 +195,7 @@ async def test_submit_refuses_unknown_runtimes_and_bad_options(app: Quarterdeck,
     with pytest.raises(PlanError) as caught:
         await app.submit(plan, repo=repo)
     lines = str(caught.value).splitlines()
-    assert lines[0].startswith("p.yaml:3: task 'a': unknown runtime 'nope'; available: ")
+    assert lines[0].startswith("p.yaml:3: task 'a': unknown runtime 'nope' (did you mean 'noop'?); available: ")
     assert (
         lines[1] == "p.yaml:7: task 'b' (shell) options: Value error, "
         "give exactly one of 'argv' (a list) or 'script' (run with bash -c)"

@@ -11,7 +11,7 @@ from quarterdeck.domain import plans
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.errors import InputError
 from quarterdeck.workspaces.project import load_project_config
-from tests.support.gitrepo import git, make_repo
+from tests.support.gitrepo import git, make_repo, shared_dir
 
 CONFIG = """
 [workspace]
@@ -32,11 +32,13 @@ def configured_repo(tmp_path: Path) -> Path:
 async def test_worktrees_are_prepared_from_the_project_config(
     app: Quarterdeck, configured_repo: Path, tmp_path: Path
 ) -> None:
+    shared = shared_dir(configured_repo, tmp_path / "shared")
+
     def task(task_id: str, other: str) -> plans.TaskSpec:
         # Both run at once (a barrier), so they must hold different ports.
         script = (
             f'test -f .setup-done && grep -q SECRET .env && echo "$GREETING $QUARTERDECK_PORT" > {task_id}.txt; '
-            f"touch {tmp_path}/{task_id}; until [ -e {tmp_path}/{other} ]; do sleep 0.01; done"
+            f"touch {shared}/{task_id}; until [ -e {shared}/{other} ]; do sleep 0.01; done"
         )
         return plans.TaskSpec(id=task_id, title=task_id, runtime="shell", options={"script": script}, timeout_s=30)
 
@@ -120,9 +122,10 @@ async def test_a_conflict_gets_a_resolver_task_that_lands_and_unblocks_the_rest(
         ' { write = "README.md", content = "left\\nright\\n" }] }\n'
     )
     repo = make_repo(tmp_path / "repo", {".quarterdeck/config.toml": resolver, "README.md": "base\n"})
+    shared = shared_dir(repo, tmp_path / "shared")
 
     def side(me: str, other: str) -> plans.TaskSpec:
-        barrier = f"touch {tmp_path}/{me}; until [ -e {tmp_path}/{other} ]; do sleep 0.01; done"
+        barrier = f"touch {shared}/{me}; until [ -e {shared}/{other} ]; do sleep 0.01; done"
         return plans.TaskSpec(
             id=me,
             title=me,

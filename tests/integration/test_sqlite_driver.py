@@ -1,4 +1,4 @@
-"""The SQLite driver connection (one thread trip per statement) gives SQLAlchemy what a plain cursor would."""
+"""The store's SQLite connections (sqlite3 on the event loop's thread) give SQLAlchemy what a plain cursor would."""
 
 from __future__ import annotations
 

@@ -259,3 +259,20 @@ async def test_failed_task_worktrees_are_kept_and_never_recycled(app: Quarterdec
     assert 1 <= len(pool.parked(root)) <= 2  # at most one per worker slot that ran at once
     assert len(_registered(repo)) <= 1 + 2 + app.settings.worktree_pool
     assert sorted(r.status for r in await app.runs()) == sorted([RunStatus.FAILED, RunStatus.SUCCEEDED])
+
+
+async def test_many_worktrees_of_one_repository_created_at_once_are_each_complete(repo: Path, root: Path) -> None:
+    # Only git's records of them are made under the repository's lock; their files are checked out in
+    # parallel. Every one must still come out registered, on its own branch, with every file.
+    head = git(repo, "rev-parse", "HEAD").strip()
+    made = await asyncio.gather(*(worktrees.create_worktree(repo, root, "r1", f"t{i}", 1, head) for i in range(12)))
+    assert sorted(_registered(repo)) == sorted(ws.path for ws in made)
+    for i, ws in enumerate(made):
+        assert ws.branch == worktrees.task_branch("r1", f"t{i}")
+        assert git(ws.path, "branch", "--show-current").strip() == ws.branch
+        assert git(ws.path, "status", "--porcelain") == ""
+        assert sorted(
+            p.relative_to(ws.path).as_posix() for p in ws.path.rglob("*") if ".git" not in p.parts and p.is_file()
+        ) == [".gitignore", "README.md", "src/a.py", "src/c.py"]
+    await asyncio.gather(*(worktrees.remove_worktree(repo, ws.path, pool_size=4) for ws in made))
+    assert len(pool.parked(root)) == 4

@@ -10,8 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+from quarterdeck.app import Quarterdeck
 from quarterdeck.runtimes import process
 from quarterdeck.runtimes.base import RuntimeOptions, TaskContext
+from quarterdeck.store.tables import cost_entries
 
 ROOT = Path(__file__).parents[2]
 AGENTS_BIN = ROOT / "tools" / "agents" / "node_modules" / ".bin"
@@ -103,3 +107,10 @@ def processes_in(directory: Path) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+async def cost_rows(app: Quarterdeck, run_id: str) -> list[tuple[str, str]]:
+    """The run's cost rows as (source, model), in the order they were recorded."""
+    query = sa.select(cost_entries.c.source, cost_entries.c.model).where(cost_entries.c.run_id == run_id)
+    async with app.db.read() as conn:
+        return [(row.source, row.model) for row in await conn.execute(query.order_by(cost_entries.c.id))]

@@ -6,7 +6,7 @@ import asyncio
 import os
 import secrets
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type stubs
 
 from quarterdeck.store.database import Database
 

@@ -33,3 +33,15 @@ def trailer_tasks(repo: Path, ref: str) -> list[str]:
     """The Quarterdeck-Task trailer of each commit on ``ref``, oldest first (commits without one skipped)."""
     out = git(repo, "log", "--reverse", "--format=%(trailers:key=Quarterdeck-Task,valueonly,separator=)", ref)
     return [line for line in out.splitlines() if line]
+
+
+def shared_dir(repo: Path, path: Path) -> Path:
+    """Make ``path`` a directory every task's sandbox of ``repo`` sees read-write (``[sandbox] rw`` in the
+    repository's config, appended to what it holds): tasks that must meet (a barrier, a ledger) need it,
+    since each sandbox otherwise sees only its own worktree."""
+    path.mkdir(parents=True, exist_ok=True)
+    config = repo / ".quarterdeck" / "config.toml"
+    config.parent.mkdir(exist_ok=True)
+    before = config.read_text() if config.exists() else ""
+    config.write_text(f'{before}\n[sandbox]\nrw = ["{path}"]\n')
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
 from pydantic_settings import BaseSettings
 
@@ -36,5 +37,13 @@ def test_every_setting_is_documented(settings: type[BaseSettings]) -> None:
 
 
 def test_every_command_is_documented() -> None:
-    missing = [name for name in main.commands if f"quarterdeck {name}" not in README]
+    missing = [name for name in main.list_commands(click.Context(main)) if f"quarterdeck {name}" not in README]
     assert missing == []
+
+
+def test_every_forge_setting_is_documented() -> None:
+    from quarterdeck.forges.config import ForgeConfig
+
+    guide = (ROOT / "docs" / "pull-requests.md").read_text()
+    assert [name for name in ForgeConfig.model_fields if f"| `{name}` |" not in guide] == []
+    assert "(docs/pull-requests.md)" in (ROOT / "README.md").read_text()

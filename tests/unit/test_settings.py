@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -19,6 +21,6 @@ def test_limits_are_checked_when_read() -> None:
 
 
 def test_the_default_database_is_a_sqlite_file_in_the_state_dir(tmp_path: object) -> None:
-    settings = Settings(state_dir="state")  # type: ignore[arg-type]
+    settings = Settings(state_dir=Path("state"))
     assert settings.resolved_database_url().startswith("sqlite:///")
     assert settings.resolved_database_url().endswith("/state/quarterdeck.db")

@@ -6,18 +6,19 @@ signed-in caller, ``require(Role.MEMBER)`` for a minimum role. The dashboard's p
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from quarterdeck.api.errors import Forbidden, TooManyRequests, Unauthorized
-from quarterdeck.api.services import Services
+from quarterdeck.api.principals import Principal, Role
+from quarterdeck.api.services import Services, Standing
+from quarterdeck.errors import NotFound
 from quarterdeck.security import opaque, tokens
 from quarterdeck.store import identity
 from quarterdeck.store.types import utcnow
@@ -37,6 +38,7 @@ __all__ = [
     "check_csrf",
     "client_ip",
     "current_principal",
+    "forget_user",
     "require",
 ]
 
@@ -47,43 +49,6 @@ CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: ``last_used_at`` of an API key is written at most this often, not on every request
 _TOUCH_EVERY = timedelta(seconds=60)
-
-
-class Role(StrEnum):
-    """What a user or key may do; each role can do everything the ones below it can."""
-
-    #: read everything of the organisation
-    VIEWER = "viewer"
-    #: also create and steer runs and tasks, decide approvals
-    MEMBER = "member"
-    #: also manage users, API keys, secrets and projects
-    ADMIN = "admin"
-
-    @property
-    def rank(self) -> int:
-        return _RANKS[self]
-
-    def allows(self, needed: Role) -> bool:
-        return self.rank >= needed.rank
-
-
-_RANKS = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2}
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The caller: a user (signed in) or an API key, acting in one organisation with one role."""
-
-    user_id: str | None
-    api_key_id: str | None
-    org_id: str
-    role: Role
-    name: str
-
-    @property
-    def actor(self) -> str:
-        """How the caller is recorded in decisions and audit entries."""
-        return self.user_id or f"key:{self.api_key_id}"
 
 
 def client_ip(connection: HTTPConnection) -> str:
@@ -119,6 +84,8 @@ async def _from_api_key(svc: Services, connection: HTTPConnection, key: str) -> 
         raise Unauthorized("invalid, expired or revoked API key")
     if owner is not None and owner.disabled_at is not None:
         raise Unauthorized("the API key's user is disabled")
+    if owner is not None:
+        _remember(svc, owner.id, Role(owner.role))
     if record.last_used_at is None or now - record.last_used_at > _TOUCH_EVERY:
         async with svc.db.transaction() as conn:
             await identity.touch_api_key(conn, record.id, now=now)
@@ -150,6 +117,42 @@ def _from_jwt(svc: Services, token: str) -> Principal:
     return principal
 
 
+def _remember(svc: Services, user_id: str, role: Role | None) -> Standing:
+    standing = Standing(user_id, role.value if role is not None else None)
+    svc.standings.put(user_id, standing, until=svc.standings.clock() + svc.api.authority_cache_s)
+    return standing
+
+
+async def _as_of_now(svc: Services, principal: Principal) -> Principal:
+    """The caller with at most its user's current role; Unauthorized when the user is disabled or gone.
+
+    A token or key carries the role it was issued with; the user's role now is read again at most
+    every ``authority_cache_s`` (and at once after a change through this process), so demoting or
+    disabling a user binds their keys, tokens and sessions within that time.
+    """
+    if principal.user_id is None:
+        return principal  # an organisation's key made by the server's operator: its own role is all it has
+    standing = svc.standings.get(principal.user_id)
+    if standing is None:
+        async with svc.db.read() as conn:
+            try:
+                user = await identity.read_user(conn, principal.user_id, org_id=principal.org_id)
+            except NotFound:
+                user = None
+        enabled = user is not None and user.disabled_at is None
+        standing = _remember(svc, principal.user_id, Role(user.role) if user is not None and enabled else None)
+    if standing.role is None:
+        raise Unauthorized("the user is disabled or no longer exists")
+    now = Role(standing.role)
+    return principal if now.allows(principal.role) else dataclasses.replace(principal, role=now)
+
+
+def forget_user(svc: Services, user_id: str) -> None:
+    """Forget what this process remembers of a user's standing and keys: their next request reads it again."""
+    svc.standings.forget(lambda standing: standing.user_id == user_id)
+    svc.api_keys.forget(lambda caller: caller.user_id == user_id)
+
+
 def check_csrf(connection: HTTPConnection) -> None:
     expected = connection.cookies.get(CSRF_COOKIE) or ""
     given = connection.headers.get(CSRF_HEADER.lower()) or ""
@@ -169,14 +172,14 @@ async def authenticate(svc: Services, connection: HTTPConnection, *, query_token
         token = connection.query_params.get("access_token") or None
     if token is not None:
         if token.startswith(f"{opaque.API_KEY}_"):
-            return await _from_api_key(svc, connection, token)
-        return _from_jwt(svc, token)
+            return await _as_of_now(svc, await _from_api_key(svc, connection, token))
+        return await _as_of_now(svc, _from_jwt(svc, token))
     cookie = connection.cookies.get(ACCESS_COOKIE)
     if cookie:
         principal = _from_jwt(svc, cookie)
         if connection.scope["type"] == "http" and connection.scope.get("method", "GET") not in _SAFE_METHODS:
             check_csrf(connection)
-        return principal
+        return await _as_of_now(svc, principal)
     raise Unauthorized()
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from quarterdeck.api import schemas
+from quarterdeck.notify.subscriptions import masked_target
 from quarterdeck.store.crews import ApprovalRecord
 from quarterdeck.store.identity import ApiKeyRecord, UserRecord
 from quarterdeck.store.listings import RunSummary, TaskSummary
+from quarterdeck.store.notifications import NotificationRecord, SubscriptionRecord
 from quarterdeck.store.projects import ProjectRecord
 from quarterdeck.store.records import AttemptRecord, EventRecord, RunRecord, TaskRecord
 from quarterdeck.store.secrets import SecretRecord
@@ -17,10 +19,12 @@ __all__ = [
     "attempt",
     "critical_path",
     "event",
+    "notification",
     "project",
     "queue_task",
     "run_summary",
     "secret",
+    "subscription",
     "task_row",
     "user",
 ]
@@ -40,6 +44,7 @@ def run_summary(run: RunRecord | RunSummary, counts: Mapping[str, int]) -> schem
         goal=run.goal,
         project_id=run.project_id,
         error=run.error,
+        waiting_for=run.waiting_for,
         counts=dict(counts),
         total_tasks=sum(counts.values()),
     )
@@ -102,9 +107,13 @@ def attempt(record: AttemptRecord) -> schemas.AttemptPublic:
     )
 
 
-def queue_task(task: TaskRecord) -> schemas.QueueTask:
+def queue_task(
+    task: TaskRecord, *, run_name: str | None = None, run_status: str | None = None, waits: str | None = None
+) -> schemas.QueueTask:
     return schemas.QueueTask(
         run_id=task.run_id,
+        run_name=run_name,
+        run_status=run_status,
         id=task.id,
         title=task.title,
         status=str(task.status),
@@ -115,6 +124,7 @@ def queue_task(task: TaskRecord) -> schemas.QueueTask:
         worker_id=task.worker_id,
         started_at=task.started_at,
         not_before=task.not_before,
+        waits=waits,
     )
 
 
@@ -178,10 +188,17 @@ def project(record: ProjectRecord) -> schemas.ProjectPublic:
     )
 
 
-def approval(record: ApprovalRecord) -> schemas.ApprovalPublic:
+def approval(
+    record: ApprovalRecord, *, run_name: str | None = None, names: Mapping[str, str] | None = None
+) -> schemas.ApprovalPublic:
+    """An approval; ``names`` maps user ids to display names (who asked, who decided), ``run_name`` its run's."""
+    names = names or {}
     return schemas.ApprovalPublic(
         id=record.id,
         run_id=record.run_id,
+        run_name=run_name,
+        requested_by_name=names.get(record.requested_by),
+        decided_by_name=names.get(record.decided_by) if record.decided_by else None,
         task_id=record.task_id,
         kind=record.kind,
         status=record.status,
@@ -191,4 +208,38 @@ def approval(record: ApprovalRecord) -> schemas.ApprovalPublic:
         decided_by=record.decided_by,
         decided_at=record.decided_at,
         reason=record.reason,
+    )
+
+
+def subscription(record: SubscriptionRecord) -> schemas.SubscriptionPublic:
+    return schemas.SubscriptionPublic(
+        id=record.id,
+        scope=record.scope,
+        project_id=record.project_id,
+        user_id=record.user_id,
+        channel=record.channel,
+        target=masked_target(record.channel, record.target),
+        kinds=record.kinds,
+        secret_name=record.secret_name,
+        created_by=record.created_by,
+        created_at=record.created_at,
+    )
+
+
+def notification(record: NotificationRecord) -> schemas.NotificationPublic:
+    return schemas.NotificationPublic(
+        id=record.id,
+        subscription_id=record.subscription_id,
+        kind=record.kind,
+        channel=record.channel,
+        target=masked_target(record.channel, record.target),
+        run_id=record.run_id,
+        task_id=record.task_id,
+        status=record.status,
+        attempts=record.attempts,
+        next_attempt_at=record.next_attempt_at,
+        last_error=record.last_error,
+        created_at=record.created_at,
+        delivered_at=record.delivered_at,
+        payload=record.payload,
     )

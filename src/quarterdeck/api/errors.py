@@ -24,6 +24,7 @@ from quarterdeck.errors import (
     Conflict,
     CycleError,
     InputError,
+    MemoryUnavailable,
     NotFound,
     PlanError,
     QuarterdeckError,
@@ -130,6 +131,8 @@ def _quarterdeck_error(exc: QuarterdeckError) -> JSONResponse:
         return error_response(422, "goal_not_planned", exc.message, [{"problem": p} for p in exc.problems])
     if isinstance(exc, RuntimeFailure):
         return error_response(502, "upstream_failed", exc.message)
+    if isinstance(exc, MemoryUnavailable):
+        return error_response(503, "memory_unavailable", exc.message)
     if isinstance(exc, StoreError):
         log.error("store unavailable: %s", exc.message)
         return error_response(503, "unavailable", "the database is unavailable; try again shortly")

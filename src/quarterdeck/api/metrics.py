@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from quarterdeck.store import analytics as analytics_store
 from quarterdeck.store import listings
 from quarterdeck.store.database import Database
 from quarterdeck.store.types import utcnow
@@ -25,6 +26,7 @@ class _Census(Collector):
     def __init__(self) -> None:
         self.census = listings.Census(runs={}, tasks={}, ready_now=0, cost_usd=0.0)
         self.durations: Sequence[tuple[str, float]] = ()
+        self.crew = analytics_store.CrewTotals()
 
     def collect(self) -> Iterator[Metric]:
         runs = GaugeMetricFamily("quarterdeck_runs", "Runs by status.", labels=["status"])
@@ -42,6 +44,48 @@ class _Census(Collector):
             "quarterdeck_cost_usd", "Money spent on model calls, over all runs.", value=self.census.cost_usd
         )
         yield self._attempts()
+        yield from self._crew()
+
+    def _crew(self) -> Iterator[Metric]:
+        """How the crew's ended tasks did, by role and runtime (and model, for spend): docs/analytics.md."""
+        crew = self.crew
+        ended = GaugeMetricFamily(
+            "quarterdeck_tasks_ended",
+            "Ended tasks by role, runtime and outcome.",
+            labels=["role", "runtime", "outcome"],
+        )
+        for outcome_labels, n in sorted(crew.ended.items()):
+            ended.add_metric(list(outcome_labels), n)
+        yield ended
+        first = GaugeMetricFamily(
+            "quarterdeck_tasks_first_attempt_succeeded",
+            "Tasks that succeeded with no failed attempt, by role and runtime.",
+            labels=["role", "runtime"],
+        )
+        revisions = GaugeMetricFamily(
+            "quarterdeck_task_revisions", "Revisions asked for, by role and runtime.", labels=["role", "runtime"]
+        )
+        for labels, n in sorted(crew.first_attempt.items()):
+            first.add_metric(list(labels), n)
+            revisions.add_metric(list(labels), crew.revisions.get(labels, 0))
+        yield first
+        yield revisions
+        cost = GaugeMetricFamily(
+            "quarterdeck_model_cost_usd",
+            "Money spent on model calls by role, runtime and model (the 20 dearest models; the rest as other).",
+            labels=["role", "runtime", "model"],
+        )
+        tokens = GaugeMetricFamily(
+            "quarterdeck_model_tokens",
+            "Tokens by role, runtime, model and direction.",
+            labels=["role", "runtime", "model", "direction"],
+        )
+        for model_labels, (usd, tokens_in, tokens_out) in sorted(crew.spend.items()):
+            cost.add_metric(list(model_labels), usd)
+            tokens.add_metric([*model_labels, "input"], tokens_in)
+            tokens.add_metric([*model_labels, "output"], tokens_out)
+        yield cost
+        yield tokens
 
     def _attempts(self) -> Metric:
         family = HistogramMetricFamily(
@@ -77,4 +121,5 @@ class Metrics:
         async with db.read() as conn:
             self._census.census = await listings.read_census(conn, now=utcnow())
             self._census.durations = await listings.read_attempt_durations(conn)
+            self._census.crew = await analytics_store.read_crew_totals(conn)
         return generate_latest(self.registry)

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from quarterdeck.api import inputs
 from quarterdeck.api.metrics import Metrics
 
-__all__ = ["BodyLimit", "RequestMetrics", "SecurityHeaders", "csp_for"]
+__all__ = ["BodyLimit", "InputPolicy", "RequestMetrics", "SecurityHeaders", "csp_for"]
 
 #: the dashboard loads only its own scripts, styles and images; no inline script, no framing
 CSP = (
@@ -52,6 +53,45 @@ async def _send_413(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_json(send: Send, status: int, payload: object) -> None:
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class InputPolicy:
+    """Refuse an API request whose path or query parameters hold a control character: 422 naming them.
+
+    (Bodies follow the same policy through the request models, ``schemas._In``.)
+    """
+
+    def __init__(self, app: ASGIApp, *, prefix: str = "/api/") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and scope["path"].startswith(self.prefix):
+            problems = inputs.request_problems(scope["path"], scope.get("query_string", b""))
+            if problems:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 4422})
+                    return
+                message = "the request is invalid: " + "; ".join(
+                    f"{'.'.join(p['loc'])} {p['message']}" for p in problems
+                )
+                await _send_json(
+                    send, 422, {"error": {"code": "invalid_request", "message": message, "details": problems}}
+                )
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:

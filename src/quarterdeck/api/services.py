@@ -10,6 +10,7 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from quarterdeck.api.credentials import CredentialCache
+from quarterdeck.api.frames import EventEncoder
 from quarterdeck.api.metrics import Metrics
 from quarterdeck.api.ratelimit import RateLimiter
 from quarterdeck.api.settings import ApiSettings
@@ -20,9 +21,17 @@ from quarterdeck.settings import Settings
 from quarterdeck.store.database import Database
 
 if TYPE_CHECKING:
-    from quarterdeck.api.auth import Principal
+    from quarterdeck.api.principals import Principal
 
-__all__ = ["Services", "Svc", "services"]
+__all__ = ["Services", "Standing", "Svc", "services"]
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A user's role as last read (None: disabled or removed), which bounds every credential of theirs."""
+
+    user_id: str
+    role: str | None
 
 
 @dataclass(slots=True)
@@ -41,6 +50,10 @@ class Services:
     tokens: CredentialCache[Principal] = field(default_factory=CredentialCache)
     #: callers proved by an API key, for ``api.api_key_cache_s`` (revoking through the API forgets at once)
     api_keys: CredentialCache[Principal] = field(default_factory=CredentialCache)
+    #: each event's JSON and SSE frame, made once for every stream that sends it
+    frames: EventEncoder = field(default_factory=EventEncoder)
+    #: users' current roles, for ``api.authority_cache_s`` (a change through this process forgets at once)
+    standings: CredentialCache[Standing] = field(default_factory=CredentialCache)
 
     @property
     def db(self) -> Database:

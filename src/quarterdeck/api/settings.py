@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -31,5 +33,12 @@ class ApiSettings(KeySettings):
     #: (``quarterdeck apikey revoke``, another API process) still works here for at most this long;
     #: one revoked through this process's API stops at once. 0 looks the key up on every request.
     api_key_cache_s: float = Field(default=5.0, ge=0)
+    #: how long an API process trusts a user's role and enabled state as last read: every key, access
+    #: token and session of a user demoted or disabled by another process is bound by the change
+    #: within this time (through this process's API: at once). 0 reads it on every request.
+    authority_cache_s: float = Field(default=1.0, ge=0, le=1.0)
+    #: roots under which a run may name a raw repository path that is no project of its organisation
+    #: (JSON list); none by default: runs and goals target their organisation's projects only
+    repo_roots: list[Path] = Field(default_factory=list)
     #: mark cookies ``Secure``; default: when the request came over https
     cookie_secure: bool | None = None

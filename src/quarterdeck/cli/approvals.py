@@ -12,10 +12,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from quarterdeck.app import Quarterdeck
-from quarterdeck.crews import gates
+from quarterdeck.app import ApprovalRecord, Quarterdeck
 from quarterdeck.settings import Settings
-from quarterdeck.store import crews as crew_store
 
 __all__ = ["approvals"]
 
@@ -50,11 +48,10 @@ def list_(run_id: str | None, show_all: bool, as_json: bool) -> None:
     """Show pending approvals (with --all, decided ones too, with who decided and when)."""
     settings = Settings()
 
-    async def _list(app: Quarterdeck) -> list[crew_store.ApprovalRecord]:
+    async def _list(app: Quarterdeck) -> list[ApprovalRecord]:
         if not show_all:
-            return await gates.pending(app.db, org_id=settings.org, run_id=run_id)
-        async with app.db.read() as conn:
-            return await crew_store.read_approvals(conn, org_id=settings.org, run_id=run_id)
+            return await app.pending_approvals(run_id, org_id=settings.org)
+        return await app.approvals(run_id, org_id=settings.org)
 
     found = _with_app(_list)
     if as_json:
@@ -80,7 +77,7 @@ def list_(run_id: str | None, show_all: bool, as_json: bool) -> None:
     Console(width=200).print(table)
 
 
-def _json(a: crew_store.ApprovalRecord) -> dict[str, object]:
+def _json(a: ApprovalRecord) -> dict[str, object]:
     return {
         "id": a.id,
         "kind": a.kind,
@@ -99,18 +96,15 @@ def _json(a: crew_store.ApprovalRecord) -> dict[str, object]:
 def _decide(approval_id: str, approve: bool, by: str | None, reason: str | None) -> None:
     settings = Settings()
     decided = _with_app(
-        lambda app: gates.decide(
-            app.db,
-            org_id=settings.org,
-            approval_id=approval_id,
-            approve=approve,
-            by=by or _default_user(),
-            reason=reason,
+        lambda app: app.decide(
+            approval_id, approve=approve, by=by or _default_user(), reason=reason, org_id=settings.org
         )
     )
     click.echo(f"{decided.kind} {decided.id} {decided.status} by {decided.decided_by}")
     if decided.status == "approved" and decided.kind in ("plan", "replan", "budget") and decided.run_id:
-        click.echo(f"run it with `quarterdeck resume {decided.run_id}`")
+        click.echo(
+            f"it goes on in any `quarterdeck serve` or `quarterdeck worker` (or `quarterdeck resume {decided.run_id}`)"
+        )
 
 
 _by = click.option("--by", default=None, help="Who decides [default: the current user].")

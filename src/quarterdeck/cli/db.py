@@ -6,8 +6,8 @@ import asyncio
 
 import click
 
-from quarterdeck.settings import Settings
-from quarterdeck.store.database import Database, mask_url
+from quarterdeck.app import schema
+from quarterdeck.settings import Settings, mask_url
 
 __all__ = ["db"]
 
@@ -22,13 +22,6 @@ def upgrade() -> None:
     """Apply pending migrations (also done automatically on first use)."""
     settings = Settings()
 
-    async def _upgrade() -> bool:
-        database = Database(settings.resolved_database_url())
-        try:
-            return await database.upgrade()
-        finally:
-            await database.dispose()
-
-    ran = asyncio.run(_upgrade())
+    ran = asyncio.run(schema.upgrade(settings))
     url = mask_url(settings.resolved_database_url())
     click.echo(f"{url}: {'migrated to head' if ran else 'already at head'}")

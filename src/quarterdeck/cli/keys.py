@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from quarterdeck.api import accounts
-from quarterdeck.app import Quarterdeck
+from quarterdeck.app import Quarterdeck, accounts
 from quarterdeck.errors import InputError
 from quarterdeck.settings import Settings
-from quarterdeck.store import identity
-from quarterdeck.store.types import utcnow
 
 __all__ = ["apikey"]
 
@@ -24,7 +21,7 @@ _org_option = click.option("--org", default=None, help="The organisation [defaul
 
 @click.group()
 def apikey() -> None:
-    """Manage API keys (``Authorization: Bearer qdk_…``)."""
+    """Manage API keys (Authorization: Bearer qdk_…)."""
 
 
 @apikey.command("create")
@@ -38,12 +35,11 @@ def create(name: str, role: str, email: str | None, expires_in_days: int | None,
     settings = Settings()
     org_id = org or settings.org
 
-    async def _create() -> tuple[identity.ApiKeyRecord, str]:
+    async def _create() -> tuple[accounts.ApiKeyRecord, str]:
         async with Quarterdeck(settings) as app:
             user_id = None
             if email is not None:
-                async with app.db.read() as conn:
-                    owner = await identity.read_user_by_email(conn, email)
+                owner = await accounts.read_user_by_email(app.db, email)
                 if owner is None or owner.org_id != org_id:
                     raise InputError(f"no user {email!r} in organisation {org_id!r}")
                 user_id = owner.id
@@ -68,9 +64,9 @@ def list_keys(org: str | None, as_json: bool) -> None:
     """List keys (never the keys themselves)."""
     settings = Settings()
 
-    async def _list() -> list[identity.ApiKeyRecord]:
-        async with Quarterdeck(settings) as app, app.db.read() as conn:
-            return await identity.read_api_keys(conn, org_id=org or settings.org, limit=10_000)
+    async def _list() -> list[accounts.ApiKeyRecord]:
+        async with Quarterdeck(settings) as app:
+            return await accounts.read_api_keys(app.db, org_id=org or settings.org)
 
     found = asyncio.run(_list())
     if as_json:
@@ -90,7 +86,7 @@ def list_keys(org: str | None, as_json: bool) -> None:
     table = Table(title=f"API keys of {org or settings.org}", title_justify="left")
     for column in ("id", "name", "key", "role", "last used", "state"):
         table.add_column(column)
-    now = utcnow()
+    now = datetime.now(UTC)
     for k in found:
         state = "revoked" if k.revoked_at else ("expired" if not k.usable(now) else "active")
         used = k.last_used_at.strftime("%Y-%m-%d %H:%M") if k.last_used_at else "never"
@@ -106,8 +102,8 @@ def revoke(key_id: str, org: str | None) -> None:
     settings = Settings()
 
     async def _revoke() -> None:
-        async with Quarterdeck(settings) as app, app.db.transaction() as conn:
-            await identity.revoke_api_key(conn, key_id, org_id=org or settings.org, now=utcnow())
+        async with Quarterdeck(settings) as app:
+            await accounts.revoke_api_key(app.db, key_id, org_id=org or settings.org)
 
     asyncio.run(_revoke())
     click.echo(f"API key {key_id} revoked")

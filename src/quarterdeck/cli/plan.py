@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,14 @@ from quarterdeck.domain import plans
 from quarterdeck.errors import PlanError, QuarterdeckError
 
 __all__ = ["plan", "plan_json"]
+
+
+async def _check(plan: plans.Plan, *, repo: Path, agent: str | None) -> plans.Plan:
+    from quarterdeck.app import Quarterdeck
+    from quarterdeck.settings import Settings
+
+    async with Quarterdeck(Settings()) as app:
+        return await app.check(plan, repo=repo, agent=agent)
 
 
 def plan_json(loaded: stories.LoadedPlan) -> dict[str, Any]:
@@ -83,10 +93,30 @@ def _show(loaded: stories.LoadedPlan, console: Console) -> None:
     default=None,
     help="A string.Template file for the agent prompt (see docs/stories.md).",
 )
-def plan(path: Path, deps: str | None, as_json: bool, prompt_template: Path | None) -> None:
-    """Read a story file or folder and print the dependency DAG it makes (exit 2 on bad input)."""
+@click.option(
+    "--agent",
+    metavar="claude-code|codex|gemini|api-agent|…",
+    default=None,
+    help="The agent of every task that names no runtime, as `quarterdeck run --agent` takes it.",
+)
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The repository the plan would run on (its .quarterdeck/config.toml may choose the agent).",
+)
+def plan(
+    path: Path, deps: str | None, as_json: bool, prompt_template: Path | None, agent: str | None, repo: Path
+) -> None:
+    """Read a story file or folder, check it as `quarterdeck run` would and print the DAG it makes.
+
+    Checks every task's runtime and options, the agent CLIs and provider keys it needs; exit 2 with one
+    path:line: message per problem.
+    """
     try:
         loaded = stories.load_plan(path, deps=deps, prompt_template=prompt_template)
+        loaded = dataclasses.replace(loaded, plan=asyncio.run(_check(loaded.plan, repo=repo, agent=agent)))
     except PlanError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

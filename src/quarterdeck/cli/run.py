@@ -1,4 +1,4 @@
-"""``quarterdeck run`` and ``quarterdeck status``: start a run and watch it, or look at runs."""
+"""``quarterdeck run``: start a run and watch it until it ends."""
 
 from __future__ import annotations
 
@@ -13,29 +13,28 @@ from rich.console import Console
 from rich.live import Live
 
 from quarterdeck import stories
-from quarterdeck.app import Quarterdeck, RunView
+from quarterdeck.app import Quarterdeck, RunView, repository
 from quarterdeck.cli import views
-from quarterdeck.cli.main import EXIT_FAILED
+from quarterdeck.cli.main import EXIT_FAILED, EXIT_WAITING
 from quarterdeck.cli.signals import graceful
 from quarterdeck.domain import plans
-from quarterdeck.domain.statuses import RunStatus
+from quarterdeck.domain.statuses import RunStatus, WaitingFor
 from quarterdeck.llm import cassette
 from quarterdeck.llm.provider import ProviderError
 from quarterdeck.runtimes.registry import Registry
-from quarterdeck.settings import Settings
-from quarterdeck.store.database import mask_url
+from quarterdeck.settings import Settings, default_state_dir, mask_url
 
-__all__ = ["report", "run", "status", "watch", "with_cassette"]
+__all__ = ["next_steps", "report", "run", "watch", "with_cassette"]
 
 
 @click.command()
 @click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--repo",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
+    default=".",
     show_default=True,
-    help="The git repository the agents work on.",
+    help="The git repository the agents work on: a local path, or a git URL its workers fetch and push "
+    "(https://, ssh://, git://, file://, user@host:path).",
 )
 @click.option(
     "--workers",
@@ -57,7 +56,7 @@ __all__ = ["report", "run", "status", "watch", "with_cassette"]
     "budget_usd",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="The most the run may spend, in USD; it stops as budget_exhausted before going over.",
+    help="The most the run may spend, in USD; it waits for more budget before going over.",
 )
 @click.option(
     "--merge-strategy",
@@ -80,10 +79,17 @@ __all__ = ["report", "run", "status", "watch", "with_cassette"]
     default=None,
     help="Answer every model call from this cassette: offline, no keys, nothing spent at a provider.",
 )
+@click.option(
+    "--agent",
+    metavar="claude-code|codex|gemini|api-agent|…",
+    default=None,
+    help="The agent of every task that names no runtime (story files, plans without one) "
+    "[default: the project's [run] agent in .quarterdeck/config.toml].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON instead of the live view.")
 def run(
     plan_path: Path,
-    repo: Path,
+    repo: str | Path,
     workers: int,
     base: str,
     branch: str | None,
@@ -93,16 +99,19 @@ def run(
     record_path: Path | None,
     replay_path: Path | None,
     as_json: bool,
+    agent: str | None = None,
 ) -> None:
     """Run PLAN (a plan file or a story folder) on REPO and wait for it to finish."""
     settings = Settings()
+    where = repository(str(repo))
     tape = _cassette_option(record_path, replay_path)
     loaded = stories.load_plan(plan_path, deps=deps)
+    stories.require_tasks(loaded, plan_path)
     console = Console(stderr=as_json)
 
     async def _run() -> RunView:
         async with Quarterdeck(settings) as app:
-            plan = loaded.plan
+            plan = await app.choose(loaded.plan, repo=where, agent=agent)
             if tape is not None:
                 plan, taping = with_cassette(plan, app.registry, *tape)
                 if not taping:
@@ -110,8 +119,10 @@ def run(
                         f"[yellow]warning:[/] no task of this plan calls a model through Quarterdeck (api-agent): "
                         f"--{tape[0]} has nothing to {tape[0]}"
                     )
+            # Everything `quarterdeck plan` checks, agents and keys included, before anything is created.
+            plan = await app.check(plan, repo=where)
             record = await app.submit(
-                plan, repo=repo, base=base, branch=branch, budget_usd=budget_usd, merge_strategy=merge_strategy
+                plan, repo=where, base=base, branch=branch, budget_usd=budget_usd, merge_strategy=merge_strategy
             )
             if not as_json:
                 console.print(
@@ -155,7 +166,10 @@ def with_cassette(plan: plans.Plan, registry: Registry, mode: str, path: Path) -
     tasks: list[plans.TaskSpec] = []
     touched = 0
     for task in plan.tasks:
-        if {"record", "replay"} <= registry.get(task.runtime).Options.model_fields.keys():
+        if (
+            task.runtime in registry.names()
+            and {"record", "replay"} <= registry.get(task.runtime).Options.model_fields.keys()
+        ):
             options = {k: v for k, v in task.options.items() if k not in ("record", "replay")}
             task = dataclasses.replace(task, options={**options, mode: str(path)})
             touched += 1
@@ -180,14 +194,23 @@ async def watch(app: Quarterdeck, run_id: str, *, workers: int, console: Console
                     activity[event.task_id] = line
             display.update(views.live_view(view, activity), refresh=True)
 
-        if worker is None:
-            return await app.run_until_done(run_id, worker=None, on_tick=tick)
-        with graceful(worker):
-            return await app.run_until_done(run_id, worker=worker, on_tick=tick)
+        # the run's pull request follows it here too, when its repository has a [forge] (docs/pull-requests.md)
+        follower = app.forge_follower(repo=(await app.view(run_id)).run.repo_path)
+        following = asyncio.create_task(follower.serve()) if follower is not None else None
+        try:
+            if worker is None:
+                return await app.run_until_done(run_id, worker=None, on_tick=tick)
+            with graceful(worker):
+                return await app.run_until_done(run_id, worker=worker, on_tick=tick)
+        finally:
+            if follower is not None and following is not None:
+                follower.should_exit = True
+                follower.wake()
+                await following
 
 
 def report(view: RunView, *, settings: Settings, console: Console, as_json: bool) -> None:
-    """Print the outcome (table or JSON) and exit 1 unless the run succeeded."""
+    """Print the outcome (table or JSON); exit 0 if the run succeeded, 3 if it waits for a person, else 1."""
     where = {"database": mask_url(settings.resolved_database_url())}
     if as_json:
         click.echo(json.dumps(views.run_json(view, **where), indent=2))
@@ -197,16 +220,42 @@ def report(view: RunView, *, settings: Settings, console: Console, as_json: bool
         click.echo(f"database:           {where['database']}")
         click.echo(f"repository:         {view.run.repo_path}")
         click.echo(f"integration branch: {view.run.integration_branch}")
-        if view.run.status is RunStatus.BUDGET_EXHAUSTED:
+        if view.run.status is RunStatus.WAITING and view.run.waiting_for == WaitingFor.BUDGET:
             click.echo(
-                f"run {view.run.id} stopped: budget exhausted (${view.run.spent_usd:.2f} spent of "
-                f"${view.run.budget_usd or 0:.2f}); raise it with `quarterdeck budget {view.run.id} --add USD`, "
-                f"then `quarterdeck resume {view.run.id}`"
+                f"run {view.run.id} waits for budget (${view.run.spent_usd:.2f} spent of "
+                f"${view.run.budget_usd or 0:.2f}); raise it with `quarterdeck budget {view.run.id} --add USD` "
+                f"(or approve its budget approval), then `quarterdeck resume {view.run.id}`"
+            )
+        elif view.run.status is RunStatus.WAITING:
+            click.echo(
+                f"run {view.run.id} waits for a person to decide its {view.run.waiting_for}: "
+                f"`quarterdeck approvals list --run {view.run.id}`"
             )
         elif not view.run.status.terminal:
             click.echo(f"run {view.run.id} is {view.run.status}; continue it with `quarterdeck resume {view.run.id}`")
+        for line in next_steps(view, settings):
+            click.echo(line)
+    if view.run.status is RunStatus.WAITING:
+        sys.exit(EXIT_WAITING)
     if view.run.status is not RunStatus.SUCCEEDED:
         sys.exit(EXIT_FAILED)
+
+
+def next_steps(view: RunView, settings: Settings) -> list[str]:
+    """Where to look next: the run from any directory, a task's transcript, the dashboard."""
+    qd = "quarterdeck"
+    if settings.state_dir.resolve() != default_state_dir().resolve():
+        qd = f"quarterdeck --state-dir {settings.state_dir.resolve()}"
+    failed = next((t.id for t in view.tasks if t.status.value in ("failed", "conflict")), None)
+    task = failed or (view.tasks[-1].id if view.tasks else "TASK")
+    run_id = view.run.id
+    steps = [
+        (f"{qd} status {run_id}", "this run again, from any directory"),
+        (f"{qd} logs {run_id} {task}", "what the agent did and what its checks printed"),
+        (f"{qd} serve", f"the dashboard: http://127.0.0.1:8400/runs/{run_id}"),
+    ]
+    width = max(len(command) for command, _ in steps)
+    return ["next:", *(f"  {command:<{width}}  # {why}" for command, why in steps)]
 
 
 class _NoLive:
@@ -220,29 +269,3 @@ class _NoLive:
 
     def update(self, *_: object, **__: object) -> None:
         return None
-
-
-@click.command()
-@click.argument("run_id", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def status(run_id: str | None, as_json: bool) -> None:
-    """Show one run's tasks, or the latest runs."""
-    settings = Settings()
-    console = Console()
-
-    async def _status() -> None:
-        async with Quarterdeck(settings) as app:
-            if run_id is None:
-                runs = await app.runs()
-                if as_json:
-                    click.echo(json.dumps([{"id": r.id, "name": r.name, "status": str(r.status)} for r in runs]))
-                else:
-                    console.print(views.runs_table(runs))
-                return
-            view = await app.view(run_id)
-            if as_json:
-                click.echo(json.dumps(views.run_json(view), indent=2))
-            else:
-                console.print(views.summary_table(view))
-
-    asyncio.run(_status())

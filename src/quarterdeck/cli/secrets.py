@@ -10,11 +10,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from quarterdeck.api import vault
-from quarterdeck.api.settings import ApiSettings
-from quarterdeck.app import Quarterdeck
+from quarterdeck.app import Quarterdeck, vault
+from quarterdeck.security.keyring import KeySettings
 from quarterdeck.settings import Settings
-from quarterdeck.store import secrets as secret_store
 
 __all__ = ["secret"]
 
@@ -28,17 +26,17 @@ def secret() -> None:
 
 @secret.command("set")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(secret_store.KINDS), default="other", show_default=True)
+@click.option("--kind", type=click.Choice(vault.KINDS), default="other", show_default=True)
 @_org_option
 def set_secret(name: str, kind: str, org: str | None) -> None:
     """Store NAME with the value read from stdin (never from the command line, which others can see)."""
     settings = Settings()
-    keys = ApiSettings().keyring(settings.state_dir)
+    keys = KeySettings().keyring(settings.state_dir)
     value = sys.stdin.read().rstrip("\r\n")
     if not value:
         raise click.UsageError(f"pipe the value into stdin, e.g. `pass show x | quarterdeck secret set {name}`")
 
-    async def _set() -> secret_store.SecretRecord:
+    async def _set() -> vault.SecretRecord:
         async with Quarterdeck(settings) as app:
             return await vault.set_secret(app.db, keys, org_id=org or settings.org, name=name, value=value, kind=kind)
 
@@ -53,9 +51,9 @@ def list_secrets(org: str | None, as_json: bool) -> None:
     """List secrets, masked."""
     settings = Settings()
 
-    async def _list() -> list[secret_store.SecretRecord]:
-        async with Quarterdeck(settings) as app, app.db.read() as conn:
-            return await secret_store.read_secrets(conn, org_id=org or settings.org, limit=10_000)
+    async def _list() -> list[vault.SecretRecord]:
+        async with Quarterdeck(settings) as app:
+            return await vault.read_secrets(app.db, org_id=org or settings.org)
 
     found = asyncio.run(_list())
     if as_json:
@@ -78,8 +76,8 @@ def delete(name: str, org: str | None) -> None:
     settings = Settings()
 
     async def _delete() -> None:
-        async with Quarterdeck(settings) as app, app.db.transaction() as conn:
-            await secret_store.delete_secret(conn, org_id=org or settings.org, name=vault.check_name(name))
+        async with Quarterdeck(settings) as app:
+            await vault.delete_secret(app.db, org_id=org or settings.org, name=name)
 
     asyncio.run(_delete())
     click.echo(f"secret {name} deleted")
@@ -89,7 +87,7 @@ def delete(name: str, org: str | None) -> None:
 def rotate() -> None:
     """Re-seal every secret of every organisation with the newest key (first in QUARTERDECK_SECRET_KEYS)."""
     settings = Settings()
-    keys = ApiSettings().keyring(settings.state_dir)
+    keys = KeySettings().keyring(settings.state_dir)
 
     async def _rotate() -> int:
         async with Quarterdeck(settings) as app:

@@ -1,20 +1,25 @@
-"""``quarterdeck serve``: the API and the dashboard over HTTP, plus an engine worker in the same process."""
+"""``quarterdeck serve``: the API and the dashboard over HTTP, plus engine workers in processes of their own.
+
+``--in-process-worker`` keeps the single-process form (the worker on the API's event loop), as
+``quarterdeck run`` and the demo run it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import fcntl
+import os
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
 
-from quarterdeck.settings import Settings
-from quarterdeck.store.database import mask_url
+from quarterdeck.settings import Settings, mask_url
 
 __all__ = ["serve"]
 
@@ -23,6 +28,9 @@ def _on_signal(server: Any, app: Any, signum: int) -> None:
     """The first SIGINT/SIGTERM drains, the second stops now; open event streams end either way."""
     worker = getattr(app.state, "worker", None)
     services = getattr(app.state, "services", None)
+    processes = getattr(app.state, "worker_processes", None)
+    if processes is not None:
+        processes.signal(signum)  # they run in sessions of their own: this is how a Ctrl-C reaches them
     if services is not None:
         services.stopping.set()  # open event streams end, or the shutdown would wait for them forever
     if not server.should_exit:
@@ -68,11 +76,11 @@ class _ProcessApp:
         self.worker_slots = worker_slots
 
     def __call__(self) -> Any:
-        from quarterdeck.api.app import create_app
+        from quarterdeck.server import http_app
 
         settings = Settings()
         slots = self.worker_slots if self.worker_slots and self._take_worker_lock(settings) else 0
-        app = create_app(settings, worker_slots=slots)
+        app = http_app(settings, worker_slots=slots)
         self._chain_signals(app)
         return app
 
@@ -109,6 +117,26 @@ class _ProcessApp:
             signal.signal(sig, handler)
 
 
+FIRST_ADMIN = "quarterdeck user create --role admin --email you@example.com --name 'Your Name'   # asks for a password"
+
+
+def first_user_steps(settings: Settings, url: str) -> list[str]:
+    """On a database nobody can sign in to yet: how to create the first admin (else nothing)."""
+    from quarterdeck.app import Quarterdeck, accounts
+
+    async def _anyone() -> bool:
+        async with Quarterdeck(settings) as app:
+            return await accounts.has_users(app.db)
+
+    if asyncio.run(_anyone()):
+        return []
+    return [
+        "quarterdeck: nobody can sign in yet. Create the first admin (from any terminal, same state directory):",
+        f"  {FIRST_ADMIN}",
+        f"then sign in at {url}/login",
+    ]
+
+
 #: how long a graceful shutdown waits for open connections before closing them
 _GRACE_S = 10
 
@@ -121,9 +149,22 @@ _GRACE_S = 10
     default=2,
     show_default=True,
     type=click.IntRange(1),
-    help="Attempts the in-process engine worker runs at once.",
+    help="Attempts the engine workers run at once (in all).",
 )
 @click.option("--no-worker", is_flag=True, help="Serve the API only; leave the runs to `quarterdeck worker`s.")
+@click.option(
+    "--worker-processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Worker processes sharing the slots (each a `quarterdeck worker`).",
+)
+@click.option(
+    "--in-process-worker",
+    "embedded",
+    is_flag=True,
+    help="Run the worker inside the API process instead (one process; the API then shares its event loop with it).",
+)
 @click.option(
     "--processes",
     default=1,
@@ -131,18 +172,38 @@ _GRACE_S = 10
     type=click.IntRange(1),
     help="API processes sharing the port; one of them runs the engine worker.",
 )
-def serve(host: str, port: int, workers: int, no_worker: bool, processes: int) -> None:
+def serve(
+    host: str, port: int, workers: int, no_worker: bool, worker_processes: int, embedded: bool, processes: int
+) -> None:
     """Serve the REST API (/api/v1), the live event streams and the dashboard, and run the work it is given.
 
-    SIGINT/SIGTERM shuts down gracefully (running attempts finish); a second one stops at once.
+    The engine workers run in processes of their own (--worker-processes), so the API never waits
+    on them. SIGINT/SIGTERM shuts down gracefully (running attempts finish); a second one stops at once.
     """
     # Imported here: every other command starts without loading the web stack.
     import uvicorn
 
-    from quarterdeck.api.app import create_app
+    from quarterdeck.bus.relay import RelayServer
+    from quarterdeck.cli.worker_processes import RELAY_ENV, SEPARATE_POLL_S, WorkerProcesses
+    from quarterdeck.observability import logs
+    from quarterdeck.server import http_app
 
     settings = Settings()
-    slots = 0 if no_worker else workers
+    separate = None
+    relay: Path | None = None
+    if not no_worker and not embedded:
+        env = dict(os.environ)
+        if not settings.redis_url and processes == 1:
+            # The workers push their events to this process over a private socket (bus/relay.py).
+            relay = RelayServer.private_path()
+            env[RELAY_ENV] = str(relay)
+        elif not settings.redis_url and "QUARTERDECK_EVENT_POLL_S" not in os.environ:
+            # Several API processes, no Redis: the workers' events reach each live feed from the table:
+            # read it often (one cheap indexed read per API process, only while someone follows the feed).
+            os.environ["QUARTERDECK_EVENT_POLL_S"] = env["QUARTERDECK_EVENT_POLL_S"] = str(SEPARATE_POLL_S)
+            settings = Settings()
+        separate = WorkerProcesses(workers, worker_processes, env=env)
+    slots = 0 if no_worker or separate is not None else workers
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -151,25 +212,48 @@ def serve(host: str, port: int, workers: int, no_worker: bool, processes: int) -
         "proxy_headers": True,
         "server_header": False,
         "timeout_graceful_shutdown": _GRACE_S,
+        # Event messages are small JSON; deflating each one again for every subscriber cost more CPU
+        # than the rest of the fan-out (issue 26). A client that offers compression gets none.
+        "ws_per_message_deflate": False,
     }
+    if logs.json_enabled():  # uvicorn's lines (its access log too) go through ours, as JSON with their ids
+        options["log_config"] = None
     click.echo(
         f"quarterdeck serving http://{host}:{port} (database {mask_url(settings.resolved_database_url())}, "
-        f"{'no worker' if no_worker else f'worker with {workers} slot(s)'}"
+        f"{_describe(no_worker, separate, workers)}"
         f"{f', {processes} processes' if processes > 1 else ''})",
         err=True,
     )
-    if processes > 1:
-        from uvicorn.supervisors import Multiprocess
+    for line in first_user_steps(settings, f"http://{host}:{port}"):
+        click.echo(line, err=True)
+    if separate is not None:
+        separate.start()
+    try:
+        if processes > 1:
+            from uvicorn.supervisors import Multiprocess
 
-        config = uvicorn.Config(_ProcessApp(slots), workers=processes, factory=True, **options)
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
-        return
-    config = uvicorn.Config(create_app(settings, worker_slots=slots), **options)
-    server_class = type("QuarterdeckServer", (uvicorn.Server,), {"capture_signals": _capture_signals})
-    server = server_class(config)
-    # uvicorn's own loop choice (uvloop when installed, as with uvicorn[standard]); asyncio.run would
-    # always take the standard loop.
-    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        runner.run(server.serve())
-    if not server.started:
-        sys.exit(1)
+            config = uvicorn.Config(_ProcessApp(slots), workers=processes, factory=True, **options)
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+            return
+        app = http_app(settings, worker_slots=slots, event_relay=relay)
+        app.state.worker_processes = separate
+        config = uvicorn.Config(app, **options)
+        server_class = type("QuarterdeckServer", (uvicorn.Server,), {"capture_signals": _capture_signals})
+        server = server_class(config)
+        # uvicorn's own loop choice (uvloop when installed, as with uvicorn[standard]); asyncio.run would
+        # always take the standard loop.
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(server.serve())
+        if not server.started:
+            sys.exit(1)
+    finally:
+        if separate is not None:
+            separate.stop()  # drains them (running attempts finish), unless a signal already did
+
+
+def _describe(no_worker: bool, separate: Any, slots: int) -> str:
+    if no_worker:
+        return "no worker"
+    if separate is None:
+        return f"worker with {slots} slot(s) in the API process"
+    return f"{len(separate.shares)} worker process(es) with {slots} slot(s)"

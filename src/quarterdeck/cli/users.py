@@ -10,10 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from quarterdeck.api import accounts
-from quarterdeck.app import Quarterdeck
+from quarterdeck.app import Quarterdeck, accounts
 from quarterdeck.settings import Settings
-from quarterdeck.store import identity
 
 __all__ = ["user"]
 
@@ -44,7 +42,7 @@ def create(email: str, name: str, role: str, org: str | None, password_stdin: bo
     settings = Settings()
     password = read_password(password_stdin)
 
-    async def _create() -> identity.UserRecord:
+    async def _create() -> accounts.UserRecord:
         async with Quarterdeck(settings) as app:
             return await accounts.create_user(
                 app.db,
@@ -67,9 +65,9 @@ def list_users(org: str | None, as_json: bool) -> None:
     """List an organisation's users."""
     settings = Settings()
 
-    async def _list() -> list[identity.UserRecord]:
-        async with Quarterdeck(settings) as app, app.db.read() as conn:
-            return await identity.read_users(conn, org_id=org or settings.org, limit=10_000)
+    async def _list() -> list[accounts.UserRecord]:
+        async with Quarterdeck(settings) as app:
+            return await accounts.read_users(app.db, org_id=org or settings.org)
 
     found = asyncio.run(_list())
     if as_json:

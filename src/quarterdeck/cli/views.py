@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -10,10 +11,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from quarterdeck.app import RunView
+from quarterdeck.app import RunRecord, TaskRecord
+from quarterdeck.app.overview import RunView
+from quarterdeck.app.transcript import activity_line
 from quarterdeck.domain.statuses import TaskStatus
-from quarterdeck.store.records import RunRecord, TaskRecord
-from quarterdeck.store.types import utcnow
 
 __all__ = ["activity_line", "live_view", "run_json", "runs_table", "summary_table"]
 
@@ -32,30 +33,12 @@ _STYLE = {
 def _duration(task: TaskRecord, now: datetime | None = None) -> float | None:
     if task.started_at is None:
         return None
-    end = task.finished_at or now or utcnow()
+    end = task.finished_at or now or datetime.now(UTC)
     return max(0.0, (end - task.started_at).total_seconds())
 
 
 def _fmt_seconds(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}s"
-
-
-def activity_line(event_type: str, payload: dict[str, Any]) -> str | None:
-    """What an agent event says about what the task is doing now, in a few words (None: nothing new)."""
-    if event_type == "agent.tool":
-        tool_input = payload.get("input")
-        if isinstance(tool_input, list):
-            detail = " ".join(str(part) for part in tool_input)
-        elif isinstance(tool_input, dict):
-            detail = str(tool_input.get("path") or tool_input.get("command") or tool_input.get("cmd") or "")
-        else:
-            detail = str(tool_input or "")
-        return f"{payload.get('tool', 'tool')} {detail}".strip()
-    if event_type == "verify.result":
-        return f"verify: {payload.get('command')} → {payload.get('exit_code')}"
-    if event_type in ("merge.done", "merge.conflict", "revision.requested", "commit.created"):
-        return event_type.replace(".", " ")
-    return None
 
 
 def summary_table(view: RunView, activity: dict[str, str] | None = None) -> Table:
@@ -67,6 +50,8 @@ def summary_table(view: RunView, activity: dict[str, str] | None = None) -> Tabl
         table.add_column(column, no_wrap=column != "note", overflow="fold")
     for task in view.tasks:
         note = (task.error or "").splitlines()[0][:80] if task.error else ""
+        if (printed := view.failures.get(task.id)) and printed not in note:
+            note = f"{note}: {printed}"[:160] if note else printed[:160]
         if not note and activity and task.status is TaskStatus.RUNNING:
             note = activity.get(task.id, "")[:80]
         table.add_row(
@@ -103,7 +88,7 @@ def runs_table(runs: list[RunRecord]) -> Table:
     return table
 
 
-def _task_json(task: TaskRecord) -> dict[str, Any]:
+def _task_json(task: TaskRecord, failures: Mapping[str, str]) -> dict[str, Any]:
     return {
         "id": task.id,
         "title": task.title,
@@ -112,6 +97,7 @@ def _task_json(task: TaskRecord) -> dict[str, Any]:
         "duration_s": _duration(task),
         "commit": task.commit_sha,
         "error": task.error,
+        "output_tail": failures.get(task.id),
     }
 
 
@@ -131,5 +117,5 @@ def run_json(view: RunView, **extra: Any) -> dict[str, Any]:
             "spent_usd": run.spent_usd,
             **extra,
         },
-        "tasks": [_task_json(t) for t in view.tasks],
+        "tasks": [_task_json(t, view.failures) for t in view.tasks],
     }

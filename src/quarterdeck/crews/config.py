@@ -26,6 +26,7 @@ Read from the ``[crew]`` table of ``<repo>/.quarterdeck/config.toml``, or from `
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from quarterdeck.domain import ids
 from quarterdeck.errors import InputError, UnsafeNameError
 from quarterdeck.llm.endpoint import Endpoint
+from quarterdeck.workspaces.git import git
 
-__all__ = ["CREW_PATH", "CrewConfig", "ModelConfig", "RoleConfig", "load_crew_config"]
+__all__ = ["CREW_PATH", "CrewConfig", "ModelConfig", "RoleConfig", "load_crew_config", "read_crew_config"]
 
 CREW_PATH = Path(".quarterdeck") / "crew.toml"
 _PROJECT_PATH = Path(".quarterdeck") / "config.toml"
@@ -128,6 +130,25 @@ class CrewConfig(BaseModel):
         """The ``role:<name>`` concurrency limits of the roles."""
         return {f"role:{name}": role.concurrency for name, role in self.roles.items()}
 
+    def missing_keys(self, environ: Mapping[str, str], *, replaying: bool = False) -> list[str]:
+        """What the manager and the reviewer lack to be asked anything, each with its fix (empty: nothing).
+
+        A model answered from a cassette (``replay``, or ``replaying`` for QUARTERDECK_LLM_REPLAY) or at a
+        server of one's own (``base_url``) needs no key here.
+        """
+        problems: list[str] = []
+        for who, model in (("manager", self.manager), ("reviewer", self.reviewer)):
+            first = model.models[0]
+            if replaying or model.replay is not None or first.base_url:
+                continue
+            names = first.key_names()
+            if not any(environ.get(name) for name in names):
+                problems.append(
+                    f"the {who} ({first.label}) has no key: set {' or '.join(names)}, or answer it from a "
+                    f'recording with `replay = "cassette.jsonl"` in [crew.{who}] (see docs/crews.md)'
+                )
+        return problems
+
 
 def load_crew_config(repo: Path) -> CrewConfig:
     """The repository's crew: ``crew.toml``, else the ``[crew]`` table of ``config.toml``, else the defaults.
@@ -140,21 +161,46 @@ def load_crew_config(repo: Path) -> CrewConfig:
         if not path.is_file():
             continue
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{path}: {exc}") from None
-        if table is not None:
-            if table not in data:
-                continue
-            data = data[table]
-        elif "crew" in data and len(data) == 1:
-            data = data["crew"]
-        try:
-            return CrewConfig.model_validate(data)
-        except UnsafeNameError as exc:
-            raise InputError(f"{path}: {exc.message}") from None
-        except ValidationError as exc:
-            where = "crew." if table else ""
-            problems = "; ".join(f"{where}{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise InputError(f"{path}: {problems}") from None
+        found = _parse(text, str(path), table)
+        if found is not None:
+            return found
     return CrewConfig()
+
+
+async def read_crew_config(cache: Path, commit: str, *, where: str) -> CrewConfig:
+    """The crew of a repository named by URL, as ``commit`` holds it in this machine's bare cache of it (``cache``).
+
+    Problems are named ``<where> <commit>:<file>``. Raises InputError as ``load_crew_config``."""
+    for relative, table in ((CREW_PATH, None), (_PROJECT_PATH, "crew")):
+        shown = await git(cache, "cat-file", "blob", f"{commit}:{relative.as_posix()}", check=False)
+        if shown.returncode != 0:
+            continue
+        found = _parse(shown.stdout, f"{where} {commit[:12]}:{relative.as_posix()}", table)
+        if found is not None:
+            return found
+    return CrewConfig()
+
+
+def _parse(text: str, path: str, table: str | None) -> CrewConfig | None:
+    """The crew ``text`` (of the file ``path``) declares; None when it is ``config.toml`` without ``[crew]``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    if table is not None:
+        if table not in data:
+            return None
+        data = data[table]
+    elif "crew" in data and len(data) == 1:
+        data = data["crew"]
+    try:
+        return CrewConfig.model_validate(data)
+    except UnsafeNameError as exc:
+        raise InputError(f"{path}: {exc.message}") from None
+    except ValidationError as exc:
+        where = "crew." if table else ""
+        problems = "; ".join(f"{where}{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"{path}: {problems}") from None

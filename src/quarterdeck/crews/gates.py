@@ -1,4 +1,4 @@
-"""Human gates: approvals before a plan runs, before a re-plan applies, before a merge, before a budget raise.
+"""Human gates: approvals before a plan runs, a re-plan applies, a merge, a budget raise, a review's revision.
 
 An approval is requested in the transaction that creates what it guards, and decided in one
 transaction that also carries the decision out: an approved plan starts running, a rejected one
@@ -16,7 +16,7 @@ from quarterdeck.crews import replan
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.errors import InputError, NotFound
-from quarterdeck.store import budgets
+from quarterdeck.store import budgets, wakeups
 from quarterdeck.store import control as control_store
 from quarterdeck.store import crews as crew_store
 from quarterdeck.store import events as event_store
@@ -25,10 +25,10 @@ from quarterdeck.store.crews import ApprovalRecord
 from quarterdeck.store.database import Database
 from quarterdeck.store.types import utcnow
 
-__all__ = ["KINDS", "decide", "pending", "request"]
+__all__ = ["KINDS", "decide", "decide_in", "pending", "request"]
 
 #: what a gate can guard
-KINDS = ("plan", "replan", "merge", "budget")
+KINDS = ("plan", "replan", "merge", "budget", "revision")
 
 
 async def request(
@@ -75,44 +75,53 @@ async def decide(
         InputError: it was decided already.
     """
     async with db.transaction() as conn:
-        current = await crew_store.read_approval(conn, approval_id, org_id=org_id)
-        decided = await crew_store.decide_approval(
-            conn, approval_id, approve=approve, by=by, reason=reason, now=utcnow()
+        decided = await decide_in(conn, org_id=org_id, approval_id=approval_id, approve=approve, by=by, reason=reason)
+    if decided.run_id is not None and decided.status == "approved" and db.dialect == "postgresql":
+        async with db.transaction() as conn:
+            await wakeups.announce_ready(conn, db.dialect)
+    return decided
+
+
+async def decide_in(
+    conn: AsyncConnection, *, org_id: str, approval_id: str, approve: bool, by: str, reason: str | None = None
+) -> ApprovalRecord:
+    """``decide`` in the caller's transaction (the supervisor decides a re-plan in the one that proposes it)."""
+    current = await crew_store.read_approval(conn, approval_id, org_id=org_id)
+    decided = await crew_store.decide_approval(conn, approval_id, approve=approve, by=by, reason=reason, now=utcnow())
+    if decided is None:
+        raise InputError(
+            f"approval {approval_id} was already {current.status} by {current.decided_by} at {current.decided_at}"
         )
-        if decided is None:
-            raise InputError(
-                f"approval {approval_id} was already {current.status} by {current.decided_by} at {current.decided_at}"
-            )
-        await _carry_out(conn, decided)
-        if decided.run_id is not None:
-            outcome = "approved" if approve else "rejected"
-            await crew_store.create_message(
-                conn,
-                decided.run_id,
-                sender=by,
-                recipient="manager",
-                type="decision",
-                content=f"{decided.kind} {outcome}" + (f": {reason}" if reason else ""),
-                task_id=decided.task_id,
-                data={"approval": decided.id, "kind": decided.kind, "status": decided.status},
-            )
-            await event_store.create_events(
-                conn,
-                [
-                    event_store.NewEvent(
-                        decided.run_id,
-                        EventType.APPROVAL_DECIDED,
-                        {
-                            "approval": decided.id,
-                            "kind": decided.kind,
-                            "status": decided.status,
-                            "by": by,
-                            "reason": reason,
-                        },
-                        task_id=decided.task_id,
-                    )
-                ],
-            )
+    await _carry_out(conn, decided)
+    if decided.run_id is not None:
+        outcome = "approved" if approve else "rejected"
+        await crew_store.create_message(
+            conn,
+            decided.run_id,
+            sender=by,
+            recipient="manager",
+            type="decision",
+            content=f"{decided.kind} {outcome}" + (f": {reason}" if reason else ""),
+            task_id=decided.task_id,
+            data={"approval": decided.id, "kind": decided.kind, "status": decided.status},
+        )
+        await event_store.create_events(
+            conn,
+            [
+                event_store.NewEvent(
+                    decided.run_id,
+                    EventType.APPROVAL_DECIDED,
+                    {
+                        "approval": decided.id,
+                        "kind": decided.kind,
+                        "status": decided.status,
+                        "by": by,
+                        "reason": reason,
+                    },
+                    task_id=decided.task_id,
+                )
+            ],
+        )
     return decided
 
 
@@ -125,7 +134,8 @@ async def _carry_out(conn: AsyncConnection, approval: ApprovalRecord) -> None:
         version = int(approval.payload.get("version", 1))
         await crew_store.update_plan_version(conn, run_id, version, status="applied" if approved else "rejected")
         if approved:
-            if await run_store.update_run_status(conn, run_id, RunStatus.RUNNING, allowed_from=[RunStatus.PAUSED]):
+            waiting = [RunStatus.PAUSED, RunStatus.WAITING]
+            if await run_store.update_run_status(conn, run_id, RunStatus.RUNNING, allowed_from=waiting):
                 await event_store.create_events(
                     conn, [event_store.NewEvent(run_id, EventType.PLAN_APPLIED, {"version": version})]
                 )
@@ -142,11 +152,50 @@ async def _carry_out(conn: AsyncConnection, approval: ApprovalRecord) -> None:
             await replan.apply_version(conn, run_id, version)
         else:
             await crew_store.update_plan_version(conn, run_id, version, status="rejected")
+            # the failure stands: a run that waited for this re-plan ends
+            failed = await run_store.update_run_status(
+                conn, run_id, RunStatus.FAILED, allowed_from=[RunStatus.WAITING], error="the re-plan was rejected"
+            )
+            if failed:
+                await event_store.create_events(
+                    conn,
+                    [
+                        event_store.NewEvent(
+                            run_id, EventType.RUN_FINISHED, {"status": "failed", "reason": "re-plan rejected"}
+                        )
+                    ],
+                )
+    elif approval.kind == "budget" and not approved:
+        # nobody pays for the rest: the run ends cancelled, rather than waiting for a raise nobody will give
+        run = await run_store.read_run(conn, run_id)
+        if run.status is RunStatus.WAITING:
+            cancelled = await control_store.cancel_run(conn, run_id, now=utcnow())
+            payload: dict[str, object] = {"tasks": cancelled, "reason": "budget raise rejected"}
+            if approval.decided_by:
+                payload["by"] = approval.decided_by
+            await event_store.create_events(conn, [event_store.NewEvent(run_id, EventType.RUN_CANCELLED, payload)])
     elif approval.kind == "budget" and approved:
         limit = await budgets.add_budget(conn, run_id, float(approval.payload["add_usd"]))
         await event_store.create_events(
-            conn, [event_store.NewEvent(run_id, EventType.RUN_BUDGET_RAISED, {"budget_usd": limit})]
+            conn,
+            [
+                event_store.NewEvent(
+                    run_id,
+                    EventType.RUN_BUDGET_RAISED,
+                    {"budget_usd": limit, "added_usd": float(approval.payload["add_usd"]), "by": approval.decided_by},
+                )
+            ],
         )
+    elif approval.kind == "revision" and approved:  # review feedback on a pull request (``forges.reviews``)
+        from quarterdeck.engine import revisions
+
+        task_id = str(approval.payload["task_id"])
+        at = approval.payload.get("at")
+        turn = str(approval.payload["turn"])
+        if await revisions.reopen(conn, run_id, task_id, turn, at=str(at) if at else None, now=utcnow()):
+            await event_store.create_events(
+                conn, [event_store.NewEvent(run_id, EventType.FORGE_FEEDBACK, {"status": "sent"}, task_id)]
+            )
     # a merge approval is read by the attempt waiting for it (see ``crews.review``)
 
 

@@ -47,6 +47,26 @@ class Planned:
     #: the manager's requests and answers, in order: (type, content)
     exchange: tuple[tuple[str, str], ...]
 
+    def answer(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the manager's answer: enough to make the same plan again without asking."""
+        return {
+            "draft": self.draft.model_dump(mode="json"),
+            "exchange": [list(pair) for pair in self.exchange],
+            "source": self.plan.source.path,
+        }
+
+    @classmethod
+    def from_answer(cls, answer: dict[str, Any], crew: CrewConfig) -> Planned:
+        """The plan made again from a checkpointed :meth:`answer` (validated as when it arrived).
+
+        Raises:
+            PlanError: it is no longer a valid plan for ``crew``.
+        """
+        draft = PlanDraft.model_validate(answer["draft"])
+        plan, plan_file = _parse(draft, crew, str(answer["source"]))
+        exchange = tuple((str(kind), str(content)) for kind, content in answer["exchange"])
+        return cls(plan=plan, plan_file=plan_file, draft=draft, exchange=exchange)
+
 
 def draft_to_plan_file(tasks: list[TaskDraft], crew: CrewConfig, *, name: str) -> dict[str, Any]:
     """The plan file for drafted tasks, each given its role's runtime, options and instructions."""

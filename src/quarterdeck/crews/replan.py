@@ -32,7 +32,7 @@ from quarterdeck.store.records import TaskRecord
 from quarterdeck.store.types import utcnow
 from quarterdeck.stories import planfile
 
-__all__ = ["Proposal", "apply_version", "propose"]
+__all__ = ["Drafted", "Proposal", "apply_version", "draft", "propose", "record"]
 
 #: tasks a re-plan may change: not done, not running
 _CHANGEABLE = frozenset(
@@ -105,6 +105,56 @@ async def propose(db: Database, run_id: str, failed_task: str, crew: CrewConfig,
     Raises:
         GoalFailed: the manager gave no valid proposal.
     """
+    drafted = await draft(db, run_id, failed_task, crew, asker)
+    async with db.transaction() as conn:
+        return await record(conn, drafted, asker)
+
+
+@dataclass(frozen=True, slots=True)
+class Drafted:
+    """The manager's valid re-plan, not yet kept: what ``record`` writes."""
+
+    run_id: str
+    name: str
+    failed_task: str
+    reason: str
+    changes: tuple[dict[str, Any], ...]
+    tasks: tuple[TaskRecord, ...]
+    exchange: tuple[tuple[str, str, str], ...]
+
+    def answer(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the manager's re-plan: enough to record it again without asking (the tasks
+        are read again: the run waits for the re-plan, they do not move)."""
+        return {
+            "name": self.name,
+            "failed_task": self.failed_task,
+            "reason": self.reason,
+            "changes": list(self.changes),
+            "exchange": [list(entry) for entry in self.exchange],
+        }
+
+
+async def from_answer(db: Database, run_id: str, answer: dict[str, Any]) -> Drafted:
+    """The re-plan a checkpointed :meth:`Drafted.answer` holds, with the run's tasks as they are now."""
+    async with db.read() as conn:
+        tasks = await task_store.read_tasks(conn, run_id)
+    return Drafted(
+        run_id=run_id,
+        name=str(answer["name"]),
+        failed_task=str(answer["failed_task"]),
+        reason=str(answer["reason"]),
+        changes=tuple(answer["changes"]),
+        tasks=tuple(tasks),
+        exchange=tuple((str(a), str(b), str(c)) for a, b, c in answer["exchange"]),
+    )
+
+
+async def draft(db: Database, run_id: str, failed_task: str, crew: CrewConfig, asker: Asker) -> Drafted:
+    """The manager's re-plan after ``failed_task`` failed (sent back once when invalid); nothing is written.
+
+    Raises:
+        GoalFailed: the manager gave no valid proposal.
+    """
     async with db.read() as conn:
         run = await run_store.read_run(conn, run_id)
         tasks = await task_store.read_tasks(conn, run_id)
@@ -117,15 +167,15 @@ async def propose(db: Database, run_id: str, failed_task: str, crew: CrewConfig,
     )
     exchange: list[tuple[str, str, str]] = [("manager", "replan", prompt)]
     changes: list[dict[str, Any]] | None = None
-    draft: ReplanDraft | None = None
+    answer: ReplanDraft | None = None
     for round_ in (1, 2):
         try:
-            draft = await asker.ask(ReplanDraft, prompt, system=MANAGER_SYSTEM)
+            answer = await asker.ask(ReplanDraft, prompt, system=MANAGER_SYSTEM)
         except StructuredOutputError as exc:
             raise GoalFailed(f"the manager's re-plan is not valid: {exc.message}", problems=(exc.message,)) from None
-        exchange.append(("quarterdeck", "proposal", draft.model_dump_json()))
+        exchange.append(("quarterdeck", "proposal", answer.model_dump_json()))
         try:
-            changes = _check(draft, tasks, crew)
+            changes = _check(answer, tasks, crew)
             break
         except PlanError as exc:
             problems = [p.message for p in exc.problems]
@@ -137,43 +187,57 @@ async def propose(db: Database, run_id: str, failed_task: str, crew: CrewConfig,
             prompt += "\n\nYour proposal is invalid:\n" + "\n".join(f"- {p}" for p in problems) + "\nAnswer again."
             exchange.append(("manager", "replan", prompt))
     assert changes is not None
-    assert draft is not None
+    assert answer is not None
+    return Drafted(
+        run_id=run_id,
+        name=run.name,
+        failed_task=failed_task,
+        reason=answer.reason,
+        changes=tuple(changes),
+        tasks=tuple(tasks),
+        exchange=tuple(exchange),
+    )
+
+
+async def record(conn: AsyncConnection, drafted: Drafted, asker: Asker) -> Proposal:
+    """Keep a re-plan as a proposed plan version, with the manager's messages and costs (caller's transaction)."""
+    run_id, failed_task, tasks = drafted.run_id, drafted.failed_task, drafted.tasks
+    changes = list(drafted.changes)
     remaining = [t for t in tasks if t.status is not TaskStatus.SUCCEEDED]
-    plan = {"name": run.name, "tasks": [_entry(t) for t in tasks], "changes": changes}
-    async with db.transaction() as conn:
-        version = await crew_store.create_plan_version(
-            conn, run_id, plan=plan, author="manager", reason=draft.reason, status="proposed"
-        )
-        for recipient, type_, content in exchange:
-            sender = "quarterdeck" if recipient == "manager" else "manager"
-            await crew_store.create_message(
-                conn,
-                run_id,
-                sender=sender,
-                recipient="quarterdeck" if sender == "manager" else "manager",
-                type=type_,
-                content=content,
-                task_id=failed_task,
-                data={"version": version.version},
-            )
-        for spent in asker.take_spent():
-            await spent.record(conn, run_id, failed_task)
-        await event_store.create_events(
+    plan = {"name": drafted.name, "tasks": [_entry(t) for t in tasks], "changes": changes}
+    version = await crew_store.create_plan_version(
+        conn, run_id, plan=plan, author="manager", reason=drafted.reason, status="proposed"
+    )
+    for recipient, type_, content in drafted.exchange:
+        sender = "quarterdeck" if recipient == "manager" else "manager"
+        await crew_store.create_message(
             conn,
-            [
-                event_store.NewEvent(
-                    run_id,
-                    EventType.PLAN_PROPOSED,
-                    {
-                        "version": version.version,
-                        "reason": draft.reason,
-                        "remaining": len(remaining),
-                        "changes": [{"action": c["action"], "task": c["task"]} for c in changes],
-                    },
-                )
-            ],
+            run_id,
+            sender=sender,
+            recipient="quarterdeck" if sender == "manager" else "manager",
+            type=type_,
+            content=content,
+            task_id=failed_task,
+            data={"version": version.version},
         )
-    return Proposal(version=version.version, reason=draft.reason, changes=tuple(changes))
+    for spent in asker.take_spent():
+        await spent.record(conn, run_id, failed_task)
+    await event_store.create_events(
+        conn,
+        [
+            event_store.NewEvent(
+                run_id,
+                EventType.PLAN_PROPOSED,
+                {
+                    "version": version.version,
+                    "reason": drafted.reason,
+                    "remaining": len(remaining),
+                    "changes": [{"action": c["action"], "task": c["task"]} for c in changes],
+                },
+            )
+        ],
+    )
+    return Proposal(version=version.version, reason=drafted.reason, changes=tuple(changes))
 
 
 def _entry(task: TaskRecord) -> dict[str, Any]:

@@ -11,23 +11,23 @@ finds the verdicts already given for its work and does not ask again.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any
 
 from quarterdeck.crews import gates, verdicts
-from quarterdeck.crews.config import CrewConfig, load_crew_config
+from quarterdeck.crews.config import CrewConfig, load_crew_config, read_crew_config
 from quarterdeck.crews.models import Asker
 from quarterdeck.crews.schema import ReviewDraft, command_of
 from quarterdeck.domain.events import EventType
+from quarterdeck.engine.reviewing import Reviewable
 from quarterdeck.errors import QuarterdeckError
 from quarterdeck.llm.structured import StructuredOutputError
+from quarterdeck.observability import tracing
 from quarterdeck.runtimes import process
-from quarterdeck.runtimes.base import RunResult
 from quarterdeck.store import crews as crew_store
-from quarterdeck.store.database import Database
-from quarterdeck.store.records import Claim, RunRecord, TaskRecord
-from quarterdeck.workspaces import git
+from quarterdeck.store.records import TaskRecord
+from quarterdeck.workspaces import git, remote
 
 __all__ = ["ReviewFailed", "Reviewable", "review_attempt"]
 
@@ -46,24 +46,6 @@ class ReviewFailed(QuarterdeckError):
     """The reviewer rejected the work, or asked for more revisions than the task allows."""
 
     retryable = False
-
-
-class Reviewable(Protocol):
-    """What the review needs of an attempt (``engine/attempt.py``'s ``_Attempt``)."""
-
-    db: Database
-    claim: Claim
-    task: TaskRecord
-    run: RunRecord
-    repo: Path
-    checkpoint: dict[str, Any]
-
-    async def emit(self, type: str, /, **payload: Any) -> None: ...
-    async def agent(self, workdir: Path, *, follow_up: str | None = None) -> RunResult: ...
-    async def commit(self, ws: Any) -> str | None: ...
-    async def save(self, **steps: Any) -> None: ...
-    async def verify_with_revisions(self, ws: Any, commit: str | None) -> str | None: ...
-    def env(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +74,17 @@ async def review_attempt(attempt: Reviewable, ws: Any, commit: str | None) -> st
     reviewer = next((m for m in team if m.kind == "reviewer"), None)
     if reviewer is None:
         return commit
-    crew = load_crew_config(attempt.repo)
+    if remote.is_url(attempt.run.repo_path):  # the remote's crew, at the run's base (in this machine's cache)
+        crew = await read_crew_config(attempt.repo, attempt.run.base_ref, where=attempt.run.repo_path)
+    else:
+        crew = load_crew_config(attempt.repo)
     # Verdicts are stored under the attempt that did the work, so a resumed attempt finds them.
-    origin = cast(str, attempt.checkpoint.get("review_attempt") or attempt.claim.attempt_id)
-    if "review_attempt" not in attempt.checkpoint:
-        await attempt.save(review_attempt=origin)
+    origin = attempt.checkpoint.review_attempt or attempt.claim.attempt_id
+    if attempt.checkpoint.review_attempt is None:
+        await attempt.save(replace(attempt.checkpoint, review_attempt=origin))
     asker: Asker | None = None
     while True:
-        revision = int(attempt.checkpoint.get("revisions", 0))
+        revision = attempt.checkpoint.revisions
         async with attempt.db.read() as conn:
             verdict = await crew_store.read_verdict(conn, origin, revision)
         if verdict is None:
@@ -118,7 +103,7 @@ async def review_attempt(attempt: Reviewable, ws: Any, commit: str | None) -> st
                 f"(max_revisions {task.max_revisions}); criteria not met: {', '.join(unmet)}: {verdict.summary}"
             )
         commit = await _revise(attempt, ws, commit, verdict, revision + 1)
-    await attempt.save(reviewed=True, commit=commit)
+    await attempt.save(replace(attempt.checkpoint, reviewed=True, commit=commit))
     if crew.approve_merges:
         await _await_merge_approval(attempt, crew, commit)
     return commit
@@ -206,7 +191,7 @@ async def _revise(
 ) -> str | None:
     """Send the reviewer's feedback to the same agent session, then commit and verify again."""
     task = attempt.task
-    session = attempt.checkpoint.get("session_id")
+    session = attempt.checkpoint.session_id
     feedback = verdicts.follow_up(verdict.criteria, verdict.summary)
     async with attempt.db.transaction() as conn:
         await crew_store.create_message(
@@ -226,7 +211,8 @@ async def _revise(
     if not result.ok:
         raise ReviewFailed(result.error or "the agent failed during a revision")
     new_commit = await attempt.commit(ws)
-    await attempt.save(commit=new_commit, session_id=result.session_id or session, revisions=revision)
+    session = result.session_id or session
+    await attempt.save(replace(attempt.checkpoint, commit=new_commit, session_id=session, revisions=revision))
     async with attempt.db.transaction() as conn:
         await crew_store.create_message(
             conn,
@@ -284,11 +270,14 @@ async def _await_merge_approval(attempt: Reviewable, crew: CrewConfig, commit: s
                 task_id=task.id,
             )
     deadline = asyncio.get_running_loop().time() + crew.merge_approval_timeout_s
-    while current.status == "pending":
-        if asyncio.get_running_loop().time() > deadline:
-            raise ReviewFailed(f"nobody approved the merge of {task.id!r} ({current.id}) in time")
-        await asyncio.sleep(_APPROVAL_POLL_S)
-        async with attempt.db.read() as conn:
-            current = await crew_store.read_approval(conn, current.id)
+    with tracing.span("quarterdeck.approval", {"quarterdeck.approval.kind": "merge"}) as span:
+        while current.status == "pending":
+            if asyncio.get_running_loop().time() > deadline:
+                raise ReviewFailed(f"nobody approved the merge of {task.id!r} ({current.id}) in time")
+            await asyncio.sleep(_APPROVAL_POLL_S)
+            async with attempt.db.read() as conn:
+                current = await crew_store.read_approval(conn, current.id)
+        if span is not None:
+            span.set_attributes({"quarterdeck.approval.id": current.id, "quarterdeck.approval.status": current.status})
     if current.status != "approved":
         raise ReviewFailed(f"the merge of {task.id!r} was rejected by {current.decided_by}: {current.reason or ''}")

@@ -11,6 +11,7 @@ from quarterdeck.domain import ids
 from quarterdeck.errors import CycleError, PlanError, Problem, UnsafeNameError
 
 __all__ = [
+    "NO_RUNTIME",
     "Criterion",
     "Plan",
     "SourceRef",
@@ -21,6 +22,11 @@ __all__ = [
     "path_lengths",
     "validate",
 ]
+
+
+#: the runtime of a task read from a file that names none: the run's chosen agent (``--agent``, the plan's
+#: ``defaults.runtime``, the project's ``[run] agent``) fills it in before the plan is submitted
+NO_RUNTIME = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +72,8 @@ class TaskSpec:
     allow_empty: bool = False
     #: paths or globs the task expects to touch; overlapping tasks are run one after the other
     files: tuple[str, ...] = ()
+    #: what the worker that claims it must offer: labels (``gpu``, ``region=eu``) or ``runtime:<name>``
+    requires: tuple[str, ...] = ()
     source: SourceRef = SourceRef("<plan>")
 
 

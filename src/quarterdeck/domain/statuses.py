@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["DEAD_TASK", "TERMINAL_TASK", "AttemptStatus", "RunStatus", "TaskStatus"]
+__all__ = ["DEAD_TASK", "TERMINAL_TASK", "AttemptStatus", "RunStatus", "TaskStatus", "WaitingFor"]
 
 
 class TaskStatus(StrEnum):
@@ -42,12 +42,14 @@ DEAD_TASK = frozenset({TaskStatus.FAILED, TaskStatus.CONFLICT, TaskStatus.CANCEL
 class RunStatus(StrEnum):
     """Where a run is in its life."""
 
+    #: a crew's manager is planning the goal; the plan's tasks arrive when it is done
+    PLANNING = "planning"
     #: tasks are being scheduled and run
     RUNNING = "running"
-    #: running tasks finish, nothing new starts
+    #: running tasks finish, nothing new starts (a person paused it)
     PAUSED = "paused"
-    #: the next step could not be afforded; continues after the budget is raised
-    BUDGET_EXHAUSTED = "budget_exhausted"
+    #: nothing new starts until a person decides (``WaitingFor``: a plan, a re-plan, more budget, a merge)
+    WAITING = "waiting"
     #: every task succeeded
     SUCCEEDED = "succeeded"
     #: at least one task failed or was blocked
@@ -58,6 +60,19 @@ class RunStatus(StrEnum):
     @property
     def terminal(self) -> bool:
         return self in {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+
+
+class WaitingFor(StrEnum):
+    """What a ``waiting`` run waits for a person to decide."""
+
+    #: the manager's plan, before anything runs
+    PLAN = "plan"
+    #: the manager's change of plan after a task failed for good
+    REPLAN = "replan"
+    #: more budget: the next step could not be afforded
+    BUDGET = "budget"
+    #: a task's landing
+    MERGE = "merge"
 
 
 class AttemptStatus(StrEnum):

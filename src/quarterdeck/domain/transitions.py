@@ -2,6 +2,8 @@
 
 The store turns the accepted sources of each target into the ``WHERE status IN (…)`` of its
 conditional updates, so a transition the rules reject can never be written, even by a racing worker.
+Every status change of a task in the code is guarded from these rules or by statuses they allow
+(``tests/unit/domain/test_store_transitions.py`` reads the code's ``UPDATE``s and checks them here).
 """
 
 from __future__ import annotations
@@ -54,14 +56,19 @@ def _f(*states: S) -> frozenset[S]:
 
 
 #: The rules, in the order they are applied; the first rejection wins.
+#: a task becomes ready when it is first unblocked, retried, re-queued, reopened as a revision after it
+#: succeeded (``engine/revisions.py``), or freed by a re-plan that retired its failed dependency
+_TO_READY = _f(S.PENDING, S.RUNNING, S.BLOCKED, S.SUCCEEDED, *DEAD_TASK)
+
 RULES: tuple[Rule, ...] = (
-    Rule("ready-needs-dependencies", _f(S.READY), _f(S.PENDING, S.RUNNING, *DEAD_TASK), _deps_succeeded),
-    Rule("retry-needs-attempts-left", _f(S.READY), _f(S.PENDING, S.RUNNING, *DEAD_TASK), _attempts_left),
+    Rule("ready-needs-dependencies", _f(S.READY), _TO_READY, _deps_succeeded),
+    Rule("retry-needs-attempts-left", _f(S.READY), _TO_READY, _attempts_left),
     Rule("claim-only-ready", _f(S.RUNNING), _f(S.READY)),
     Rule("finish-only-running", _f(S.SUCCEEDED, S.FAILED, S.CONFLICT), _f(S.RUNNING)),
     Rule("block-only-waiting", _f(S.BLOCKED), _f(S.PENDING, S.READY)),
     Rule("cancel-unfinished", _f(S.CANCELLED), _f(S.PENDING, S.READY, S.RUNNING)),
-    Rule("wait-again-only-when-unblocked-or-requeued", _f(S.PENDING), _f(S.BLOCKED, *DEAD_TASK)),
+    # (a ready task waits again when a re-plan gives it a new dependency: ``store/crews.reconcile_waiting``)
+    Rule("wait-again-only-when-unblocked-requeued-or-replanned", _f(S.PENDING), _f(S.BLOCKED, S.READY, *DEAD_TASK)),
 )
 
 

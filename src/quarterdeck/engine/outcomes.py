@@ -5,8 +5,9 @@ A worker's slots finish their attempts independently. Each hands its outcome to 
 one fenced statement marks the tasks succeeded (a stale lease token loses only its own row), one
 releases their dependants, one claims the next task for each slot that wants one, one appends all
 their events, then one commit. ``record`` returns once the outcome is committed (or known lost), so
-nothing that depends on it can be claimed before it is durable; ``submit`` returns at once, and the
-worker's slot runs a task lined up earlier (see ``Worker._slot``) while the outcome commits.
+nothing that depends on it can be claimed before it is durable; the slot then starts the task claimed
+for it (see ``Worker._slot``). A slot is given one task at most, which it starts at once: nothing is
+claimed for a slot that is busy, so a ready task never waits behind one while another slot is free.
 
 On SQLite the statements run on the event loop's thread, so the group is what finished within one
 turn of the loop; on PostgreSQL it is also whatever finished while the previous group was committing,
@@ -31,7 +32,7 @@ from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.engine import control
 from quarterdeck.errors import QuarterdeckError, StoreError
 from quarterdeck.store import control as control_store
-from quarterdeck.store import database
+from quarterdeck.store import database, wakeups
 from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store import tasks as task_store
@@ -46,9 +47,6 @@ log = logging.getLogger(__name__)
 #: Claims up to ``count`` tasks inside the group's transaction (none when the worker is stopping).
 ClaimMany = Callable[[AsyncConnection, int], Awaitable[list[Claim]]]
 
-#: how long a group keeps trying to commit while the database is unreachable
-_PATIENCE_S = 120.0
-
 
 @dataclass(frozen=True, slots=True)
 class Success:
@@ -59,7 +57,7 @@ class Success:
     events: Sequence[event_store.NewEvent]
     #: the landed commit, if any
     commit: str | None
-    #: how many tasks the slot takes when this one is recorded (its next, and one lined up behind it)
+    #: how many tasks the slot takes when this one is recorded: 1 (its next, started at once) or 0
     wants: int
 
 
@@ -103,8 +101,8 @@ class OutcomeWriter:
     async def record(self, success: Success) -> Recorded:
         """Queue the outcome for the next group and wait until that group is committed.
 
-        Raises:
-            StoreError: the database stayed unreachable for ``_PATIENCE_S``.
+        While the database is away the group is retried until it is back (an outcome whose lease
+        expired meanwhile comes back not held).
         """
         return await self.submit(success)
 
@@ -152,19 +150,22 @@ class OutcomeWriter:
                         await release(self.db, claim)
 
     async def _write_retrying(self, group: list[_Queued]) -> list[Recorded]:
-        """Write the group; retried while the database is away. A retry after a commit whose
+        """Write the group; retried for as long as the database is away. A retry after a commit whose
         acknowledgement was lost finds the leases released: those outcomes count as lost, not twice."""
-        loop = asyncio.get_running_loop()
-        delay, deadline = 0.1, loop.time() + _PATIENCE_S
+        delay, failures = 0.1, 0
         while True:
             try:
-                return await self._write(group)
+                results = await self._write(group)
             except StoreError as exc:
-                if loop.time() > deadline:
-                    raise
-                log.warning("recording %d outcomes failed, retrying in %.1fs: %s", len(group), delay, exc)
+                failures += 1
+                if failures == 1:
+                    log.warning("recording %d outcomes failed; retrying while the db is away: %s", len(group), exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+                continue
+            if failures:
+                log.info("recorded %d outcomes after %d tries", len(group), failures + 1)
+            return results
 
     async def _write(self, group: list[_Queued]) -> list[Recorded]:
         now = utcnow()
@@ -194,14 +195,14 @@ class OutcomeWriter:
         wanting = [q for q in wanting if not q.done.done()]
         count = sum(q.success.wants for q in wanting)
         claims = await self.claim(conn, count) if wanting and self.claim is not None else []
-        # Each slot gets its next task first; a second one (lined up behind it) only when there are enough.
-        taken: dict[int, list[Claim]] = {id(q): [] for q in wanting}
-        rest = iter(claims)
-        for rank in range(max((q.success.wants for q in wanting), default=0)):
-            for q in wanting:
-                if q.success.wants > rank and (claim := next(rest, None)) is not None:
-                    taken[id(q)].append(claim)
-        written.next_claims = {k: tuple(v) for k, v in taken.items() if v}
+        # In the claim's order (priority, critical path, plan order): the group's first slot gets the best.
+        taken: dict[int, tuple[Claim, ...]] = {}
+        places = [id(q) for q in wanting for _ in range(q.success.wants)]
+        for place, claim in zip(places, claims, strict=False):
+            taken[place] = (*taken.get(place, ()), claim)
+        written.next_claims = taken
+        if len(ready) > len(claims):  # more became ready than this group starts: other workers may take them
+            await wakeups.announce_ready(conn, self.db.dialect)
         # A run with a task claimed just now goes on (that task's outcome looks again): no probes.
         going_on = {c.task.run_id for c in claims}
         for run_id in dict.fromkeys(s.claim.task.run_id for s in live):
@@ -211,7 +212,7 @@ class OutcomeWriter:
             status = await run_store.finish_run_if_done(conn, run_id, now) if blocker is None else None
             if status is not None:
                 written.final[run_id] = status
-                new.append(event_store.NewEvent(run_id, EventType.RUN_FINISHED, {"status": str(status)}))
+                new.append(control.ended(run_id, status))
             elif blocker is TaskStatus.RUNNING and self.db.dialect == "postgresql":
                 # Under READ COMMITTED a task finishing concurrently may have seen ours still running;
                 # whoever commits last sees everything, so each looks again after its commit.
@@ -274,5 +275,6 @@ async def release(db: Database, claim: Claim) -> None:
                         )
                     ],
                 )
+                await wakeups.announce_ready(conn, db.dialect)  # ready again: for an idle worker elsewhere
     except QuarterdeckError as exc:
         log.warning("could not release %s: %s", claim.task.id, exc)

@@ -2,9 +2,10 @@
 
 A secret of kind ``provider_key`` or ``git_credential`` whose name is an environment variable name
 (``ANTHROPIC_API_KEY``, ``GH_TOKEN`` …) reaches the agent's processes and its checks as that
-variable. Its value never reaches an event: whatever an agent or a check prints passes through a
-:class:`Redactor` first. Secrets are read per organisation at most every ``_FRESH_S`` seconds, and the
-keyring is loaded only when an organisation has secrets to open.
+variable. Its value never reaches an event, an error or a row: opening it ``remember``-s it with
+``security/redaction.py``, and the store records everything redacted. Secrets are read per
+organisation at most every ``_FRESH_S`` seconds; the worker reads the keys when it starts
+(``open_keyring``). No other ``QUARTERDECK_*`` variable reaches a step (``step_environment``).
 """
 
 from __future__ import annotations
@@ -12,44 +13,31 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from quarterdeck.errors import RuntimeFailure
-from quarterdeck.security import sealing
-from quarterdeck.security.keyring import Keyring, KeySettings
+from quarterdeck.security import redaction, sealing
+from quarterdeck.security.keyring import KEY_FILE, Keyring, KeySettings
+from quarterdeck.security.redaction import Redactor
 from quarterdeck.settings import Settings
 from quarterdeck.store import secrets as secret_store
 from quarterdeck.store.database import Database
 
-__all__ = ["AgentSecrets", "Redactor"]
+__all__ = ["AgentSecrets", "Redactor", "step_environment"]
+
+#: the control plane's own settings (state directory, database, keys …) are never a step's
+_OURS = "QUARTERDECK_"
+
+
+def step_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without any ``QUARTERDECK_*`` variable: none may tell a step where the state directory,
+    the database or the key ring is (the engine adds the step's own ``QUARTERDECK_RUN_ID`` and the like)."""
+    return {name: value for name, value in env.items() if not name.startswith(_OURS)}
+
 
 #: how long an organisation's secrets are reused before they are read again
 _FRESH_S = 10.0
 _KINDS = ("provider_key", "git_credential")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_HIDDEN = "[secret]"
-
-
-class Redactor:
-    """Replaces every known secret value in strings, lists and dicts (event payloads)."""
-
-    def __init__(self, values: Mapping[str, str] | None = None) -> None:
-        secrets = sorted({v for v in (values or {}).values() if len(v) >= 4}, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, secrets))) if secrets else None
-
-    def __bool__(self) -> bool:
-        return self._pattern is not None
-
-    def __call__(self, value: Any) -> Any:
-        if self._pattern is None:
-            return value
-        if isinstance(value, str):
-            return self._pattern.sub(_HIDDEN, value)
-        if isinstance(value, dict):
-            return {k: self(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self(v) for v in value]
-        return value
 
 
 class AgentSecrets:
@@ -81,8 +69,23 @@ class AgentSecrets:
                     )
                 except sealing.SealError as exc:
                     raise RuntimeFailure(f"the secret {record.name} cannot be opened: {exc}") from None
+        redaction.remember(env.values())  # whatever the store records from now on hides them
         self._cache[org_id] = (time.monotonic(), env)
         return env
+
+    @property
+    def keyring_open(self) -> bool:
+        return self._keyring is not None
+
+    def open_keyring(self) -> None:
+        """Read the keys now, before any step runs, when they are configured or their file exists.
+
+        A step never needs the key file (it gets only its organisation's secrets, as variables);
+        reading it first lets a deployment take the file out of the steps' reach once workers started.
+        """
+        keys = self._keys or KeySettings()
+        if keys.configured() or (self._settings.state_dir / KEY_FILE).exists():
+            self._keyring_now()
 
     def _keyring_now(self) -> Keyring:
         if self._keyring is None:

@@ -12,8 +12,8 @@ import logging
 import os
 import socket
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,29 +22,48 @@ from quarterdeck.domain.events import EventType
 from quarterdeck.engine import outcomes
 from quarterdeck.engine.attempt import AttemptOutcome, RunSetup, execute_attempt
 from quarterdeck.engine.outcomes import OutcomeWriter
+from quarterdeck.engine.reviewing import Reviewer
 from quarterdeck.engine.secrets import AgentSecrets
-from quarterdeck.errors import LeaseLost, QuarterdeckError
+from quarterdeck.errors import QuarterdeckError, RepositoryUnavailable, StoreError
+from quarterdeck.notify.notifier import Notifier
+from quarterdeck.observability import context
+from quarterdeck.runtimes import cli_tools, process
 from quarterdeck.runtimes.registry import Registry
+from quarterdeck.security.keyring import KeySettings
 from quarterdeck.settings import Settings
 from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store import tasks as task_store
+from quarterdeck.store import wakeups
+from quarterdeck.store import workers as worker_store
 from quarterdeck.store.database import Database
 from quarterdeck.store.records import Claim
 from quarterdeck.store.types import utcnow
 
-__all__ = ["Worker", "new_worker_id"]
+__all__ = ["UNREACHABLE_S", "WORKER_BEAT_S", "Supervising", "Worker", "new_worker_id"]
 
 log = logging.getLogger(__name__)
+#: runtimes that are an agent CLI this machine may lack: offered only once found working
+_CLI_RUNTIMES = frozenset(cli.name for cli in cli_tools.CLIS)
 
-
-#: how many claimed tasks a slot may hold lined up behind the running one (see ``Worker._slot``); on
-#: PostgreSQL 4 rather than 2 made groups larger and no-op tasks 30 % faster, on SQLite it made no difference
-_AHEAD = 4
+#: how long a worker leaves the tasks of a repository it could not reach to other workers before trying again
+UNREACHABLE_S = 15.0
+#: how often a worker tells the registry it is alive (``quarterdeck workers`` counts one silent for 3× this as gone)
+WORKER_BEAT_S = 5.0
 
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()[:24]}-{os.getpid()}-{ids.new_id()[-4:]}"
+
+
+class Supervising(Protocol):
+    """What drives the decisions of the runs this worker serves (the crews' supervisor), beside its slots."""
+
+    should_exit: bool
+
+    async def serve(self) -> None: ...
+
+    def wake(self) -> None: ...
 
 
 class Worker:
@@ -60,8 +79,15 @@ class Worker:
         run_id: str | None = None,
         worker_id: str | None = None,
         on_outcome: Callable[[AttemptOutcome], None] | None = None,
+        keys: KeySettings | None = None,
+        supervisor: Supervising | None = None,
+        reviewer: Reviewer | None = None,
     ) -> None:
         self.db = db
+        #: judges the attempts' verified work before it lands (the crews' reviewer: ``engine/reviewing.py``)
+        self.reviewer = reviewer
+        #: takes the runs' decision steps (planning, re-planning, budget gates) while the worker serves
+        self.supervisor = supervisor
         self.settings = settings
         self.registry = registry
         self.slots = max(1, slots)
@@ -69,30 +95,134 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.on_outcome = on_outcome
         #: opens the organisations' agent secrets into the agents' environments
-        self.secrets = AgentSecrets(db, settings)
+        self.secrets = AgentSecrets(db, settings, keys)
         self.should_exit = False
         self.force_exit = False
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[AttemptOutcome]] = set()
+        #: finished tasks' worktrees being removed (parked) while their slots go on (awaited before stopping)
+        self._tidying: set[asyncio.Task[None]] = set()
         self._runs: dict[str, RunSetup] = {}
         self._last_reap = 0.0
+        #: repositories this worker could not reach, and until when it leaves their tasks to others
+        self.unreachable: dict[str, float] = {}
+        #: what it offers tasks that require something: its labels, and ``runtime:<name>`` for its runtimes —
+        #: an agent CLI's runtime only once this machine is found to have the CLI working (``_probe_clis``)
+        self.labels = tuple(sorted(set(settings.worker_labels)))
+        self.runtimes = [name for name in registry.names() if name not in _CLI_RUNTIMES]
+        self.offers = self._offering()
+        #: set once the agent CLIs have been probed and what the worker offers is final
+        self.runtimes_known = asyncio.Event()
+        self._last_beat = 0.0
         #: records the slots' successful outcomes in groups, claiming their next tasks in the same transaction
         self.outcomes = OutcomeWriter(
             db, self._claim_many, concurrency=max(1, self.slots // 2) if db.dialect == "postgresql" else 1
         )
+        #: queues and delivers notifications while the worker serves
+        self.notifier = Notifier(db, settings, keys=keys)
         #: how many times the loop has looked for work (for tests and metrics)
         self.polls = 0
+
+    def _offering(self) -> tuple[str, ...]:
+        return tuple(sorted({*self.labels, *(f"runtime:{name}" for name in self.runtimes)}))
+
+    async def _probe_clis(self) -> None:
+        """Offer an agent CLI's runtime only where the CLI works here (``doctor``'s check, without credentials:
+        a task's come from the organisation's secrets). Runs beside the loop, so a worker starts at once."""
+        env = process.base_env()
+        wanted = [cli for cli in cli_tools.CLIS if cli.name in self.registry.names()]
+        problems = await asyncio.gather(*(cli_tools.installed(cli, env) for cli in wanted))
+        for cli, problem in zip(wanted, problems, strict=True):
+            if problem is None:
+                self.runtimes.append(cli.name)
+            else:
+                log.info("worker %s does not offer %s: %s", self.worker_id, cli.name, problem)
+        self.offers = self._offering()
+        self.runtimes_known.set()
+        await self._beat(runtimes=True)
 
     def wake(self) -> None:
         """Look for work now rather than at the next poll."""
         self._wake.set()
 
     async def serve(self) -> None:
-        """Work until ``should_exit``; then drain, or stop hard on ``force_exit``."""
+        """Work until ``should_exit``; then drain, or stop hard on ``force_exit``.
+
+        The worker also listens for other processes' announcements of ready tasks (``store.wakeups``:
+        PostgreSQL's ``NOTIFY``, a SQLite file's doorbell), so an idle worker starts them at once rather
+        than at its next poll.
+        """
+        self.secrets.open_keyring()  # before any step runs (see ``AgentSecrets.open_keyring``)
+        context.set_ids(worker_id=self.worker_id)  # on every log record of its attempts
+        await self._register()
+        probing = asyncio.create_task(self._probe_clis(), name="quarterdeck-cli-probe")
+        listener = wakeups.ReadyListener(self.db.url, self.wake)
+        await listener.start()
+        # whichever process runs workers delivers notifications too (``notify/notifier.py``)
+        notifying = asyncio.create_task(self.notifier.serve(), name="quarterdeck-notifier")
+        # and takes the decision steps of crews' runs (``crews/supervisor.py``)
+        deciding = asyncio.create_task(self.supervisor.serve()) if self.supervisor is not None else None
+        try:
+            await self._serve()
+        finally:
+            self.notifier.should_exit = True
+            self.notifier.wake()
+            if deciding is not None and self.supervisor is not None:
+                self.supervisor.should_exit = True
+                self.supervisor.wake()
+                if self.force_exit:
+                    deciding.cancel()
+                await asyncio.gather(deciding, return_exceptions=True)
+            await notifying
+            await listener.stop()
+            if not probing.done():
+                probing.cancel()
+            await asyncio.gather(probing, return_exceptions=True)
+            await self._beat(stopped=True)
+
+    async def _register(self) -> None:
+        """Say who this worker is and what it offers (``quarterdeck workers``); the database may be away."""
+        try:
+            async with self.db.transaction() as conn:
+                await worker_store.create_worker(
+                    conn,
+                    worker_id=self.worker_id,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                    slots=self.slots,
+                    labels=self.labels,
+                    runtimes=self.runtimes,
+                    now=utcnow(),
+                )
+        except QuarterdeckError as exc:
+            log.warning("worker %s could not register (it works all the same): %s", self.worker_id, exc)
+        self._last_beat = time.monotonic()
+
+    async def _beat(self, *, stopped: bool = False, runtimes: bool = False) -> None:
+        """The worker's heartbeat in the registry: how busy, which repositories it cannot reach, or stopped."""
+        self._last_beat = time.monotonic()
+        try:
+            async with self.db.transaction() as conn:
+                await worker_store.update_worker(
+                    conn,
+                    self.worker_id,
+                    now=utcnow(),
+                    running=len(self._running),
+                    unreachable=self._avoided(),
+                    stopped=stopped,
+                    runtimes=self.runtimes if runtimes else None,
+                )
+        except QuarterdeckError as exc:
+            log.debug("worker %s heartbeat failed: %s", self.worker_id, exc)
+
+    async def _serve(self) -> None:
         delay = 0.005
+        away = False  # the database is away: said once per outage, the loop rides it out
         while not self.should_exit:
             claimed = 0
             try:
+                if time.monotonic() - self._last_beat >= WORKER_BEAT_S:
+                    await self._beat()
                 await self._reap_if_due()
                 while (free := self.slots - len(self._running)) > 0 and not self.should_exit:
                     claims = await self._claim(free)
@@ -101,8 +231,16 @@ class Worker:
                     claimed += len(claims)
                     if len(claims) < free:
                         break
+            except StoreError as exc:
+                if not away:
+                    log.warning("worker %s: database away, waiting for it: %s", self.worker_id, exc)
+                away = True
             except QuarterdeckError as exc:
                 log.warning("worker %s: %s", self.worker_id, exc)
+            else:
+                if away:
+                    log.warning("worker %s: database back", self.worker_id)
+                away = False
             self.polls += 1
             delay = 0.005 if claimed else min(delay * 2, self.settings.poll_max_s)
             await self._wait(delay)
@@ -120,9 +258,20 @@ class Worker:
                 for task in self._running:
                     task.cancel()
                 await asyncio.gather(*self._running, return_exceptions=True)
-                return
+                break
             await self._wake.wait()
             self._wake.clear()
+        if self.force_exit:  # (a worktree half moved into the pool is discarded when next looked at)
+            for tidying in self._tidying:
+                tidying.cancel()
+        await asyncio.gather(*self._tidying, return_exceptions=True)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``work`` (a finished task's tidying) beside the slots; ``_drain`` waits for it."""
+        task = asyncio.ensure_future(work)
+        self._tidying.add(task)
+        task.add_done_callback(self._tidying.discard)
+        return task
 
     async def _reap_if_due(self) -> None:
         now = time.monotonic()
@@ -140,6 +289,8 @@ class Worker:
                     for e in expired
                 ],
             )
+            if expired:  # ready again: for any idle worker
+                await wakeups.announce_ready(conn, self.db.dialect)
 
     async def _claim(self, count: int) -> list[Claim]:
         async with self.db.transaction(hot=True) as conn:
@@ -152,14 +303,33 @@ class Worker:
                 run_id=self.run_id,
                 limits=self.settings.limits,
                 count=count,
+                avoid_repos=self._avoided(),
+                offers=self.offers,
             )
+
+    def _avoided(self) -> list[str]:
+        """The repositories whose tasks this worker leaves to others for now (it could not reach them)."""
+        if not self.unreachable:
+            return []
+        now = time.monotonic()
+        for repo in [r for r, until in self.unreachable.items() if until <= now]:
+            del self.unreachable[repo]
+            log.warning("worker %s: trying %s again", self.worker_id, repo)
+        return list(self.unreachable)
+
+    def _cannot_reach(self, repo: str, why: object) -> None:
+        """Leave ``repo``'s tasks to other workers for ``UNREACHABLE_S`` (said once per outage)."""
+        if repo not in self.unreachable:
+            log.warning("worker %s: cannot reach %s; leaving its tasks to others: %s", self.worker_id, repo, why)
+        self.unreachable[repo] = time.monotonic() + UNREACHABLE_S
+        self._runs = {k: v for k, v in self._runs.items() if v.run.repo_path != repo}
 
     async def _run_of(self, run_id: str) -> RunSetup:
         """The run and what its attempts share, read on its first task (see ``RunSetup``)."""
         if run_id not in self._runs:
             async with self.db.read() as conn:
                 run = await run_store.read_run(conn, run_id)
-            self._runs[run_id] = RunSetup.of(run)
+            self._runs[run_id] = await RunSetup.load(run, self.settings)
         return self._runs[run_id]
 
     async def _start(self, claim: Claim) -> None:
@@ -168,102 +338,58 @@ class Worker:
         task.add_done_callback(self._finished)
 
     async def _slot(self, claim: Claim) -> AttemptOutcome:
-        """Run the attempt, then the tasks its outcomes claimed, until there are none.
+        """Run the attempt, then the task its outcome claimed for this slot, until there is none.
 
-        Pipelined: once an attempt's success is queued with the writer, the slot starts a task lined up
-        behind it, claimed by an earlier outcome whose transaction has committed, while that success
-        commits. Such a task was ready before the pending outcome committed, so it cannot depend on it.
-        An outcome claims enough for the slot to hold ``_AHEAD`` tasks lined up (counting what the
-        slot's pending outcomes claim), but only its next task (none lined up) when limits are set (a
-        lined-up task counts against them while it waits) or when its attempt took ``heartbeat_s`` or
-        more (long attempts would make lined-up tasks wait long). A lined-up task that waited longer than
-        ``heartbeat_s`` has its lease renewed before it starts; on drain lined-up tasks are released.
+        Work-conserving: a task is claimed only by a slot that starts it at once, here or in ``serve``
+        (the outcome's transaction claims the slot's next task, one at most: nothing is lined up behind
+        a busy slot, so no ready task waits for a slot while another slot, here or in another worker,
+        is free). An outcome that made more tasks ready than it claimed wakes ``serve`` to fill this
+        worker's free slots, and its commit wakes the idle workers of other processes (``store.wakeups``).
         """
-        lined: deque[tuple[Claim, float]] = deque([(claim, time.monotonic())])
-        current: asyncio.Task[AttemptOutcome] | None = None
-        #: outcomes queued and not known committed yet, oldest first, with how many tasks each claims
-        recording: deque[tuple[asyncio.Task[AttemptOutcome], list[int]]] = deque()
         last = AttemptOutcome(succeeded=False)
-        loop = asyncio.get_running_loop()
-        ahead = 0 if self.settings.limits else _AHEAD
-        try:
-            while True:
-                while recording and recording[0][0].done():
-                    last = self._reported(recording.popleft()[0].result(), lined)
-                if self.should_exit:
-                    await self._hand_back(lined)
-                if not lined:
-                    if not recording:
-                        return last
-                    last = self._reported(await recording.popleft()[0], lined)
-                    continue
-                claim, since = lined.popleft()
-                if time.monotonic() - since > self.settings.heartbeat_s and not await self._renew(claim):
-                    continue
+        following: Claim | None = claim
+        #: the slot's last finished task's worktree, being parked while the next task starts (it takes it)
+        tidied: list[asyncio.Task[None]] = []
+
+        def later(work: Coroutine[Any, Any, None]) -> None:
+            tidied[:] = [self._in_background(work)]
+
+        while following is not None:
+            claim, following = following, None
+            if self.should_exit:  # claimed by the last outcome just as the worker began to drain
+                await asyncio.shield(outcomes.release(self.db, claim))
+                break
+            try:
                 run = await self._run_of(claim.task.run_id)
-                started = time.monotonic()
-                asked: list[int] = []
-
-                def wants(started: float = started, asked: list[int] = asked) -> int:
-                    depth = ahead if time.monotonic() - started < self.settings.heartbeat_s else 0
-                    expected = len(lined) + sum(n[0] if n else 1 for _, n in recording)
-                    asked.append(max(0, depth + 1 - expected))
-                    return asked[0]
-
-                queued: asyncio.Future[None] = loop.create_future()
-
-                def on_queued(queued: asyncio.Future[None] = queued) -> None:
-                    if not queued.done():
-                        queued.set_result(None)
-
-                current = asyncio.ensure_future(
-                    execute_attempt(
-                        self.db,
-                        self.settings,
-                        self.registry,
-                        claim,
-                        run,
-                        claim_next=self._claim_next,
-                        secrets=self.secrets,
-                        writer=self.outcomes,
-                        wants=wants,
-                        on_queued=on_queued,
-                    )
-                )
-                await asyncio.wait((current, queued), return_when=asyncio.FIRST_COMPLETED)
-                recording.append((current, asked))
-                current = None
-        except BaseException:
-            pending = [t for t, _ in recording] + ([current] if current is not None else [])
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            await asyncio.shield(self._hand_back(lined))
-            raise
-
-    def _reported(self, outcome: AttemptOutcome, lined: deque[tuple[Claim, float]]) -> AttemptOutcome:
-        """Report an outcome once committed and line up the tasks it claimed."""
-        if self.on_outcome is not None:
-            self.on_outcome(outcome)
-        now = time.monotonic()
-        lined.extend((c, now) for c in outcome.next_claims)
-        return outcome
-
-    async def _hand_back(self, lined: deque[tuple[Claim, float]]) -> None:
-        """Release the lined-up tasks that have not started (the worker is stopping)."""
-        while lined:
-            await outcomes.release(self.db, lined.popleft()[0])
-
-    async def _renew(self, claim: Claim) -> bool:
-        """Renew a lined-up task's lease before it starts; False if it was lost (expired and reaped)."""
-        try:
-            async with self.db.transaction() as conn:
-                await task_store.renew_lease(conn, claim, lease_s=self.settings.lease_s, now=utcnow())
-        except LeaseLost:
-            return False
-        except QuarterdeckError as exc:  # the database is away: the attempt's own writes will tell
-            log.warning("renewing the lease of %s failed: %s", claim.task.id, exc)
-        return True
+            except RepositoryUnavailable as exc:  # not started: handed back, for a worker that reaches it
+                await asyncio.shield(outcomes.release(self.db, claim))
+                self._cannot_reach(exc.repo, exc)
+                break
+            except BaseException:  # (stopped hard, or the database is away): not started, so handed back
+                await asyncio.shield(outcomes.release(self.db, claim))
+                raise
+            last = await execute_attempt(
+                self.db,
+                self.settings,
+                self.registry,
+                claim,
+                run,
+                claim_next=self._claim_next,
+                secrets=self.secrets,
+                writer=self.outcomes,
+                background=later,
+                tidied=tidied[0] if tidied else None,
+                reviewer=self.reviewer,
+            )
+            if last.unreachable is not None:
+                self._cannot_reach(last.unreachable, "an attempt gave its task back")
+            if self.on_outcome is not None:
+                self.on_outcome(last)
+            if last.next_claims:
+                following = last.next_claims[0]
+            if len(last.newly_ready) > len(last.next_claims) and len(self._running) < self.slots:
+                self._wake.set()
+        return last
 
     async def _claim_next(self, conn: AsyncConnection) -> Claim | None:
         claims = await self._claim_many(conn, 1)
@@ -285,6 +411,8 @@ class Worker:
                 run_id=self.run_id,
                 limits=self.settings.limits,
                 count=count - len(claims),
+                avoid_repos=self._avoided(),
+                offers=self.offers,
             )
             claims += more
             if not more or not self.settings.limits:
@@ -296,5 +424,7 @@ class Worker:
         self._wake.set()
         if task.cancelled():
             return
-        if (error := task.exception()) is not None:
+        if isinstance(error := task.exception(), StoreError):  # (its task was handed back, or its lease expires)
+            log.warning("slot stopped, the database is away: %s", error)
+        elif error is not None:
             log.error("attempt crashed: %r", error, exc_info=error)

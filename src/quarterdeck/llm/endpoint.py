@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quarterdeck.runtimes.pricing import Price
+from quarterdeck.llm.pricing import Price
 
 __all__ = ["Endpoint", "ProviderName"]
 

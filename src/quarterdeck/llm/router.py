@@ -14,14 +14,19 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from quarterdeck.domain.sinks import EventSink
+from quarterdeck.domain.usage import TokenUsage
+from quarterdeck.llm import pricing
 from quarterdeck.llm.endpoint import Endpoint
 from quarterdeck.llm.messages import Request, Response
 from quarterdeck.llm.provider import Provider, ProviderError
 from quarterdeck.llm.ratelimit import Limiter, Limits, MemoryLimiter
-from quarterdeck.runtimes import pricing
-from quarterdeck.runtimes.base import EventSink, TokenUsage
+from quarterdeck.observability import tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 __all__ = ["Call", "Decision", "Playback", "Recorder", "RetryPolicy", "Router", "price_of"]
 
@@ -188,7 +193,10 @@ class Router:
                     await self.events("llm.throttled", model=endpoint.label, key=index, waited_s=round(waited, 3))
             started = time.monotonic()
             try:
-                response = await provider.complete(sent, api_key=key)
+                with tracing.span(f"chat {endpoint.model}", _gen_ai(endpoint)) as span:
+                    response = await provider.complete(sent, api_key=key)
+                    if span is not None:
+                        self._trace_usage(span, endpoint, response)
             except ProviderError as error:
                 decision = self.policy.decide(error, attempt, untried_keys=len(tried_keys) < len(keys))
                 await self.events(
@@ -222,6 +230,19 @@ class Router:
                 self.recorder.record(sent, call)
             await self._report(call, key_index=index)
             return call
+
+    def _trace_usage(self, span: Span, endpoint: Endpoint, response: Response) -> None:
+        u = response.usage
+        tokens = TokenUsage(u.input, u.output, u.cache_read, u.cache_write, u.reasoning)
+        tracing.set_usage(
+            span,
+            provider=endpoint.provider,
+            model=response.model or endpoint.model,
+            input_tokens=u.input + u.cache_read + u.cache_write,
+            output_tokens=u.output,
+            cost_usd=price_of(response.model or endpoint.model, tokens, endpoint, self.prices) or 0.0,
+            response_id=response.request_id,
+        )
 
     async def _replay(self, request: Request) -> Call:
         endpoint = self.endpoints[0]
@@ -281,6 +302,17 @@ class _GiveUp(Exception):
         super().__init__(error.message)
         self.error = error
         self.final = final
+
+
+def _gen_ai(endpoint: Endpoint) -> dict[str, str] | None:
+    """The GenAI semantic-convention attributes of a call's span (None when tracing is off: nothing built)."""
+    if not tracing.enabled():
+        return None
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": endpoint.provider,
+        "gen_ai.request.model": endpoint.model,
+    }
 
 
 def _estimate_tokens(request: Request) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from quarterdeck.runtimes.pricing import Price
+from quarterdeck.llm.pricing import Price
 
 __all__ = ["LlmSettings"]
 

@@ -184,6 +184,36 @@ class ClaudeStreamParser:
         self.model: str | None = None
         self.result: Result | None = None
         self.stderr: list[str] = []
+        #: per API response (message id) of this invocation: its usage, output tokens estimated from its content
+        #: (the ``assistant`` events carry ``message_start``'s usage, whose ``output_tokens`` is not final)
+        self._served: dict[str, TokenUsage] = {}
+
+    @property
+    def turns_served(self) -> int:
+        """API responses streamed so far in this invocation."""
+        return len(self._served)
+
+    def served(self) -> TokenUsage:
+        """What the responses streamed so far used, for a run that never reached its ``result`` (estimated)."""
+        total = TokenUsage()
+        for tokens in self._served.values():
+            total += tokens
+        return total
+
+    def _count_served(self, message: Raw) -> None:
+        message_id = _str(message.get("id"))
+        if message_id is None:
+            return
+        usage = _map(message.get("usage"))
+        content = json.dumps(message.get("content"), separators=(",", ":")) if message.get("content") else ""
+        seen = self._served.get(message_id)
+        written = (seen.output if seen is not None else 0) + (len(content) + 3) // 4  # ~4 characters a token
+        self._served[message_id] = TokenUsage(
+            input=_count(usage.get("input_tokens")) or (seen.input if seen else 0),
+            output=max(_count(usage.get("output_tokens")), written),
+            cache_read=_count(usage.get("cache_read_input_tokens")) or (seen.cache_read if seen else 0),
+            cache_write=_count(usage.get("cache_creation_input_tokens")) or (seen.cache_write if seen else 0),
+        )
 
     def feed(self, line: str) -> list[AgentEvent]:
         obj = _load(line)
@@ -226,6 +256,14 @@ class ClaudeStreamParser:
             self.result = self._result(obj)
             return [self.result]
         if kind == "stream_event":
+            event = _map(obj.get("event"))
+            message_id = _str(obj.get("api_message_id"))
+            if event.get("type") == "message_delta" and message_id in self._served:
+                # (with --include-partial-messages) the response's final output tokens
+                seen = self._served[message_id]
+                final = _int(_map(event.get("usage")).get("output_tokens"))
+                if final is not None:
+                    self._served[message_id] = TokenUsage(seen.input, final, seen.cache_read, seen.cache_write)
             return []  # partial deltas repeat what the ``assistant`` events carry whole; the raw file keeps them
         return [Unknown(obj)]
 
@@ -236,6 +274,7 @@ class ClaudeStreamParser:
         model = _str(message.get("model"))
         if model and not model.startswith("<"):
             self.model = model
+            self._count_served(message)
         blocks = message.get("content")
         events: list[AgentEvent] = []
         for block in blocks if isinstance(blocks, list) else []:
@@ -305,6 +344,24 @@ class CodexExecParser:
         self.reconnects = 0
         self.stderr: list[str] = []
         self._started: set[str] = set()
+        #: commands and file changes the agent ran, and how many failed
+        self.tools_called = 0
+        self.tools_failed = 0
+        #: the first message showing Codex's own sandbox (not the command) failed
+        self.sandbox_failure: str | None = None
+
+    def _saw(self, text: str) -> None:
+        if self.sandbox_failure is None and any(word in text.lower() for word in _SANDBOX_WORDS):
+            self.sandbox_failure = next(
+                (line.strip() for line in text.splitlines() if any(w in line.lower() for w in _SANDBOX_WORDS)),
+                text.strip(),
+            )[:500]
+
+    def _tool_done(self, failed: bool, output: str) -> None:
+        self.tools_called += 1
+        self.tools_failed += failed
+        if failed:
+            self._saw(output)
 
     def feed(self, line: str) -> list[AgentEvent]:
         obj = _load(line)
@@ -312,6 +369,7 @@ class CodexExecParser:
             return []
         if isinstance(obj, str):
             self.stderr = [*self.stderr[-19:], obj]
+            self._saw(obj)
             return [Notice(obj)]
         match obj.get("type"):
             case "thread.started":
@@ -361,12 +419,16 @@ class CodexExecParser:
                 call = ToolCall(item_id, "command", {"command": item.get("command")}, obj)
                 output = _str(item.get("aggregated_output")) or ""
                 failed = item.get("status") == "failed" or _count(item.get("exit_code")) != 0
+                if done:
+                    self._tool_done(failed, output)
                 return self._call_then_result(phase, item_id, call, ToolResult(item_id, output, failed, obj))
             case "file_change":
                 changes = [_map(c) for c in item.get("changes") or [] if isinstance(c, Mapping)]
                 call = ToolCall(item_id, "file_change", {"changes": changes}, obj)
                 summary = "\n".join(f"{c.get('kind', '?')} {c.get('path', '?')}" for c in changes)
                 result = ToolResult(item_id, summary, item.get("status") == "failed", obj)
+                if done:
+                    self._tool_done(result.is_error, summary)
                 return self._call_then_result(phase, item_id, call, result)
             case "mcp_tool_call":
                 name = f"{item.get('server', '?')}.{item.get('tool', '?')}"
@@ -476,6 +538,9 @@ class GeminiStreamParser:
             raw=obj,
         )
 
+
+#: what a Codex tool's output says when Codex's own sandbox, not the command, failed
+_SANDBOX_WORDS = ("bwrap:", "codex-linux-sandbox", "landlock", "sandbox denied", "seccomp")
 
 #: the most characters of a tool's output or input copied into an event (the raw JSONL keeps all)
 _EVENT_TEXT = 4000

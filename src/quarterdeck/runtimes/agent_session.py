@@ -187,7 +187,14 @@ async def run_agent(
 
         job = asyncio.ensure_future(
             process.run_process(
-                argv, cwd=cwd, env=env, timeout_s=timeout_s, on_line=on_line, grace_s=grace_s, stdin=stdin
+                argv,
+                cwd=cwd,
+                env=env,
+                timeout_s=timeout_s,
+                on_line=on_line,
+                grace_s=grace_s,
+                stdin=stdin,
+                reap=True,  # nothing the agent started outlives it
             )
         )
         try:

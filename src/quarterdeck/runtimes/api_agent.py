@@ -33,6 +33,7 @@ from quarterdeck.runtimes import api_agent_state as state
 from quarterdeck.runtimes.agent_session import AgentArea, report_usage
 from quarterdeck.runtimes.api_agent_state import Pending, Transcript
 from quarterdeck.runtimes.base import EventSink, RunResult, RuntimeOptions, TaskContext
+from quarterdeck.runtimes.mcp_tools import McpError, McpTools
 from quarterdeck.runtimes.tools import READ_ONLY_TOOLS, Toolbox, describe
 
 __all__ = ["ApiAgentOptions", "ApiAgentRuntime", "system_prompt"]
@@ -158,7 +159,13 @@ class ApiAgentRuntime:
         if _PROVIDERS not in sys.modules:  # the SDKs take seconds to import: not on the loop the heartbeat needs
             await asyncio.to_thread(importlib.import_module, _PROVIDERS)
         async with self.limiter(settings) as limiter:
-            return await self._run(task, events, options, settings, environ, toolbox, area, limiter)
+            try:
+                async with McpTools.open(
+                    task.mcp_servers, workdir=task.workdir, env=tool_env, grace_s=task.kill_grace_s
+                ) as mcp:
+                    return await self._run(task, events, options, settings, environ, toolbox, mcp, area, limiter)
+            except McpError as error:
+                return RunResult(ok=False, error=str(error))
 
     async def _run(
         self,
@@ -168,6 +175,7 @@ class ApiAgentRuntime:
         settings: LlmSettings,
         environ: Mapping[str, str],
         toolbox: Toolbox,
+        mcp: McpTools,
         area: AgentArea,
         limiter: Limiter,
     ) -> RunResult:
@@ -200,7 +208,8 @@ class ApiAgentRuntime:
         if finished:  # the session had answered before its attempt died: its work is back in the worktree
             await checkpoint.save(None)
             return await report_usage(events, _result(carried, checkpoint, True, summary=finished))
-        return await report_usage(events, await self._loop(task, options, router, toolbox, checkpoint, carried, events))
+        result = await self._loop(task, options, router, toolbox, mcp, checkpoint, carried, events)
+        return await report_usage(events, result)
 
     async def _resume(
         self, task: TaskContext, area: AgentArea, events: EventSink
@@ -244,6 +253,7 @@ class ApiAgentRuntime:
         options: ApiAgentOptions,
         router: Router,
         toolbox: Toolbox,
+        mcp: McpTools,
         checkpoint: _Checkpoint,
         spend: Pending,
         events: EventSink,
@@ -267,7 +277,7 @@ class ApiAgentRuntime:
                 model=options.models[0].model,
                 system=system,
                 messages=tuple(conversation.messages),
-                tools=toolbox.specs(),
+                tools=toolbox.specs() + mcp.specs(),
                 max_tokens=options.max_tokens,
             )
             try:
@@ -291,7 +301,10 @@ class ApiAgentRuntime:
             results: list[ToolResultBlock] = []
             for use in uses:
                 await events("agent.tool", tool=use.name, input=describe(use.arguments), id=use.id)
-                outcome = await toolbox.call(use.name, use.arguments)
+                if mcp.owns(use.name):
+                    outcome = await mcp.call(use.name, use.arguments)
+                else:
+                    outcome = await toolbox.call(use.name, use.arguments)
                 await events(
                     "agent.output", stream="tool", text=outcome.output[:4000], id=use.id, is_error=outcome.is_error
                 )

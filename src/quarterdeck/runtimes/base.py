@@ -9,11 +9,16 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from quarterdeck.domain.sinks import EventSink
+from quarterdeck.domain.usage import TokenUsage
+from quarterdeck.workspaces.mcp_config import McpServer
+
 __all__ = [
     "EventSink",
     "RunResult",
     "Runtime",
     "RuntimeOptions",
+    "SpendMeter",
     "TaskContext",
     "TokenUsage",
     "expects_changes",
@@ -27,6 +32,17 @@ class RuntimeOptions(BaseModel):
     """Base of every runtime's options model: unknown options are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpendMeter:
+    """Where a runtime leaves what a run that cannot return spent: a cancelled run raises, but the turns
+    the provider served are paid for, and the engine records them from here."""
+
+    def __init__(self) -> None:
+        self.interrupted: RunResult | None = None
+
+    def record(self, result: RunResult) -> None:
+        self.interrupted = result
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,44 +68,20 @@ class TaskContext:
     resume_session_id: str | None = None
     #: the text of the next turn when resuming (e.g. ``verification_follow_up(...)``); default: ``prompt``
     follow_up: str | None = None
-    #: the most this run may spend, in USD (the run's remaining budget); None: no cap
+    #: the most this step may spend, in USD: the task's budget or what the run has left, whichever is less;
+    #: None: no cap (neither is set). Quarterdeck's reservation for the step is accounting, never a cap.
     budget_usd: float | None = None
+    #: how long a stopped process (cancel, timeout) gets between SIGTERM and SIGKILL (``QUARTERDECK_KILL_GRACE_S``)
+    kill_grace_s: float = 5.0
     #: what the runtime last passed to ``save_state`` for this task, in this attempt or an interrupted one
     resume_state: Mapping[str, Any] | None = None
     #: durably checkpoint the runtime's own progress (e.g. after each completed turn); the engine keeps it with
     #: the task, so the next attempt, on any worker, starts with it as ``resume_state``. None: not kept
     save_state: Callable[[dict[str, Any]], Awaitable[None]] | None = None
-
-
-class EventSink(Protocol):
-    """Where a runtime reports what it does, as it does it."""
-
-    async def __call__(self, type: str, /, **payload: Any) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TokenUsage:
-    """Tokens one agent run used; ``input`` excludes the cached reads and writes counted beside it."""
-
-    input: int = 0
-    output: int = 0
-    cache_read: int = 0
-    cache_write: int = 0
-    #: reasoning tokens, already included in ``output`` where the provider bills them as output
-    reasoning: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.input + self.output + self.cache_read + self.cache_write
-
-    def __add__(self, other: TokenUsage) -> TokenUsage:
-        return TokenUsage(
-            self.input + other.input,
-            self.output + other.output,
-            self.cache_read + other.cache_read,
-            self.cache_write + other.cache_write,
-            self.reasoning + other.reasoning,
-        )
+    #: where a cancelled run leaves what it spent (see ``SpendMeter``); None: not recorded
+    meter: SpendMeter | None = None
+    #: the project's external MCP servers (``[mcp.servers.<name>]``), for runtimes that offer their tools
+    mcp_servers: Mapping[str, McpServer] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +103,7 @@ class RunResult:
     #: model round trips in this run
     turns: int = 0
     #: where ``cost_usd`` comes from: ``agent`` (reported by the CLI), ``price-table`` (tokens × our prices),
+    #: ``estimated`` (an interrupted run: the turns served, from the stream's per-turn usage, × our prices),
     #: ``unpriced`` (a model missing from the price table: cost unknown, 0 recorded), or empty (no agent cost)
     cost_source: str = ""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -12,6 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from quarterdeck.llm import pricing
 from quarterdeck.runtimes import cli_tools
 from quarterdeck.runtimes.agent_events import ClaudeStreamParser
 from quarterdeck.runtimes.agent_session import AgentArea, Spend, copy_login, report_usage, run_agent
@@ -47,6 +49,9 @@ class ClaudeCodeOptions(RuntimeOptions):
     #: a spending cap for the task; the run's remaining budget caps it further
     max_budget_usd: float | None = Field(default=None, gt=0)
     include_partial_messages: bool = False
+    #: the model's price when the price table does not list it (Claude Code prices a finished run itself;
+    #: Quarterdeck prices the turns of an interrupted one)
+    price: pricing.Price | None = None
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
 
@@ -130,20 +135,27 @@ class ClaudeCodeRuntime:
             _follow_into(config_dir, resume, task.workdir)
         prompt = (task.follow_up or task.prompt) if resume else task.prompt
         parser = ClaudeStreamParser()
-        outcome = await run_agent(
-            self.argv(claude, task, options),
-            cwd=task.workdir,
-            env=env,
-            timeout_s=task.timeout_s,
-            parser=parser,
-            events=events,
-            log=area.next_log(),
-            stdin=prompt.encode(),
-        )
+        try:
+            outcome = await run_agent(
+                self.argv(claude, task, options),
+                cwd=task.workdir,
+                env=env,
+                timeout_s=task.timeout_s,
+                parser=parser,
+                events=events,
+                log=area.next_log(),
+                grace_s=task.kill_grace_s,
+                stdin=prompt.encode(),
+            )
+        except asyncio.CancelledError:
+            if task.meter is not None and parser.result is None:
+                task.meter.record(_interrupted(parser, options, resume, "cancelled"))
+            raise
         result = parser.result
         session = (result.session_id if result else None) or parser.session_id or resume
-        if outcome.timed_out:
-            return RunResult(ok=False, error=f"timed out after {task.timeout_s:g}s", retryable=True, session_id=session)
+        if outcome.timed_out and result is None:
+            run = _interrupted(parser, options, resume, f"timed out after {task.timeout_s:g}s")
+            return await report_usage(events, run)
         if result is None:
             tail = "\n".join(parser.stderr[-10:]) or "no output"
             hint = ""
@@ -172,3 +184,21 @@ class ClaudeCodeRuntime:
             cost_source="agent" if result.cost_usd is not None else "",
         )
         return await report_usage(events, run)
+
+
+def _interrupted(parser: ClaudeStreamParser, options: ClaudeCodeOptions, resume: str | None, why: str) -> RunResult:
+    """A run stopped before its ``result``: the responses it streamed, priced from their usage (estimated)."""
+    tokens = parser.served()
+    model = parser.model or options.model
+    cost = pricing.cost_of(model, tokens, options.price)
+    return RunResult(
+        ok=False,
+        error=why,
+        retryable=True,
+        cost_usd=cost or 0.0,
+        session_id=parser.session_id or resume,
+        tokens=tokens,
+        model=model,
+        turns=parser.turns_served,
+        cost_source="estimated" if cost is not None else "unpriced" if tokens.total else "",
+    )

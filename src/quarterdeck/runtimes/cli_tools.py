@@ -28,6 +28,7 @@ __all__ = [
     "CliPaths",
     "Version",
     "check_cli",
+    "installed",
     "locate",
     "missing_credentials",
     "parse_version",
@@ -167,6 +168,33 @@ def missing_credentials(cli: AgentCli, env: Mapping[str, str], extra_env: tuple[
     return f"{cli.name}: no credentials; set {' or '.join(dict.fromkeys(names))}{logins}"
 
 
+#: what ``installed`` found, by executable and its modification time (a process asks once per binary)
+_INSTALLED: dict[tuple[str, Path, int], Version | None] = {}
+
+
+async def installed(cli: AgentCli, env: Mapping[str, str]) -> str | None:
+    """None when this machine has a usable ``cli`` (found, answers ``--version``, not older than the minimum);
+    else why not. Credentials are not asked for: a task's come with it (the organisation's agent secrets)."""
+    try:
+        path = locate(cli, None, env)
+        key = (cli.name, path, path.stat().st_mtime_ns)
+        if key not in _INSTALLED:
+            _INSTALLED[key] = await read_version(path, env, timeout_s=30.0)
+        version = _INSTALLED[key]
+    except (AgentCliError, TimeoutError, RuntimeFailure, OSError) as exc:
+        return str(exc)
+    return _version_problem(cli, path, version)
+
+
+def _version_problem(cli: AgentCli, path: Path, version: Version | None) -> str | None:
+    """Why ``version`` (what ``path --version`` said) will not do, or None."""
+    if version is None:
+        return f"{cli.name}: cannot tell the version of {path}"
+    if version < cli.minimum:
+        return f"{cli.name}: {path} is version {_show(version)}, older than the minimum {_show(cli.minimum)}"
+    return None
+
+
 async def check_cli(
     cli: AgentCli, configured: str | None, env: Mapping[str, str], *, extra_credentials: tuple[str, ...] = ()
 ) -> tuple[Path, Version]:
@@ -176,13 +204,9 @@ async def check_cli(
         version = await read_version(path, env)
     except (TimeoutError, RuntimeFailure) as exc:
         raise AgentCliError(f"{cli.name}: {path} --version failed ({exc}); {cli.install_hint()}") from None
-    if version is None:
-        raise AgentCliError(f"{cli.name}: cannot tell the version of {path}; {cli.install_hint()}")
-    if version < cli.minimum:
-        raise AgentCliError(
-            f"{cli.name}: {path} is version {_show(version)}, older than the minimum {_show(cli.minimum)}; "
-            f"{cli.install_hint()}"
-        )
+    problem = _version_problem(cli, path, version)
+    if problem is not None or version is None:
+        raise AgentCliError(f"{problem}; {cli.install_hint()}")
     problem = missing_credentials(cli, env, extra_credentials)
     if problem is not None:
         raise AgentCliError(problem)

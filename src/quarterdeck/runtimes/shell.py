@@ -52,6 +52,8 @@ class ShellRuntime:
             env={**task.env, **task.options.env},
             timeout_s=task.timeout_s,
             on_line=line,
+            grace_s=task.kill_grace_s,
+            reap=True,
         )
         if result.timed_out:
             return RunResult(ok=False, error=f"timed out after {task.timeout_s:g}s", retryable=True)

@@ -62,11 +62,16 @@ class Keyring:
 
 
 def load_or_create_key_file(path: Path) -> str:
-    """The key stored at ``path``; created first (mode 0600, never overwritten) when missing."""
+    """The key stored at ``path``; created first (mode 0600, never overwritten) when missing.
+
+    An existing file readable by others than its owner is made 0600 before it is read.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
         return path.read_text().strip()
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_urlsafe(48) + "\n")
@@ -83,6 +88,10 @@ class KeySettings(BaseSettings):
     secret_key: SecretStr | None = None
     #: several keys for rotation, newest first (JSON list); the newest signs and seals, all verify and open
     secret_keys: list[SecretStr] = Field(default_factory=list)
+
+    def configured(self) -> bool:
+        """Keys are given by the settings (not the state directory's generated file)."""
+        return bool(self.secret_keys) or self.secret_key is not None
 
     def master_keys(self, state_dir: Path) -> list[str]:
         """The configured keys, newest first; with none configured, the state directory's generated key."""

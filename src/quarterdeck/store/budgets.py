@@ -13,13 +13,23 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quarterdeck.domain.statuses import RunStatus
+from quarterdeck.domain.statuses import RunStatus, WaitingFor
 from quarterdeck.errors import InputError, LeaseLost
 from quarterdeck.store import runs as run_store
+from quarterdeck.store import supervision
 from quarterdeck.store.records import Claim
 from quarterdeck.store.tables import attempts, cost_entries, runs, tasks
+from quarterdeck.store.types import utcnow
 
-__all__ = ["CostEntry", "add_budget", "mark_exhausted", "release_reservations", "reserve", "settle"]
+__all__ = [
+    "CostEntry",
+    "Reservation",
+    "add_budget",
+    "mark_exhausted",
+    "release_reservations",
+    "reserve",
+    "settle",
+]
 
 #: slack for float sums of money
 _EPSILON = 1e-9
@@ -37,27 +47,58 @@ class CostEntry:
     source: str = ""
 
 
-async def reserve(conn: AsyncConnection, claim: Claim, amount_usd: float) -> bool:
-    """Reserve ``amount_usd`` of the run's budget for the claimed attempt; False if it does not fit."""
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What was reserved for a step, and the most the step may spend: the run's budget left to it."""
+
+    amount_usd: float
+    #: the run's budget not spent or reserved by other steps (this reservation included); None: no run budget
+    cap_usd: float | None
+
+
+async def reserve(conn: AsyncConnection, claim: Claim, wanted_usd: float) -> Reservation | None:
+    """Reserve up to ``wanted_usd`` of the run's budget for the claimed attempt: all of it when it fits, else
+    what remains; None when nothing remains (or the run is not running).
+
+    The update is conditional on the row being as it was read, so concurrent workers never reserve more
+    than the budget between them (a lost race reads again).
+    """
     run_id = claim.task.run_id
-    fits = sa.or_(
-        runs.c.budget_usd.is_(None), runs.c.spent_usd + runs.c.reserved_usd + amount_usd <= runs.c.budget_usd + _EPSILON
-    )
-    result = await conn.execute(
-        runs.update()
-        .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING, fits)
-        .values(reserved_usd=runs.c.reserved_usd + amount_usd)
-    )
-    if result.rowcount != 1:
-        return False
+    while True:
+        row = (
+            await conn.execute(
+                sa.select(runs.c.budget_usd, runs.c.spent_usd, runs.c.reserved_usd).where(
+                    runs.c.id == run_id, runs.c.status == RunStatus.RUNNING
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        budget, spent, reserved = row
+        cap = None if budget is None else round(float(budget) - float(spent) - float(reserved), 6)
+        if cap is not None and cap <= _EPSILON:
+            return None
+        granted = wanted_usd if cap is None else min(wanted_usd, cap)
+        result = await conn.execute(
+            runs.update()
+            .where(
+                runs.c.id == run_id,
+                runs.c.status == RunStatus.RUNNING,
+                runs.c.spent_usd == spent,
+                runs.c.reserved_usd == reserved,
+            )
+            .values(reserved_usd=runs.c.reserved_usd + granted)
+        )
+        if result.rowcount == 1:
+            break
     moved = await conn.execute(
         attempts.update()
         .where(attempts.c.id == claim.attempt_id, attempts.c.lease_token == claim.lease_token)
-        .values(reserved_usd=attempts.c.reserved_usd + amount_usd)
+        .values(reserved_usd=attempts.c.reserved_usd + granted)
     )
     if moved.rowcount != 1:
         raise LeaseLost(f"attempt {claim.attempt_id} is not ours")
-    return True
+    return Reservation(granted, cap)
 
 
 async def settle(conn: AsyncConnection, claim: Claim, entry: CostEntry | None, *, now: datetime) -> None:
@@ -110,8 +151,13 @@ async def release_reservations(conn: AsyncConnection, attempt_ids: list[str]) ->
 
 
 async def mark_exhausted(conn: AsyncConnection, run_id: str) -> bool:
-    """Pause the run as ``budget_exhausted``; True if it moved."""
-    return await run_store.update_run_status(conn, run_id, RunStatus.BUDGET_EXHAUSTED, allowed_from=[RunStatus.RUNNING])
+    """The run waits for more budget (a crew's run asks for it in an approval); True if it moved."""
+    moved = await run_store.update_run_status(
+        conn, run_id, RunStatus.WAITING, allowed_from=[RunStatus.RUNNING], waiting_for=WaitingFor.BUDGET
+    )
+    if moved:
+        await supervision.request_step(conn, run_id, "budget", now=utcnow())
+    return moved
 
 
 async def add_budget(conn: AsyncConnection, run_id: str, amount_usd: float) -> float:
@@ -127,7 +173,12 @@ async def add_budget(conn: AsyncConnection, run_id: str, amount_usd: float) -> f
         .where(runs.c.id == run_id)
         .values(
             budget_usd=limit,
-            status=sa.case((runs.c.status == RunStatus.BUDGET_EXHAUSTED, RunStatus.RUNNING.value), else_=runs.c.status),
+            status=sa.case((_WAITS_FOR_BUDGET, RunStatus.RUNNING.value), else_=runs.c.status),
+            waiting_for=sa.case((_WAITS_FOR_BUDGET, None), else_=runs.c.waiting_for),
         )
     )
     return limit
+
+
+#: a run that waits for more budget
+_WAITS_FOR_BUDGET = sa.and_(runs.c.status == RunStatus.WAITING, runs.c.waiting_for == WaitingFor.BUDGET.value)

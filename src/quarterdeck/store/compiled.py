@@ -4,10 +4,12 @@ SQLAlchemy's execution layer costs ~130 µs of CPU per statement (cache lookup, 
 set-up) where the statement itself takes a few µs on SQLite. The hot path (claims, grouped outcomes,
 run probes, events) builds its statements with SQLAlchemy Core as before; ``Compiled`` compiles each
 once per dialect to its SQL text, the order of its parameters and the type conversions of its
-parameters and result columns — the same ones SQLAlchemy applies — and ``fetch``/``execute``/
-``execute_many`` run it on the driver connection under the SQLAlchemy connection, inside the same
-transaction (``sqlite3`` on the event loop's thread, ``asyncpg`` awaited directly or, inside
-``database.in_one_switch``, from its greenlet).
+parameters and result columns — the ones SQLAlchemy applies, taken from the public ``TypeEngine``
+API (``dialect_impl``, ``bind_processor``, ``result_processor``) — and ``fetch``/``execute``/
+``execute_many`` run it on the driver connection under the SQLAlchemy connection
+(``PoolProxiedConnection.driver_connection``), inside the same transaction: the ``sqlite3``
+connection on the event loop's thread (``sqlite_driver.py``), or asyncpg's own API, awaited directly
+or, inside ``database.in_one_switch``, from its greenlet (``postgres_driver.py``).
 
 Driver errors are wrapped as SQLAlchemy wraps them (``DBAPIError``; a dropped PostgreSQL connection is
 invalidated), so ``database.translate_errors`` and the callers' retries see no difference.
@@ -18,9 +20,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -28,12 +30,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.util import await_
+
+from quarterdeck.store import postgres_driver
 
 __all__ = ["Compiled", "RowsInsert", "dialect_name", "execute", "execute_many", "fetch"]
 
 _Processor = Callable[[Any], Any]
-_T = TypeVar("_T")
 #: a position whose value the caller gives (the others are fixed in the statement)
 _GIVEN = object()
 
@@ -87,8 +89,7 @@ class Compiled:
         names = tuple(compiled.positiontup or ())
         if any(name.startswith("__[POSTCOMPILE") for name in names) or compiled.literal_execute_params:
             raise ValueError("a statement with expanding parameters cannot be compiled once")
-        processors = cast(Mapping[str, _Processor], compiled._bind_processors)
-        binds = tuple(processors.get(name) for name in names)
+        binds = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
         fixed: list[Any] = []
         for name, convert in zip(names, binds, strict=True):
             bind = compiled.binds[name]
@@ -96,7 +97,8 @@ class Compiled:
                 fixed.append(_GIVEN)
             else:
                 fixed.append(bind.value if convert is None else convert(bind.value))
-        results = tuple(_result_processor(column.type, dialect) for column in compiled._result_columns or ())
+        returned = cast(Sequence[sa.ColumnElement[Any]], getattr(self.statement, "exported_columns", ()))
+        results = tuple(_result_processor(column.type, dialect) for column in returned)
         return _Form(compiled.string, names, tuple(fixed), binds, results)
 
 
@@ -105,7 +107,7 @@ def _result_processor(type_: sa.types.TypeEngine[Any], dialect: Dialect) -> _Pro
     on the column's type code in the driver's description, unknown here: those get none, because the
     driver returns them as Python floats already (``Float`` columns are double precision)."""
     try:
-        return type_._cached_result_processor(dialect, None)
+        return type_.dialect_impl(dialect).result_processor(dialect, None)
     except (TypeError, exc.InvalidRequestError):
         if not isinstance(type_, sa.Float):
             raise
@@ -123,10 +125,8 @@ def _sync(conn: AsyncConnection) -> sa.Connection:
 async def _run(conn: AsyncConnection, form: _Form, arguments: Any, mode: str) -> tuple[list[Any], int]:
     """Run the statement: ``mode`` is ``fetch`` (rows), ``execute`` (row count) or ``many``."""
     sync = _sync(conn)
-    dialect = sync.dialect
-    pooled = sync.connection
-    if dialect.name == "sqlite":
-        raw: sqlite3.Connection = pooled.driver_connection._conn  # type: ignore[union-attr]
+    if sync.dialect.name == "sqlite":
+        raw = cast(sqlite3.Connection, sync.connection.driver_connection)
         try:
             if mode == "many":
                 raw.executemany(form.sql, arguments)
@@ -138,39 +138,14 @@ async def _run(conn: AsyncConnection, form: _Form, arguments: Any, mode: str) ->
             return rows, count
         except sqlite3.Error as error:
             raise exc.DBAPIError.instance(form.sql, arguments, error, sqlite3.Error) from error
-    adapted: Any = pooled.dbapi_connection
-    driver = adapted._connection
-    try:
-        if adapted._transaction is None:  # asyncpg's adapter begins at the first statement
-            await _awaited(conn, adapted._start_transaction())
-        if mode == "fetch":
-            return list(await _awaited(conn, driver.fetch(form.sql, *arguments))), -1
-        if mode == "many":
-            await _awaited(conn, driver.executemany(form.sql, arguments))
-            return [], -1
-        status: str = await _awaited(conn, driver.execute(form.sql, *arguments))
-        return [], int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else -1
-    except exc.DBAPIError:
-        raise
-    except Exception as error:
-        try:
-            adapted._handle_exception(error)
-        except Exception as translated:
-            disconnect = dialect.is_disconnect(translated, adapted, None)  # type: ignore[arg-type]
-            wrapped = exc.DBAPIError.instance(
-                form.sql, arguments, translated, dialect.loaded_dbapi.Error, connection_invalidated=disconnect
-            )
-            if disconnect:
-                sync.invalidate(translated)
-            raise wrapped from error
-        raise
-
-
-async def _awaited(conn: AsyncConnection, coroutine: Coroutine[Any, Any, _T]) -> _T:
-    """Inside ``in_one_switch`` (not an ``AsyncConnection``) a driver coroutine is awaited from the greenlet."""
-    if isinstance(conn, AsyncConnection):
-        return await coroutine
-    return await_(coroutine)
+    if mode == "fetch":
+        fetched = await postgres_driver.call(conn, form.sql, arguments, lambda d: d.fetch(form.sql, *arguments))
+        return list(fetched), -1
+    if mode == "many":
+        await postgres_driver.call(conn, form.sql, arguments, lambda d: d.executemany(form.sql, arguments))
+        return [], -1
+    status = await postgres_driver.call(conn, form.sql, arguments, lambda d: d.execute(form.sql, *arguments))
+    return [], int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else -1
 
 
 def dialect_name(conn: AsyncConnection) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quarterdeck.domain.statuses import DEAD_TASK, AttemptStatus, RunStatus, TaskStatus
+from quarterdeck.domain.statuses import DEAD_TASK, AttemptStatus, RunStatus, TaskStatus, WaitingFor
 from quarterdeck.errors import InputError
 from quarterdeck.store import budgets
 from quarterdeck.store import runs as run_store
@@ -81,7 +81,7 @@ async def cancel_run(conn: AsyncConnection, run_id: str, *, now: datetime) -> li
         conn,
         run_id,
         RunStatus.CANCELLED,
-        allowed_from=[RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.BUDGET_EXHAUSTED],
+        allowed_from=[RunStatus.PLANNING, RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.WAITING],
     )
     return sorted(task_id for _, task_id in cancelled)
 
@@ -132,14 +132,21 @@ async def requeue_task(conn: AsyncConnection, run_id: str, task_id: str, *, now:
         unblocked -= set(await task_store.block_dependants(conn, pk, f"dependency {other_id!r} failed", now))
     await conn.execute(
         runs.update()
-        .where(runs.c.id == run_id, runs.c.status.in_([RunStatus.FAILED, RunStatus.CANCELLED]))
-        .values(status=RunStatus.RUNNING, finished_at=None, updated_at=now)
+        .where(
+            runs.c.id == run_id,
+            sa.or_(
+                runs.c.status.in_([RunStatus.FAILED, RunStatus.CANCELLED]),
+                sa.and_(runs.c.status == RunStatus.WAITING, runs.c.waiting_for == WaitingFor.REPLAN.value),
+            ),
+        )
+        .values(status=RunStatus.RUNNING, finished_at=None, updated_at=now, waiting_for=None)
     )
     return sorted(unblocked)
 
 
-async def release_task(conn: AsyncConnection, claim: Claim, *, now: datetime) -> bool:
-    """Hand a claimed task back to ``ready`` at once (a worker stopping hard), fenced by the lease."""
+async def release_task(conn: AsyncConnection, claim: Claim, *, now: datetime, reason: str | None = None) -> bool:
+    """Hand a claimed task back to ``ready`` at once (a worker stopping hard, or an attempt that met an
+    infrastructure error: ``reason``), fenced by the lease; the attempt ends cancelled, not failed."""
     result = await conn.execute(
         tasks.update()
         .where(
@@ -154,7 +161,7 @@ async def release_task(conn: AsyncConnection, claim: Claim, *, now: datetime) ->
     await conn.execute(
         attempts.update()
         .where(attempts.c.id == claim.attempt_id)
-        .values(status=AttemptStatus.CANCELLED, finished_at=now, error="worker stopped; released")
+        .values(status=AttemptStatus.CANCELLED, finished_at=now, error=reason or "worker stopped; released")
     )
     await budgets.release_reservations(conn, [claim.attempt_id])
     return True

@@ -11,8 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import ids, plans
+from quarterdeck.domain.checkpoints import Checkpoint
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.errors import NotFound
+from quarterdeck.security.redaction import redact
 from quarterdeck.store.records import _FromRow
 from quarterdeck.store.tables import (
     approvals,
@@ -25,6 +27,7 @@ from quarterdeck.store.tables import (
     team_members,
     verdicts,
 )
+from quarterdeck.store.tasks import allowed_from
 from quarterdeck.store.types import utcnow
 
 __all__ = [
@@ -177,8 +180,8 @@ async def create_message(
             sender=sender,
             recipient=recipient,
             type=type,
-            content=content,
-            data=data or {},
+            content=redact(content),
+            data=redact(data or {}),
             created_at=utcnow(),
         )
     )
@@ -214,8 +217,8 @@ async def create_verdict(
         "attempt_id": attempt_id,
         "revision": revision,
         "verdict": verdict,
-        "criteria": criteria,
-        "summary": summary,
+        "criteria": redact(criteria),
+        "summary": redact(summary),
         "reviewer": reviewer,
         "created_at": utcnow(),
     }
@@ -262,7 +265,7 @@ async def create_approval(
         "task_id": task_id,
         "kind": kind,
         "status": "pending",
-        "payload": payload,
+        "payload": redact(payload),
         "requested_by": requested_by,
         "requested_at": utcnow(),
         "decided_by": None,
@@ -342,6 +345,14 @@ async def create_plan_version(
     }
     result = await conn.execute(plan_versions.insert().values(**row).returning(plan_versions.c.id))
     return PlanVersionRecord.from_row({"id": result.scalar_one(), **row})
+
+
+async def update_approval_payload(conn: AsyncConnection, approval_id: str, payload: dict[str, Any]) -> bool:
+    """Change what a still pending approval asks (a plan edited before its approval); False if it was decided."""
+    result = await conn.execute(
+        approvals.update().where(approvals.c.id == approval_id, approvals.c.status == "pending").values(payload=payload)
+    )
+    return result.rowcount == 1
 
 
 async def update_plan_version(conn: AsyncConnection, run_id: str, version: int, *, status: str) -> None:
@@ -478,7 +489,7 @@ async def repoint_dependants(conn: AsyncConnection, pk: int, new_pks: Sequence[i
 
 async def retire_task(conn: AsyncConnection, pk: int, *, resolved_by: str, reason: str, now: datetime) -> None:
     """Take a task out of the plan: a waiting one is cancelled; it keeps its history and ``resolved_by``."""
-    checkpoint = {"resolved_by": resolved_by}
+    checkpoint = Checkpoint(resolved_by=resolved_by).to_json()
     await conn.execute(
         tasks.update()
         .where(tasks.c.pk == pk, tasks.c.status.in_([TaskStatus.PENDING, TaskStatus.READY]))
@@ -501,7 +512,7 @@ async def reconcile_waiting(conn: AsyncConnection, run_id: str, *, now: datetime
     retired: set[int] = set()
     for pk, task_id, st, cp in rows:
         status[pk], names[pk] = TaskStatus(st), task_id
-        if (cp or {}).get("resolved_by"):
+        if Checkpoint.from_json(cp).resolved_by:
             retired.add(pk)
     edges = await conn.execute(
         sa.select(dependencies.c.task_pk, dependencies.c.depends_on_pk).where(dependencies.c.task_pk.in_(list(status)))
@@ -523,24 +534,32 @@ async def reconcile_waiting(conn: AsyncConnection, run_id: str, *, now: datetime
                 target = TaskStatus.BLOCKED
             else:
                 target = TaskStatus.READY if waiting == 0 else TaskStatus.PENDING
-            values: dict[str, Any] = {"pending_deps": waiting}
-            if target is not current:
-                values.update(status=target, error=None, finished_at=None)
-                if target is TaskStatus.BLOCKED:
-                    values.update(error="a dependency failed", finished_at=now)
-                status[pk] = target
-                changed.append((names[pk], target))
-                moved = True
-            await conn.execute(tasks.update().where(tasks.c.pk == pk).values(**values))
+            if target is current:
+                await conn.execute(tasks.update().where(tasks.c.pk == pk).values(pending_deps=waiting))
+                continue
+            blocked = target is TaskStatus.BLOCKED
+            await conn.execute(
+                tasks.update()
+                .where(tasks.c.pk == pk, tasks.c.status.in_(allowed_from(target)))
+                .values(
+                    status=target,
+                    pending_deps=waiting,
+                    error="a dependency failed" if blocked else None,
+                    finished_at=now if blocked else None,
+                )
+            )
+            status[pk] = target
+            changed.append((names[pk], target))
+            moved = True
     return changed
 
 
 async def reopen_run(conn: AsyncConnection, run_id: str, *, now: datetime) -> bool:
-    """A failed run runs again (its plan changed); True if it was reopened."""
+    """A failed run, or one waiting for its re-plan, runs again (its plan changed); True if it was reopened."""
     result = await conn.execute(
         runs.update()
-        .where(runs.c.id == run_id, runs.c.status == RunStatus.FAILED)
-        .values(status=RunStatus.RUNNING, finished_at=None, updated_at=now, error=None)
+        .where(runs.c.id == run_id, runs.c.status.in_([RunStatus.FAILED, RunStatus.WAITING]))
+        .values(status=RunStatus.RUNNING, finished_at=None, updated_at=now, error=None, waiting_for=None)
     )
     return result.rowcount == 1
 

@@ -9,6 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from quarterdeck.domain import events as events_domain
+from quarterdeck.security.redaction import redact
 from quarterdeck.store import compiled
 from quarterdeck.store.records import EventRecord
 from quarterdeck.store.tables import events
@@ -46,9 +48,20 @@ class NewEvent:
     task_id: str | None = None
     attempt_id: str | None = None
 
+    def __post_init__(self) -> None:
+        # one definition of each type's payload (``domain/events.py``): a key it does not declare is a bug here
+        if extra := events_domain.undeclared(self.type, self.payload):
+            raise ValueError(
+                f"a {self.type} event's payload has keys its type does not declare: {', '.join(extra)} "
+                "(declare them in quarterdeck/domain/events.py SPECS)"
+            )
+
 
 async def create_events(conn: AsyncConnection, new: Sequence[NewEvent]) -> None:
-    """Append events in order; when the transaction collects them for commit listeners, with their ids."""
+    """Append events in order; when the transaction collects them for commit listeners, with their ids.
+
+    Payloads are recorded redacted (``security/redaction.py``): no secret reaches the log or the feed.
+    """
     if not new:
         return
     now = utcnow()
@@ -58,7 +71,7 @@ async def create_events(conn: AsyncConnection, new: Sequence[NewEvent]) -> None:
             "task_id": e.task_id,
             "attempt_id": e.attempt_id,
             "type": e.type,
-            "payload": e.payload,
+            "payload": redact(e.payload),
             "created_at": now,
         }
         for e in new

@@ -27,6 +27,7 @@ __all__ = [
     "create_api_key",
     "create_refresh_token",
     "create_user",
+    "has_users",
     "normalise_email",
     "read_api_key",
     "read_api_key_by_prefix",
@@ -152,6 +153,11 @@ async def read_users(
         query = query.where(users.c.id > after)
     rows = await conn.execute(query.order_by(users.c.id).limit(limit))
     return [UserRecord.from_row(r._mapping) for r in rows]
+
+
+async def has_users(conn: AsyncConnection) -> bool:
+    """Whether anyone at all can sign in yet (a fresh installation has no user)."""
+    return (await conn.execute(sa.select(users.c.id).limit(1))).first() is not None
 
 
 async def count_admins(conn: AsyncConnection, org_id: str) -> int:

@@ -29,6 +29,7 @@ __all__ = [
     "read_dependencies",
     "read_queue",
     "read_run",
+    "read_run_labels",
     "read_run_orgs",
     "read_run_page",
     "read_task",
@@ -73,6 +74,8 @@ class RunSummary:
     goal: str | None
     project_id: str | None
     error: str | None
+    #: what a ``waiting`` run waits for
+    waiting_for: str | None
 
 
 # The columns in RunSummary's order, so that a row is the record's arguments.
@@ -259,6 +262,14 @@ async def read_queue(conn: AsyncConnection, *, org_id: str, limit: int = 200) ->
         )
         out[str(status)] = [TaskRecord.from_row(r._mapping) for r in rows]
     return out
+
+
+async def read_run_labels(conn: AsyncConnection, run_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """The name and status of each run, to show beside its tasks."""
+    if not run_ids:
+        return {}
+    rows = await conn.execute(sa.select(runs.c.id, runs.c.name, runs.c.status).where(runs.c.id.in_(list(run_ids))))
+    return {run_id: (name, str(status)) for run_id, name, status in rows}
 
 
 async def read_run_orgs(conn: AsyncConnection, run_ids: Sequence[str]) -> dict[str, str]:

@@ -15,7 +15,15 @@ from quarterdeck.domain import ids
 from quarterdeck.errors import Conflict, NotFound
 from quarterdeck.store.tables import projects, runs
 
-__all__ = ["ProjectRecord", "create_project", "delete_project", "read_project", "read_projects", "update_project"]
+__all__ = [
+    "ProjectRecord",
+    "create_project",
+    "delete_project",
+    "read_project",
+    "read_projects",
+    "read_repo_paths",
+    "update_project",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,12 @@ async def read_projects(
         query = query.where(projects.c.id > after)
     rows = await conn.execute(query.order_by(projects.c.id).limit(limit))
     return [ProjectRecord.from_row(r._mapping) for r in rows]
+
+
+async def read_repo_paths(conn: AsyncConnection) -> list[tuple[str, str]]:
+    """(organisation, repository path) of every project of every organisation: who owns which repository."""
+    rows = await conn.execute(sa.select(projects.c.org_id, projects.c.repo_path))
+    return [(org, path) for org, path in rows]
 
 
 async def update_project(

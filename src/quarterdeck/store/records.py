@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Self
 
+from quarterdeck.domain.checkpoints import Checkpoint
 from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
 
 __all__ = ["AttemptRecord", "Claim", "EventRecord", "RunRecord", "TaskRecord"]
@@ -50,6 +51,9 @@ class RunRecord(_FromRow):
     org_id: str
     project_id: str | None
     goal: str | None
+    traceparent: str | None = None
+    #: what a ``waiting`` run waits for (``WaitingFor``), else None
+    waiting_for: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RunStatus(self.status))
@@ -85,7 +89,8 @@ class TaskRecord(_FromRow):
     lease_expires_at: datetime | None
     attempt_id: str | None
     commit_sha: str | None
-    checkpoint: dict[str, Any] | None
+    #: read from the stored JSON object (or NULL) in ``__post_init__``
+    checkpoint: Checkpoint
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -98,6 +103,8 @@ class TaskRecord(_FromRow):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TaskStatus(self.status))
+        if not isinstance(self.checkpoint, Checkpoint):
+            object.__setattr__(self, "checkpoint", Checkpoint.from_json(self.checkpoint))
 
 
 @dataclass(frozen=True, slots=True)

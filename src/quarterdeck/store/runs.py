@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import conflicts, plans
-from quarterdeck.domain.statuses import RunStatus, TaskStatus
+from quarterdeck.domain.checkpoints import Checkpoint
+from quarterdeck.domain.statuses import RunStatus, TaskStatus, WaitingFor
 from quarterdeck.errors import NotFound
-from quarterdeck.store import compiled
+from quarterdeck.store import compiled, supervision
 from quarterdeck.store.records import RunRecord
-from quarterdeck.store.tables import DEFAULT_ORG, dependencies, runs, task_conflicts, tasks
+from quarterdeck.store.tables import DEFAULT_ORG, dependencies, runs, task_conflicts, task_requirements, tasks
 from quarterdeck.store.types import utcnow
 
 __all__ = [
+    "create_plan_tasks",
+    "create_planning_run",
     "create_run",
+    "delete_plan_tasks",
     "finish_run_if_done",
     "first_unfinished",
     "lock_run",
@@ -38,6 +43,48 @@ _TASK_COLUMNS = (
 _INSERT_TASKS = compiled.RowsInsert(tasks, _TASK_COLUMNS, shared=("created_at",))
 
 
+def _run_row(
+    *,
+    run_id: str,
+    name: str,
+    status: RunStatus,
+    repo_path: str,
+    base_ref: str,
+    integration_branch: str,
+    merge_strategy: str,
+    plan_path: str | None,
+    budget_usd: float | None,
+    org_id: str,
+    project_id: str | None,
+    goal: str | None,
+    traceparent: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new run's row: nothing spent or reserved, not finished, waiting for no one."""
+    return {
+        "id": run_id,
+        "name": name,
+        "status": status,
+        "repo_path": repo_path,
+        "base_ref": base_ref,
+        "integration_branch": integration_branch,
+        "merge_strategy": merge_strategy,
+        "plan_path": plan_path,
+        "budget_usd": budget_usd,
+        "spent_usd": 0.0,
+        "reserved_usd": 0.0,
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": None,
+        "error": None,
+        "org_id": org_id,
+        "project_id": project_id,
+        "goal": goal,
+        "traceparent": traceparent,
+        "waiting_for": None,
+    }
+
+
 async def create_run(
     conn: AsyncConnection,
     *,
@@ -52,6 +99,7 @@ async def create_run(
     project_id: str | None = None,
     goal: str | None = None,
     provider_keys: Mapping[str, str | None] | None = None,
+    traceparent: str | None = None,
 ) -> RunRecord:
     """Insert a run, its tasks (roots ``ready``, the rest ``pending``) and its dependency edges.
 
@@ -59,27 +107,60 @@ async def create_run(
     """
     keys = provider_keys or {}
     now = utcnow()
-    row = {
-        "id": run_id,
-        "name": plan.name,
-        "status": RunStatus.RUNNING,
-        "repo_path": repo_path,
-        "base_ref": base_ref,
-        "integration_branch": integration_branch,
-        "merge_strategy": merge_strategy,
-        "plan_path": plan.source.path,
-        "budget_usd": budget_usd,
-        "spent_usd": 0.0,
-        "reserved_usd": 0.0,
-        "created_at": now,
-        "updated_at": now,
-        "finished_at": None,
-        "error": None,
-        "org_id": org_id,
-        "project_id": project_id,
-        "goal": goal,
-    }
+    row = _run_row(
+        run_id=run_id, name=plan.name, status=RunStatus.RUNNING, repo_path=repo_path, base_ref=base_ref,
+        integration_branch=integration_branch, merge_strategy=merge_strategy, plan_path=plan.source.path,
+        budget_usd=budget_usd, org_id=org_id, project_id=project_id, goal=goal, traceparent=traceparent, now=now,
+    )  # fmt: skip
     await conn.execute(runs.insert(), [row])
+    await create_plan_tasks(conn, run_id, plan, provider_keys=keys, now=now)
+    return RunRecord.from_row(row)
+
+
+async def create_planning_run(
+    conn: AsyncConnection,
+    *,
+    run_id: str,
+    name: str,
+    goal: str,
+    repo_path: str,
+    base_ref: str,
+    integration_branch: str,
+    budget_usd: float | None,
+    merge_strategy: str,
+    org_id: str,
+    project_id: str | None,
+    traceparent: str | None = None,
+) -> RunRecord:
+    """Insert the run of a goal whose plan is still to come (``planning``, no task yet)."""
+    row = _run_row(
+        run_id=run_id, name=name, status=RunStatus.PLANNING, repo_path=repo_path, base_ref=base_ref,
+        integration_branch=integration_branch, merge_strategy=merge_strategy, plan_path="<goal>",
+        budget_usd=budget_usd, org_id=org_id, project_id=project_id, goal=goal, traceparent=traceparent, now=utcnow(),
+    )  # fmt: skip
+    await conn.execute(runs.insert(), [row])
+    return RunRecord.from_row(row)
+
+
+async def delete_plan_tasks(conn: AsyncConnection, run_id: str) -> None:
+    """Remove the tasks of a run that has not started any (its plan is replaced before it runs)."""
+    pks = sa.select(tasks.c.pk).where(tasks.c.run_id == run_id).scalar_subquery()
+    await conn.execute(dependencies.delete().where(dependencies.c.task_pk.in_(pks)))
+    await conn.execute(task_conflicts.delete().where(task_conflicts.c.task_pk.in_(pks)))
+    await conn.execute(tasks.delete().where(tasks.c.run_id == run_id))
+
+
+async def create_plan_tasks(
+    conn: AsyncConnection,
+    run_id: str,
+    plan: plans.Plan,
+    *,
+    provider_keys: Mapping[str, str | None] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Insert a plan's tasks into a run without any (roots ``ready``, the rest ``pending``) and their edges."""
+    keys = provider_keys or {}
+    now = now or utcnow()
     lengths = plans.path_lengths(plan)
     task_rows = [
         {
@@ -117,11 +198,13 @@ async def create_run(
     edges = [{"task_pk": pks[t.id], "depends_on_pk": pks[d]} for t in plan.tasks for d in t.depends_on]
     if edges:
         await conn.execute(dependencies.insert(), edges)
+    needs = [{"task_pk": pks[t.id], "requirement": r} for t in plan.tasks for r in t.requires]
+    if needs:
+        await conn.execute(task_requirements.insert(), needs)
     apart = [(pks[a], pks[b]) for a, b in conflicts.conflicting_pairs(plan)]
     if apart:
         rows = [{"task_pk": x, "other_pk": y} for a, b in apart for x, y in ((a, b), (b, a))]
         await conn.execute(task_conflicts.insert(), rows)
-    return RunRecord.from_row(row)
 
 
 async def read_run(conn: AsyncConnection, run_id: str) -> RunRecord:
@@ -148,13 +231,24 @@ async def read_runs(conn: AsyncConnection, *, limit: int = 50) -> list[RunRecord
 
 
 async def update_run_status(
-    conn: AsyncConnection, run_id: str, status: RunStatus, *, allowed_from: Sequence[RunStatus]
+    conn: AsyncConnection,
+    run_id: str,
+    status: RunStatus,
+    *,
+    allowed_from: Sequence[RunStatus],
+    waiting_for: WaitingFor | None = None,
+    error: str | None = None,
+    **more: object,
 ) -> bool:
-    """Move a run to ``status`` if it is in one of ``allowed_from``; True if it moved."""
+    """Move a run to ``status`` if it is in one of ``allowed_from``; True if it moved.
+
+    A ``waiting`` run names what it waits for; any other status clears it. ``more``: other columns to set."""
     now = utcnow()
-    values: dict[str, object] = {"status": status, "updated_at": now}
+    values: dict[str, object] = {"status": status, "updated_at": now, "waiting_for": waiting_for, **more}
     if status.terminal:
         values["finished_at"] = now
+    if error is not None:
+        values["error"] = error
     result = await conn.execute(
         runs.update().where(runs.c.id == run_id, runs.c.status.in_(list(allowed_from))).values(**values)
     )
@@ -170,22 +264,35 @@ async def finish_run_if_done(conn: AsyncConnection, run_id: str, now: datetime |
     if await first_unfinished(conn, run_id) is not None:
         return None
     unsuccessful = await conn.execute(
-        sa.select(tasks.c.status, tasks.c.checkpoint).where(
-            tasks.c.run_id == run_id, tasks.c.status != TaskStatus.SUCCEEDED
-        )
+        sa.select(tasks.c.status, tasks.c.checkpoint, tasks.c.id)
+        .where(tasks.c.run_id == run_id, tasks.c.status != TaskStatus.SUCCEEDED)
+        .order_by(tasks.c.seq)
     )
     # A task handed on — a conflict to its resolver, a failure to the tasks a re-plan put in its place —
     # is settled by those tasks, which are judged themselves.
-    failed = [s for s, cp in unsuccessful if not (cp or {}).get("resolved_by")]
+    failed = [(s, task_id) for s, cp, task_id in unsuccessful if not Checkpoint.from_json(cp).resolved_by]
     final = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     now = now or utcnow()
+    ending = [RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.WAITING]
+    first_failure = next((task_id for s, task_id in failed if s == TaskStatus.FAILED), None)
+    if first_failure is not None:
+        current = (await conn.execute(sa.select(runs.c.status, runs.c.waiting_for).where(runs.c.id == run_id))).one()
+        if current.status == RunStatus.WAITING and current.waiting_for == WaitingFor.REPLAN:
+            return None  # its re-plan is on its way already
+    # A crew's run whose task failed for good waits for its manager's re-plan (and a person's approval).
+    if first_failure is not None and await supervision.request_step(
+        conn, run_id, "replan", now=now, task_id=first_failure
+    ):
+        moved = await conn.execute(
+            runs.update()
+            .where(runs.c.id == run_id, runs.c.status.in_(ending))
+            .values(status=RunStatus.WAITING, waiting_for=WaitingFor.REPLAN, updated_at=now)
+        )
+        return RunStatus.WAITING if moved.rowcount == 1 else None
     moved = await conn.execute(
         runs.update()
-        .where(
-            runs.c.id == run_id,
-            runs.c.status.in_([RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.BUDGET_EXHAUSTED]),
-        )
-        .values(status=final, updated_at=now, finished_at=now)
+        .where(runs.c.id == run_id, runs.c.status.in_(ending))
+        .values(status=final, updated_at=now, finished_at=now, waiting_for=None)
     )
     return final if moved.rowcount == 1 else None
 

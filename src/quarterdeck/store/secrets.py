@@ -20,6 +20,7 @@ __all__ = [
     "delete_secret",
     "read_all_secrets",
     "read_secret",
+    "read_secret_names",
     "read_secrets",
     "update_sealed",
     "upsert_secret",
@@ -85,6 +86,14 @@ async def read_secrets(
         query = query.where(secrets.c.name > after)
     rows = await conn.execute(query.order_by(secrets.c.name).limit(limit))
     return [SecretRecord.from_row(r._mapping) for r in rows]
+
+
+async def read_secret_names(conn: AsyncConnection, *, org_id: str) -> list[str]:
+    """The names of an organisation's secrets that reach agents as environment variables (no values read)."""
+    query = sa.select(secrets.c.name).where(
+        secrets.c.org_id == org_id, secrets.c.kind.in_(("provider_key", "git_credential"))
+    )
+    return list((await conn.execute(query.order_by(secrets.c.name))).scalars())
 
 
 async def read_all_secrets(conn: AsyncConnection, *, org_id: str | None = None) -> list[SecretRecord]:

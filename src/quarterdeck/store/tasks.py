@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,8 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import ids, transitions
+from quarterdeck.domain.checkpoints import Checkpoint
 from quarterdeck.domain.statuses import AttemptStatus, TaskStatus
 from quarterdeck.errors import LeaseLost, NotFound, WorkspaceError
+from quarterdeck.security.redaction import redact
 from quarterdeck.store import budgets, compiled, dialects
 from quarterdeck.store.records import AttemptRecord, Claim, TaskRecord
 from quarterdeck.store.tables import attempts, dependencies, runs, tasks
@@ -91,8 +93,13 @@ async def claim_tasks(
     run_id: str | None = None,
     limits: Mapping[str, int] | None = None,
     count: int = 1,
+    avoid_repos: Collection[str] = (),
+    offers: tuple[str, ...] = (),
 ) -> list[Claim]:
     """Claim up to ``count`` of the best ready tasks, each with a fresh lease and a new attempt.
+
+    Tasks of runs whose repository is in ``avoid_repos`` (the worker cannot reach it) are left to others; a task
+    that requires something is claimed only if the worker ``offers`` all of it (sorted, so statements are shared).
 
     ``limits`` caps how many tasks run at once: ``global``, ``runtime:<name>``, ``role:<name>``, ``repo:<path>``,
     ``key:<ENV_NAME>`` (the provider key tasks spend through).
@@ -107,6 +114,8 @@ async def claim_tasks(
         if over is None:
             return []
         filters = over
+    if avoid_repos:
+        filters = [*filters, tasks.c.run_id.notin_(sa.select(runs.c.id).where(runs.c.repo_path.in_(list(avoid_repos))))]
     token = secrets.token_hex(16)
     params = {
         "claim_now": now,
@@ -120,10 +129,10 @@ async def claim_tasks(
     }
     if filters:  # built for these limits: through SQLAlchemy
         rows: Sequence[Sequence[Any]] = list(
-            await conn.execute(_build_claim(dialect, run_id is not None, filters), params)
+            await conn.execute(_build_claim(dialect, run_id is not None, filters, offers), params)
         )
     else:
-        rows = await compiled.fetch(conn, _claim_statement(dialect, run_id is not None), params)
+        rows = await compiled.fetch(conn, _claim_statement(dialect, run_id is not None, offers), params)
     claimed = sorted(
         (TaskRecord.from_columns(row) for row in rows),
         key=lambda t: (-t.priority, -t.path_length, t.seq, t.pk),
@@ -159,7 +168,7 @@ async def _open_attempts(
 
 
 def _build_claim(
-    dialect: str, by_run: bool, filters: Sequence[sa.ColumnElement[bool]] = ()
+    dialect: str, by_run: bool, filters: Sequence[sa.ColumnElement[bool]] = (), offers: Sequence[str] = ()
 ) -> sa.Update | sa.Select[Any]:
     """The claim statement: lease the picked ready tasks (``dialects.next_claimable``) and return their rows.
 
@@ -167,7 +176,7 @@ def _build_claim(
     instead of two. SQLite has no such CTE; ``claim_tasks`` inserts the attempts there.
     """
     # The picked rows are locked first (a CTE is evaluated before the update), then updated by join.
-    picked = dialects.next_claimable(dialect, by_run=by_run, filters=filters).cte("picked")
+    picked = dialects.next_claimable(dialect, by_run=by_run, filters=filters, offers=offers).cte("picked")
     now = sa.bindparam("claim_now", type_=tasks.c.started_at.type)
     worker = sa.bindparam("claim_worker", type_=tasks.c.worker_id.type)
     token = sa.bindparam("claim_token", type_=tasks.c.lease_token.type)
@@ -211,9 +220,9 @@ def _build_claim(
 
 
 @functools.cache
-def _claim_statement(dialect: str, by_run: bool) -> compiled.Compiled:
+def _claim_statement(dialect: str, by_run: bool, offers: tuple[str, ...] = ()) -> compiled.Compiled:
     """The claim statement without limit filters, built and compiled once: building it costs more than running it."""
-    return compiled.Compiled(_build_claim(dialect, by_run))
+    return compiled.Compiled(_build_claim(dialect, by_run, offers=offers))
 
 
 _ATTEMPT_OPENED = ("id", "task_pk", "number", "status", "worker_id", "lease_token", "heartbeat_at", "started_at")
@@ -277,15 +286,20 @@ async def renew_lease(conn: AsyncConnection, claim: Claim, *, lease_s: float, no
     await conn.execute(attempts.update().where(attempts.c.id == claim.attempt_id).values(heartbeat_at=now))
 
 
-async def update_checkpoint(conn: AsyncConnection, claim: Claim, checkpoint: dict[str, object]) -> None:
-    """Record the steps the attempt has completed, fenced by its lease."""
+async def update_checkpoint(conn: AsyncConnection, claim: Claim, checkpoint: Checkpoint) -> None:
+    """Record the steps the attempt has completed (redacted: a transcript may quote a secret), fenced by its lease."""
     result = await conn.execute(
         tasks.update()
         .where(tasks.c.pk == claim.task.pk, tasks.c.lease_token == claim.lease_token)
-        .values(checkpoint=checkpoint)
+        .values(checkpoint=redact(_stored(checkpoint)))
     )
     if result.rowcount != 1:
         raise LeaseLost(f"task {claim.task.id!r} attempt {claim.attempt_number} lost its lease")
+
+
+def _stored(checkpoint: Checkpoint | None) -> dict[str, Any] | None:
+    """A checkpoint as the ``checkpoint`` column holds it (NULL when there is none)."""
+    return None if checkpoint is None else checkpoint.to_json() or None
 
 
 async def allocate_port(conn: AsyncConnection, claim: Claim, *, dialect: str, first: int, last: int) -> int:
@@ -316,7 +330,7 @@ async def update_attempt(conn: AsyncConnection, claim: Claim, **values: object) 
     result = await conn.execute(
         attempts.update()
         .where(attempts.c.id == claim.attempt_id, attempts.c.lease_token == claim.lease_token)
-        .values(**values)
+        .values(**redact(values))
     )
     if result.rowcount != 1:
         raise LeaseLost(f"attempt {claim.attempt_id} is not ours")
@@ -330,6 +344,8 @@ async def _finish(
     now: datetime,
     **values: object,
 ) -> None:
+    # the error and the checkpoint are recorded redacted: a step's output may quote a secret
+    values = redact(values)
     result = await conn.execute(
         tasks.update()
         .where(
@@ -561,7 +577,7 @@ async def fail_task(
     error: str,
     retry_at: datetime | None,
     now: datetime,
-    checkpoint: dict[str, object] | None = None,
+    checkpoint: Checkpoint | None = None,
     status: TaskStatus = TaskStatus.FAILED,
     block: bool = True,
 ) -> list[str]:
@@ -581,7 +597,7 @@ async def fail_task(
             error=error,
             not_before=retry_at,
             failures=tasks.c.failures + 1,
-            checkpoint=checkpoint,
+            checkpoint=_stored(checkpoint),
         )
         return []
     await _finish(
@@ -593,7 +609,7 @@ async def fail_task(
         error=error,
         finished_at=now,
         failures=tasks.c.failures + 1,
-        checkpoint=checkpoint,
+        checkpoint=_stored(checkpoint),
     )
     if not block:
         return []
@@ -609,7 +625,7 @@ async def create_follow_up(
     prompt: str,
     runtime: str,
     options: dict[str, object],
-    checkpoint: dict[str, object],
+    checkpoint: Checkpoint,
     now: datetime,
 ) -> None:
     """Add a ready task to the original's run that takes over its place in the DAG.
@@ -641,7 +657,7 @@ async def create_follow_up(
             pending_deps=0,
             attempts=0,
             failures=0,
-            checkpoint=checkpoint,
+            checkpoint=_stored(checkpoint),
             created_at=now,
         )
         .returning(tasks.c.pk)

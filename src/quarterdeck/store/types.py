@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
-__all__ = ["JSON", "Timestamp", "utcnow"]
+__all__ = ["JSON", "Timestamp", "Vector", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -37,3 +38,28 @@ class Timestamp(sa.TypeDecorator[datetime]):
 
 
 JSON: sa.types.TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class Vector(sa.TypeDecorator[bytes]):
+    """An embedding: float32 values. SQLite keeps them as a BLOB (sqlite-vec's own format, little-endian
+    float32); PostgreSQL as ``real[]``, which its SQL can compute with (and pgvector casts to ``vector``).
+    Bound and read as the BLOB's bytes on both, so callers hold one form (``numpy.frombuffer`` reads it)."""
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(sa.REAL))
+        return dialect.type_descriptor(sa.LargeBinary())
+
+    def process_bind_param(self, value: bytes | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "postgresql":
+            return value
+        count = len(value) // 4
+        return list(struct.unpack(f"<{count}f", value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> bytes | None:
+        if value is None or dialect.name != "postgresql":
+            return value  # type: ignore[no-any-return]
+        return struct.pack(f"<{len(value)}f", *value)

@@ -9,12 +9,13 @@ from string import Template
 
 from quarterdeck.domain import plans
 from quarterdeck.errors import PlanError, Problem
-from quarterdeck.stories import deps, detect, documents, folder, planfile, prompt, records, specs
+from quarterdeck.stories import deps, detect, documents, folder, planfile, prompt, records, specs, statuses
 
-__all__ = ["POLICIES", "LoadedPlan", "Skipped", "load_plan", "load_template"]
+__all__ = ["POLICIES", "LoadedPlan", "Skipped", "load_plan", "load_template", "require_tasks"]
 
 POLICIES = deps.POLICIES
 Skipped = folder.Skipped
+_Record = records.Record
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,8 @@ class LoadedPlan:
     plan: plans.Plan
     skipped: tuple[Skipped, ...] = field(default=())
     records: tuple[records.Record, ...] = field(default=())
+    #: the stories read and not planned because they are done or cancelled
+    finished: tuple[_Record, ...] = field(default=())
     _status: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -80,7 +83,27 @@ def load_plan(
         raise PlanError([Problem(str(path), 0, "no stories found")])
     name = path.stem if path.is_file() else path.resolve().name
     plan = plans.validate(plans.Plan(name=name or "plan", tasks=built.tasks, source=plans.SourceRef(str(path), 0)))
-    return LoadedPlan(plan, tuple(intake.skipped), built.records)
+    finished = tuple(r for r in intake.records if r.status in statuses.NOT_SCHEDULED)
+    return LoadedPlan(plan, tuple(intake.skipped), built.records, finished)
+
+
+def require_tasks(loaded: LoadedPlan, path: Path) -> None:
+    """Refuse to run a plan that holds no task, naming every story left out and every file skipped, and why.
+
+    Raises:
+        PlanError: the plan has no task (all its stories are done or cancelled, or no file is a story).
+    """
+    if loaded.plan.tasks:
+        return
+    finished = loaded.finished
+    summary = f"{len(finished)} done or cancelled, {len(loaded.skipped)} file(s) skipped"
+    problems = [Problem(str(path), 0, f"nothing to run: no task to schedule ({summary})")]
+    for record in finished:
+        where = record.status_line or record.source.line
+        raw = f" ({record.status_raw})" if record.status_raw and record.status_raw != record.status else ""
+        problems.append(Problem(record.source.path, where, f"{record.id!r} is {record.status}{raw}: not scheduled"))
+    problems += [Problem(s.path, 0, f"skipped: {s.reason}") for s in loaded.skipped]
+    raise PlanError(problems)
 
 
 def _plan_file(path: Path) -> plans.Plan | None:

@@ -50,12 +50,17 @@ class Detection:
 
 
 def looks_like_plan_data(data: Any) -> bool:
-    """A Quarterdeck plan: a mapping with ``name`` or ``defaults`` and a ``tasks`` list of ``{id, title, …}``."""
+    """A Quarterdeck plan: a mapping with ``name`` or ``defaults`` and a ``tasks`` list of ``{id, title, …}``.
+
+    One task with a misspelt or missing field still makes it a plan: the plan parser then names the
+    fault (``'titel'``, did you mean ``'title'``?) instead of the file being passed over as no story.
+    """
     tasks = data.get("tasks") if isinstance(data, dict) else None
     return (
         isinstance(tasks, list)
         and bool(tasks)
-        and all(isinstance(t, dict) and "id" in t and "title" in t for t in tasks)
+        and all(isinstance(t, dict) for t in tasks)
+        and any("id" in t for t in tasks)
         and ("name" in data or "defaults" in data)
     )
 
@@ -104,7 +109,12 @@ def _yaml(text: str, path: str) -> Detection:
         return Detection("sprint-status")
     if looks_like_plan_data(data):
         return Detection("plan")
-    if isinstance(data, list) and data and all(isinstance(e, dict) and "id" in e and "title" in e for e in data):
+    if (
+        isinstance(data, list)
+        and data
+        and all(isinstance(e, dict) and "id" in e for e in data)
+        and any("title" in e for e in data)
+    ):  # one entry without a title is the manifest's error to name, not a reason to pass the file over
         return Detection("manifest")
     if taskmaster.looks_like_tasks(data):
         return Detection("taskmaster")

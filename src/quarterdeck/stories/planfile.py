@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from quarterdeck.domain import plans
 from quarterdeck.domain.ids import check_safe_name
+from quarterdeck.domain.suggest import did_you_mean
 from quarterdeck.errors import CycleError, PlanError, Problem, UnsafeNameError
+from quarterdeck.sandbox import policy as sandbox_policy
 from quarterdeck.stories import documents
 
 __all__ = ["TASK_FIELDS", "looks_like_plan", "parse_plan"]
@@ -36,6 +40,8 @@ TASK_FIELDS = (
     "role",
     "allow_empty",
     "files",
+    "sandbox",
+    "requires",
 )
 _TOP_FIELDS = ("name", "defaults", "tasks")
 _DEFAULTABLE = (
@@ -50,6 +56,8 @@ _DEFAULTABLE = (
     "max_revisions",
     "role",
     "allow_empty",
+    "sandbox",
+    "requires",
 )
 
 
@@ -180,6 +188,18 @@ def _str_list(v: Any) -> tuple[str, ...]:
     return tuple(str(x) for x in v)
 
 
+#: a requirement a worker may offer: a label (``gpu``, ``region=eu``) or ``runtime:<name>``
+_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:=/-]{0,63}$")
+
+
+def _requirements(v: Any) -> tuple[str, ...]:
+    found = _str_list(v)
+    bad = [r for r in found if not _REQUIREMENT.match(r)]
+    if bad:
+        raise ValueError(f"must be labels of letters, digits and . _ : = / - (at most 64): {bad[0]!r} is not")
+    return tuple(sorted(set(found)))
+
+
 def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
         raise ValueError("must be true or false")
@@ -242,6 +262,17 @@ def _mapping(v: Any) -> dict[str, Any]:
     return dict(v)
 
 
+def _sandbox(v: Any) -> dict[str, Any]:
+    """A task's ``sandbox:`` override (``quarterdeck.sandbox.SandboxOverride``), kept with its options."""
+    mapping = _mapping(v)
+    try:
+        override = sandbox_policy.SandboxOverride.model_validate(mapping)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+        raise ValueError(problems) from None
+    return override.model_dump(mode="json", exclude_unset=True)
+
+
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "id": lambda v: _str(str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
     "title": _str,
@@ -260,6 +291,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "role": _role,
     "allow_empty": _bool,
     "files": _str_list,
+    "sandbox": _sandbox,
+    "requires": _requirements,
 }
 
 
@@ -349,7 +382,11 @@ def _parse_root(root: _Located, path: str) -> plans.Plan:
         raise PlanError([Problem(path, root.line, "a plan must be a mapping with 'name' and 'tasks'")])
     top: dict[str, _Located] = root.value
     problems: list[Problem] = [
-        Problem(path, top[key].line, f"unknown field {key!r} (known: {', '.join(_TOP_FIELDS)})")
+        Problem(
+            path,
+            top[key].line,
+            f"unknown field {key!r}{did_you_mean(key, _TOP_FIELDS) or ' (known: ' + ', '.join(_TOP_FIELDS) + ')'}",
+        )
         for key in top
         if key not in _TOP_FIELDS
     ]
@@ -368,7 +405,12 @@ def _parse_root(root: _Located, path: str) -> plans.Plan:
             for key, item in located_defaults.value.items():
                 if key not in _DEFAULTABLE:
                     problems.append(
-                        Problem(path, item.line, f"unknown default {key!r} (allowed: {', '.join(_DEFAULTABLE)})")
+                        Problem(
+                            path,
+                            item.line,
+                            f"unknown default {key!r}"
+                            + (did_you_mean(key, _DEFAULTABLE) or f" (allowed: {', '.join(_DEFAULTABLE)})"),
+                        )
                     )
                     continue
                 try:
@@ -409,8 +451,8 @@ def _parse_task(item: _Located, path: str, defaults: dict[str, Any], problems: l
     ok = True
     for key, located in fields.items():
         if key not in _CHECKS:
-            known = ", ".join(TASK_FIELDS)
-            problems.append(Problem(path, located.line, f"unknown task field {key!r} (known: {known})"))
+            hint = did_you_mean(key, TASK_FIELDS) or f" (known: {', '.join(TASK_FIELDS)})"
+            problems.append(Problem(path, located.line, f"unknown task field {key!r}{hint}"))
             ok = False
             continue
         try:
@@ -419,13 +461,16 @@ def _parse_task(item: _Located, path: str, defaults: dict[str, Any], problems: l
             problems.append(Problem(path, located.line, f"{key!r} {exc}"))
             ok = False
             continue
-        values[key] = {**defaults.get(key, {}), **value} if key == "options" else value
+        values[key] = {**defaults.get(key, {}), **value} if key in ("options", "sandbox") else value
     for required in ("id", "title"):
         if required not in fields:
             problems.append(Problem(path, item.line, f"task is missing {required!r}"))
             ok = False
     if not ok:
         return None
+    values.setdefault("runtime", plans.NO_RUNTIME)
+    if "sandbox" in values:  # kept beside the runtime's options (see ``sandbox.policy.SANDBOX_OPTION``)
+        values["options"] = {**values.get("options", {}), sandbox_policy.SANDBOX_OPTION: values.pop("sandbox")}
     criteria = tuple(
         plans.Criterion(id=str(n), text=text) for n, text in enumerate(values.pop("acceptance_criteria", ()), 1)
     )

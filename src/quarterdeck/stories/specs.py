@@ -142,6 +142,7 @@ def _spec(record: records.Record, depends_on: tuple[str, ...], template: Templat
         title=record.title,
         prompt=prompt.render(record, template, depends_on),
         depends_on=depends_on,
+        runtime=plans.NO_RUNTIME,
         verify=record.verify,
         acceptance_criteria=tuple(plans.Criterion(c.id, c.text) for c in record.acceptance_criteria),
         source=record.source,

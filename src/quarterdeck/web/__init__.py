@@ -1,10 +1,11 @@
-"""The dashboard: the HTML pages and static assets that ``quarterdeck serve`` mounts next to the API.
+"""The dashboard: the HTML pages and static assets that ``quarterdeck serve`` serves next to the API.
 
-``create_app`` includes :data:`router` (the pages) and mounts :data:`STATIC_DIR` at ``/static``.
+It imports nothing of the API: ``api/pages.py`` serves the page shells at :data:`PAGES`' paths, and ``create_app``
+mounts :data:`STATIC_DIR` at ``/static``.
 """
 
 from __future__ import annotations
 
-from quarterdeck.web.pages import STATIC_DIR, router
+from quarterdeck.web.pages import PAGES, STATIC_DIR
 
-__all__ = ["STATIC_DIR", "router"]
+__all__ = ["PAGES", "STATIC_DIR"]

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from quarterdeck.errors import NotARepositoryError, WorkspaceError
+from quarterdeck.errors import GitLockError, NotARepositoryError, WorkspaceError
 
-__all__ = ["GitResult", "git", "open_repository"]
+__all__ = ["GitResult", "git", "lock_file", "open_repository"]
 
 #: Keep git from asking anyone anything, and from reading the user's pager or editor.
 _QUIET_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_EDITOR": "true", "GIT_PAGER": "cat", "LC_ALL": "C"}
+
+#: how git reports a lock file it could not take (``LC_ALL=C``)
+_LOCKED = re.compile(r"Unable to create '([^']+\.lock)': File exists")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +55,16 @@ async def git(
     result = GitResult(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
     if check and result.returncode not in ok_codes:
         message = result.stderr.strip() or result.stdout.strip() or f"exit code {result.returncode}"
+        if (locked := lock_file(result)) is not None:
+            raise GitLockError(f"git {args[0]} failed in {cwd}: {message}", locked)
         raise WorkspaceError(f"git {args[0]} failed in {cwd}: {message}")
     return result
+
+
+def lock_file(result: GitResult) -> str | None:
+    """The lock file a failed command found held, if that is why it failed."""
+    found = _LOCKED.search(result.stderr)
+    return found.group(1) if found else None
 
 
 async def open_repository(path: Path) -> Path:

@@ -11,16 +11,24 @@ because a task only starts after everything it depends on has landed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from quarterdeck.errors import WorkspaceError
+from quarterdeck.errors import GitLockError, RepositoryUnavailable, WorkspaceError
 from quarterdeck.workspaces import locks, worktrees
-from quarterdeck.workspaces.git import git
+from quarterdeck.workspaces.git import git, lock_file
+from quarterdeck.workspaces.remote import Remote
 
 __all__ = ["MergeResult", "Strategy", "land"]
+
+log = logging.getLogger(__name__)
 
 
 class Strategy(StrEnum):
@@ -56,40 +64,110 @@ async def land(
     *,
     strategy: Strategy = Strategy.SQUASH,
     check: Callable[[str], Awaitable[None]] | None = None,
+    remote: Remote | None = None,
 ) -> MergeResult:
     """Land ``commit`` on ``branch``; ``check(new_commit)`` runs before the branch moves and may raise.
 
+    With a ``remote`` (``repo`` is its cache), the branch lands on the remote by compare-and-swap on the head the
+    cache holds: when another machine moved it since, the push is refused, the branch fetched, and the merge
+    computed and checked again on what it holds now, until the push holds (one landing per task, checks on the
+    result; a conflict is reported only as the remote's head has it).
+
     Raises:
         WorkspaceError: git failed, or the branch moved under the lock (someone bypassed the train).
+        GitLockError: the branch's ref stayed locked by someone else for ``_LOCK_PATIENCE_S``.
+        RepositoryUnavailable: the remote could not be reached, or kept moving for ``_SWAP_TRIES`` tries.
     """
-    async with locks.repo_lock(repo, "merge"):
-        head = await worktrees.resolve_commit(repo, f"refs/heads/{branch}")
-        if strategy is Strategy.REBASE:
-            replayed = await _replay(repo, head, commit)
-            if isinstance(replayed, tuple):
-                return MergeResult(commit=None, head=head, conflicts=replayed)
-            new = replayed
-            tree = (await git(repo, "rev-parse", f"{new}^{{tree}}")).stdout.strip()
-        else:
-            merged = await _merge_trees(repo, head, commit)
-            if isinstance(merged, tuple):
-                return MergeResult(commit=None, head=head, conflicts=merged)
-            tree = merged
-        if tree == (await git(repo, "rev-parse", f"{head}^{{tree}}")).stdout.strip():
-            # Nothing to add: already landed (an attempt that died after moving the branch).
-            return MergeResult(commit=head, head=head, already=True)
-        if strategy is not Strategy.REBASE:
-            new = await _write_commit(repo, tree, head, commit, strategy)
-        if check is not None:
-            await check(new)
+    # A landing killed while moving the branch leaves git's ref lock behind: cleared by the next holder.
+    async with locks.repo_lock(repo, "merge", guards=(f"refs/heads/{branch}.lock", "shallow.lock")) as held:
+        # Optimistic: the cache's head was fetched before the attempt (and moved by this machine's own
+        # landings); a refused push says it is stale, and only then is it fetched.
+        fetched = remote is None
+        for _ in range(_SWAP_TRIES):
+            head = await worktrees.resolve_commit(repo, f"refs/heads/{branch}")
+            computed = await _compute(repo, head, commit, strategy)
+            if isinstance(computed, MergeResult):
+                if not computed.ok and not fetched and remote is not None:
+                    # a conflict is judged on what the remote holds now, never on a stale head
+                    await remote.fetch(f"+refs/heads/{branch}:refs/heads/{branch}")
+                    fetched = True
+                    continue
+                return computed
+            new = computed
+            if check is not None:
+                await check(new)
+            if remote is None:
+                await _move(repo, branch, new, head, commit)
+            elif not await remote.swap(branch, new, head):
+                log.info("%s moved on the remote while landing %s: again on its new head", branch, commit[:12])
+                await remote.fetch(f"+refs/heads/{branch}:refs/heads/{branch}")
+                fetched = True
+                continue
+            checkout = await worktrees.checked_out_at(repo, branch)
+            if checkout is not None:
+                index = (await git(checkout, "rev-parse", "--path-format=absolute", "--git-path", "index.lock")).stdout
+                held.guard(index.strip())
+                # Bring a checked-out integration branch's files along (two-way, keeps local edits safe).
+                await git(checkout, "read-tree", "-m", "-u", head, new)
+            return MergeResult(commit=new, head=head)
+    assert remote is not None
+    raise RepositoryUnavailable(f"{branch} kept moving on {remote.url}: {_SWAP_TRIES} tries to land", remote.url)
+
+
+async def _compute(repo: Path, head: str, commit: str, strategy: Strategy) -> str | MergeResult:
+    """The commit that lands ``commit`` on ``head``, or the result to report at once (conflicts, already there)."""
+    if strategy is Strategy.REBASE:
+        replayed = await _replay(repo, head, commit)
+        if isinstance(replayed, tuple):
+            return MergeResult(commit=None, head=head, conflicts=replayed)
+        new = replayed
+        tree = (await git(repo, "rev-parse", f"{new}^{{tree}}")).stdout.strip()
+    else:
+        merged = await _merge_trees(repo, head, commit)
+        if isinstance(merged, tuple):
+            return MergeResult(commit=None, head=head, conflicts=merged)
+        tree = merged
+    if tree == (await git(repo, "rev-parse", f"{head}^{{tree}}")).stdout.strip():
+        # Nothing to add: already landed (an attempt that died after moving the branch).
+        return MergeResult(commit=head, head=head, already=True)
+    if strategy is not Strategy.REBASE:
+        new = await _write_commit(repo, tree, head, commit, strategy)
+    return new
+
+
+#: how many times a landing computes its merge again because another machine landed first
+_SWAP_TRIES = 100
+
+
+async def _move(repo: Path, branch: str, new: str, head: str, commit: str) -> None:
+    """Move ``branch`` from ``head`` to ``new``; a ref lock held by someone else is waited for, never a failure.
+
+    Git holds a ref lock for milliseconds; one older than ``_STALE_S`` was left by a git process that died
+    outside the merge train (a landing's own are cleared by ``locks.repo_lock``) and is removed.
+    """
+    delay, deadline = 0.01, time.monotonic() + _LOCK_PATIENCE_S
+    while True:
         moved = await git(repo, "update-ref", f"refs/heads/{branch}", new, head, check=False)
-        if moved.returncode != 0:
+        if moved.returncode == 0:
+            return
+        locked = lock_file(moved)
+        if locked is None:
             raise WorkspaceError(f"{branch} moved while landing {commit[:12]}: {moved.stderr.strip()}")
-        checkout = await worktrees.checked_out_at(repo, branch)
-        if checkout is not None:
-            # Bring a checked-out integration branch's files along (two-way, keeps local edits safe).
-            await git(checkout, "read-tree", "-m", "-u", head, new)
-        return MergeResult(commit=new, head=head)
+        if time.monotonic() > deadline:
+            raise GitLockError(f"{branch} stayed locked while landing {commit[:12]}: {moved.stderr.strip()}", locked)
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - os.stat(locked).st_mtime > _STALE_S:
+                log.warning("removing %s, a git lock file older than %.0fs", locked, _STALE_S)
+                os.unlink(locked)
+                continue
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+#: how long a landing waits for a ref lock held by someone else before giving up (its attempt gives the task back)
+_LOCK_PATIENCE_S = 60.0
+#: a git lock file older than this has no live owner (git holds one for milliseconds)
+_STALE_S = 30.0
 
 
 async def _merge_trees(repo: Path, ours: str, theirs: str) -> str | tuple[str, ...]:

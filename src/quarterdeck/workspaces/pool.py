@@ -79,6 +79,8 @@ async def park(repo: Path, path: Path, cap: int) -> bool:
         parked_in = Path((admin / _MARKER).read_text().strip())
     except OSError:
         return False
+    if len(_entries(parked_in)) >= cap:
+        return False  # (looked at again under the lock) full already: not worth the three git processes below
     # The worktree is still this task's alone: no lock while its files are reset.
     for args in (("reset", "--quiet", "--hard"), ("checkout", "--quiet", "--detach"), ("clean", "-ffdxq")):
         if (await git(path, *args, check=False)).returncode != 0:

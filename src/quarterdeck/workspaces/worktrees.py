@@ -88,6 +88,9 @@ async def create_branch(repo: Path, branch: str, start: str) -> None:
 
 async def checked_out_at(repo: Path, branch: str) -> Path | None:
     """The worktree where ``branch`` is checked out, if any."""
+    found = _checked_out_in_files(await locks.common_dir(repo), branch)
+    if not isinstance(found, _Unknown):
+        return found
     listing = await git(repo, "worktree", "list", "--porcelain")
     path: Path | None = None
     for line in listing.stdout.splitlines():
@@ -95,6 +98,43 @@ async def checked_out_at(repo: Path, branch: str) -> Path | None:
             path = Path(line.removeprefix("worktree "))
         elif line == f"branch refs/heads/{branch}":
             return path
+    return None
+
+
+class _Unknown:
+    """``_checked_out_in_files`` could not tell: ask git."""
+
+
+_UNKNOWN = _Unknown()
+
+
+def _checked_out_in_files(common: Path, branch: str) -> Path | _Unknown | None:
+    """``checked_out_at`` from the files git keeps (``gitrepository-layout``: each linked worktree's ``HEAD``
+    and ``gitdir`` under ``<common>/worktrees/``), without starting git: called under the repository's lock
+    for every task, where a git process costs the whole queue its start-up. ``_UNKNOWN`` whenever the files
+    do not say it plainly: the main worktree holds the branch (bare or not, git knows its path), or the refs
+    are not kept in files (reftable's ``HEAD`` names ``refs/heads/.invalid``)."""
+    wanted = f"ref: refs/heads/{branch}"
+    try:
+        main = (common / "HEAD").read_text().strip()
+        admins = list((common / "worktrees").iterdir()) if (common / "worktrees").is_dir() else []
+    except OSError:
+        return _UNKNOWN
+    if main == wanted or main.endswith("/.invalid"):
+        return _UNKNOWN
+    for admin in admins:
+        try:
+            head = (admin / "HEAD").read_text().strip()
+        except OSError:
+            continue  # being added or removed by another process: not this task's (its lease is ours)
+        if head.endswith("/.invalid"):
+            return _UNKNOWN
+        if head == wanted:
+            try:
+                gitdir = Path((admin / "gitdir").read_text().strip())
+            except OSError:
+                return _UNKNOWN
+            return (gitdir if gitdir.is_absolute() else (admin / gitdir).resolve()).parent
     return None
 
 
@@ -107,7 +147,9 @@ async def create_worktree(repo: Path, root: Path, run_id: str, task_id: str, att
     """
     branch = task_branch(run_id, task_id)
     path = root / run_id / task_id / str(attempt)
-    async with locks.repo_lock(repo, "worktrees"):
+    parked_in = pool.pool_dir(root, repo)
+    # Registering moves the task's branch: a holder killed meanwhile leaves git's lock of it behind.
+    async with locks.repo_lock(repo, "worktrees", guards=(f"refs/heads/{branch}.lock",)):
         await pool.discard(repo, path)
         previous = await checked_out_at(repo, branch)
         if previous is not None and previous.exists():
@@ -115,7 +157,8 @@ async def create_worktree(repo: Path, root: Path, run_id: str, task_id: str, att
             await git(previous, "checkout", "--quiet", "--detach")
         elif previous is not None:  # deleted by hand: git's record of it still holds the branch
             await git(repo, "worktree", "prune")
-        await _check_out(repo, path, pool.pool_dir(root, repo), ("-B", branch), base)
+        await _register(repo, path, parked_in, ("-B", branch), base)
+    await _check_out(path, parked_in, ("-B", branch), base)
     return Workspace(repo=repo, path=path, branch=branch, base_commit=base)
 
 
@@ -125,19 +168,30 @@ async def create_scratch(repo: Path, path: Path, commit: str, *, root: Path | No
     With ``root`` (the worktree root ``path`` lies under) a worktree parked there is reused when there is one,
     and the scratch worktree may be parked in turn.
     """
+    parked_in = pool.pool_dir(root, repo) if root is not None else None
     async with locks.repo_lock(repo, "worktrees"):
         await pool.discard(repo, path)
-        await _check_out(repo, path, pool.pool_dir(root, repo) if root is not None else None, ("--detach",), commit)
+        await _register(repo, path, parked_in, ("--detach",), commit)
+    await _check_out(path, parked_in, ("--detach",), commit)
 
 
-async def _check_out(repo: Path, path: Path, parked_in: Path | None, how: tuple[str, ...], commit: str) -> None:
-    """A parked worktree moved to ``path``, else a new one, checked out at ``commit`` (under the lock)."""
+async def _register(repo: Path, path: Path, parked_in: Path | None, how: tuple[str, ...], commit: str) -> None:
+    """Under the repository's lock, what must not interleave: a parked worktree moved to ``path``, else a new
+    one registered there (``--no-checkout``: its files are written by ``_check_out``, outside the lock)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if parked_in is not None and await pool.take(repo, parked_in, path):
-        await git(path, *_CHECKOUT, "checkout", "--quiet", "--force", *how, commit)
-    else:
-        # --force: a worktree registered at this path but deleted by hand is taken over.
-        await git(repo, *_CHECKOUT, "worktree", "add", "--force", *how, str(path), commit)
+        return
+    # --force: a worktree registered at this path but deleted by hand is taken over.
+    await git(repo, "worktree", "add", "--force", "--no-checkout", *how, str(path), commit)
+
+
+async def _check_out(path: Path, parked_in: Path | None, how: tuple[str, ...], commit: str) -> None:
+    """Write the worktree's files at ``commit`` (only what differs, for a parked one), outside the lock.
+
+    Its own index, files and (task) branch are the attempt's alone, so worktrees of one repository are
+    checked out in parallel; the lock covers only git's shared records of them (``_register``).
+    """
+    await git(path, *_CHECKOUT, "checkout", "--quiet", "--force", *how, commit)
     if parked_in is not None:
         pool.mark(path, parked_in)
 
@@ -151,8 +205,17 @@ async def remove_worktree(repo: Path, path: Path, *, pool_size: int = 0) -> None
     """
     if pool_size > 0 and await pool.park(repo, path, pool_size):
         return
-    async with locks.repo_lock(repo, "worktrees"):
-        await pool.discard(repo, path)
+    # Without the repository's lock: the worktree is this attempt's alone, and git removes it, files first and its
+    # private directory last, touching no record of another worktree (a concurrent ``worktree add`` names its
+    # own directory by ``mkdir``, and ``prune`` leaves one being added alone: it is locked while it is). Fifty
+    # tasks finishing at once then do not queue for it. Only when git could not remove it, the files are deleted
+    # and git's records pruned, under the lock.
+    if not path.exists():
+        return
+    removed = await git(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
+    if removed.returncode != 0 and path.exists():
+        async with locks.repo_lock(repo, "worktrees"):
+            await pool.discard(repo, path)
 
 
 async def commit_all(
@@ -168,15 +231,50 @@ async def commit_all(
 
     Returns the head commit if the branch moved past its base, else None, and the files changed.
     """
+    if not exclude:
+        # One git process says both whether anything is left to commit and where HEAD is: a task that changed
+        # nothing (a check, a review) costs one process instead of three, and one that did, as many as before
+        # (what is staged is then known: no ``diff --cached`` is needed).
+        status = await git(ws.path, "status", "--porcelain=v2", "--branch", "--untracked-files=all")
+        lines = status.stdout.splitlines()
+        oid = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+        dirty = any(not line.startswith("#") for line in lines)
+        if oid is not None and not dirty:
+            if oid == ws.base_commit:
+                return None, []
+            changed = await git(ws.path, "diff", "--name-only", ws.base_commit, oid)
+            return oid, changed.stdout.split()
+        if oid is not None:
+            await git(ws.path, "add", "--all")
+            if not await _commit(ws, subject, body, trailers, author, check=False):
+                # Nothing staged after all (a submodule's own untracked files show in the status, and git adds
+                # nothing for them), or the commit failed: then again, for its error.
+                staged = await git(ws.path, "diff", "--cached", "--quiet", check=False)
+                if staged.returncode == 1:
+                    await _commit(ws, subject, body, trailers, author)
+            return await _committed(ws)
     await git(ws.path, "add", "--all")
     if exclude:  # files the project config copied or linked in are never the agent's work
         await git(ws.path, "reset", "--quiet", "--", *exclude, check=False)
     staged = await git(ws.path, "diff", "--cached", "--quiet", check=False)
     if staged.returncode == 1:
-        message = subject.strip().splitlines()[0][:200] if subject.strip() else "Quarterdeck task"
-        trailer_text = "\n".join(f"{k}: {v}" for k, v in trailers.items())
-        full = f"{message}\n\n{body.strip()}\n\n{trailer_text}\n" if body.strip() else f"{message}\n\n{trailer_text}\n"
-        await git(ws.path, "commit", "--quiet", "--no-verify", "--file=-", stdin=full, env=author.env())
+        await _commit(ws, subject, body, trailers, author)
+    return await _committed(ws)
+
+
+async def _commit(
+    ws: Workspace, subject: str, body: str, trailers: Mapping[str, str], author: Author, *, check: bool = True
+) -> bool:
+    """Commit what is staged, with the task's message and trailers; whether git did (``check``: or raise)."""
+    message = subject.strip().splitlines()[0][:200] if subject.strip() else "Quarterdeck task"
+    trailer_text = "\n".join(f"{k}: {v}" for k, v in trailers.items())
+    full = f"{message}\n\n{body.strip()}\n\n{trailer_text}\n" if body.strip() else f"{message}\n\n{trailer_text}\n"
+    done = await git(ws.path, "commit", "--quiet", "--no-verify", "--file=-", stdin=full, env=author.env(), check=check)
+    return done.returncode == 0
+
+
+async def _committed(ws: Workspace) -> tuple[str | None, list[str]]:
+    """The head commit if the branch moved past its base (else None), and the files changed."""
     head = (await git(ws.path, "rev-parse", "HEAD")).stdout.strip()
     if head == ws.base_commit:
         return None, []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.support.llm_servers.anthropic import AnthropicServer, working_directory
+from tests.support.llm_servers.gemini import GeminiServer, function_responses, gemini_working_directory
 from tests.support.llm_servers.openai import OpenAIResponsesServer, apply_patch_add, function_outputs
 from tests.support.llm_servers.openai_chat import OpenAIChatServer, chat_tool_results
 from tests.support.llm_servers.script import Fault, Hang, Reply, Script, Text, ToolCall
@@ -11,6 +12,7 @@ from tests.support.llm_servers.server import RecordedRequest, ScriptedServer
 __all__ = [
     "AnthropicServer",
     "Fault",
+    "GeminiServer",
     "Hang",
     "OpenAIChatServer",
     "OpenAIResponsesServer",
@@ -23,5 +25,7 @@ __all__ = [
     "apply_patch_add",
     "chat_tool_results",
     "function_outputs",
+    "function_responses",
+    "gemini_working_directory",
     "working_directory",
 ]

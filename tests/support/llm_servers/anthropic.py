@@ -61,11 +61,17 @@ class AnthropicServer(ScriptedServer):
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": reply.cached_tokens,
         }
-        start = {"id": message_id, "type": "message", "role": "assistant", "model": model, "content": []}
+        start: dict[str, Any] = {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+        }
         start |= {"stop_reason": None, "stop_sequence": None, "usage": usage}
         sse.send("message_start", {"type": "message_start", "message": start})
         if isinstance(answer, Hang):
-            self.hold(answer, sse, lambda: sse.send("ping", {"type": "ping"}))
+            self.hold(answer, lambda: sse.send("ping", {"type": "ping"}))
             return
         sse.send("ping", {"type": "ping"})
         for index, block in enumerate(reply.blocks):

@@ -67,7 +67,7 @@ class OpenAIResponsesServer(ScriptedServer):
         send("response.created", response=response | {"status": "in_progress", "output": []})
         send("response.in_progress", response=response | {"status": "in_progress", "output": []})
         if isinstance(answer, Hang):
-            self.hold(answer, sse, lambda: True)
+            self.hold(answer, lambda: True)
             return
         for index, item in enumerate(items):
             self._stream_item(send, index, item)

@@ -49,7 +49,7 @@ class OpenAIChatServer(ScriptedServer):
             "total_tokens": answer.input_tokens + answer.cached_tokens + answer.output_tokens,
             "prompt_tokens_details": {"cached_tokens": answer.cached_tokens},
         }
-        tool_calls = [
+        tool_calls: list[dict[str, Any]] = [
             {
                 "index": i,
                 "id": self.new_id("call"),

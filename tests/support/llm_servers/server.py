@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 from tests.support.llm_servers.script import Fault, Hang, Reply, Script
@@ -75,7 +75,7 @@ class ScriptedServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> ScriptedServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -85,7 +85,7 @@ class ScriptedServer:
         self._httpd.server_close()
         self._thread.join(timeout=10)
 
-    def __enter__(self) -> ScriptedServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -104,7 +104,11 @@ class ScriptedServer:
             return list(self.requests)
 
     def model_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path in self.routes]
+        return [r for r in self.requests if self.route_of(r.path) is not None]
+
+    def route_of(self, path: str) -> str | None:
+        """The route a request path takes (a key of ``routes``), or None: not one this server answers."""
+        return path if path in self.routes else None
 
     # helpers for subclasses ------------------------------------------------------------------------------
     def new_id(self, prefix: str) -> str:
@@ -112,7 +116,7 @@ class ScriptedServer:
             self._ids += 1
             return f"{prefix}_{self._ids:06d}{int(time.time() * 1000) % 100000:05d}"
 
-    def hold(self, hang: Hang, sse: SseWriter, keepalive: Callable[[], bool]) -> None:
+    def hold(self, hang: Hang, keepalive: Callable[[], bool]) -> None:
         """Keep a stream open until released, the server stops, the client leaves or ``max_s`` passes."""
         deadline = time.monotonic() + hang.max_s
         while not hang.release.is_set() and not self._stopping.is_set() and time.monotonic() < deadline:
@@ -152,10 +156,10 @@ class ProviderHandler(BaseHTTPRequestHandler):
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode(errors="replace")
-        route = urlsplit(self.path).path
-        if route not in server.routes or not isinstance(body, dict):
+        route = server.route_of(urlsplit(self.path).path)
+        if route is None or not isinstance(body, dict):
             server._record(self, body, "other")
-            self.send_json(404, {"error": {"type": "not_found_error", "message": f"no route {route}"}})
+            self.send_json(404, {"error": {"type": "not_found_error", "message": f"no route {self.path}"}})
             return
         answer = server.script.next(body)
         label = (

@@ -6,6 +6,7 @@ from rich.console import Console
 
 from quarterdeck.app import RunView
 from quarterdeck.cli import views
+from quarterdeck.domain.checkpoints import Checkpoint
 from quarterdeck.domain.statuses import RunStatus, TaskStatus
 from quarterdeck.store.records import RunRecord, TaskRecord
 
@@ -18,7 +19,8 @@ def _task(task_id: str, status: TaskStatus, error: str | None = None) -> TaskRec
         acceptance_criteria=[], source_path="p", source_line=1, priority=0, path_length=1, max_attempts=1,
         timeout_s=60, budget_usd=None, max_revisions=0, status=status, pending_deps=0, attempts=1, failures=0,
         not_before=None, worker_id=None, lease_token=None, lease_expires_at=None, attempt_id=None,
-        commit_sha="abcdef0123456789", checkpoint=None, error=error, created_at=NOW, started_at=NOW, finished_at=NOW,
+        commit_sha="abcdef0123456789", checkpoint=Checkpoint(), error=error, created_at=NOW,
+        started_at=NOW, finished_at=NOW,
         role=None, revisions=0, allow_empty=False, files=[],
     )  # fmt: skip
 
@@ -28,7 +30,7 @@ def _view() -> RunView:
         id="r1", name="demo", status=RunStatus.RUNNING, repo_path="/repo", base_ref="abc", integration_branch="qd",
         merge_strategy="squash",
         plan_path="p", budget_usd=2.0, spent_usd=0.5, reserved_usd=0.0, created_at=NOW, updated_at=NOW,
-        finished_at=None, error=None, org_id="default", project_id=None, goal=None,
+        finished_at=None, error=None, org_id="default", project_id=None, goal=None, waiting_for=None,
     )  # fmt: skip
     tasks = (
         _task("build", TaskStatus.RUNNING),

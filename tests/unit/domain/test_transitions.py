@@ -25,13 +25,14 @@ def test_retry_needs_attempts_left() -> None:
     )
 
 
-def test_finished_tasks_stay_finished() -> None:
+def test_finished_tasks_stay_finished_but_a_success_may_be_reopened_as_a_revision() -> None:
     for target in S:
-        if target is not S.SUCCEEDED:
+        if target not in (S.SUCCEEDED, S.READY):
             assert check(Transition(S.SUCCEEDED, target)) is not None
+    assert check(Transition(S.SUCCEEDED, S.READY)) is None
     assert transitions.sources(S.BLOCKED) == {S.PENDING, S.READY}
 
 
-def test_only_blocked_or_requeued_tasks_wait_again() -> None:
-    assert transitions.sources(S.PENDING) == {S.BLOCKED, S.FAILED, S.CONFLICT, S.CANCELLED}
+def test_only_blocked_requeued_or_replanned_tasks_wait_again() -> None:
+    assert transitions.sources(S.PENDING) == {S.BLOCKED, S.READY, S.FAILED, S.CONFLICT, S.CANCELLED}
     assert check(Transition(S.SUCCEEDED, S.PENDING)) is not None

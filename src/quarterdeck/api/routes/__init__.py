@@ -43,24 +43,32 @@ def v1_router(tag: str) -> APIRouter:
 def api_routers() -> list[APIRouter]:
     """Every v1 router."""
     from quarterdeck.api.routes import (
+        analytics,
         approvals,
         audit,
         auth,
         costs,
         events,
         goals,
+        hooks,
         keys,
+        memory,
+        notifications,
         projects,
         queue,
         runs,
         runtimes,
         secrets,
+        talk,
         tasks,
         users,
+        workers,
     )
 
     modules = (
         *(auth, runs, goals, tasks, queue, costs, audit, approvals),
-        *(runtimes, projects, keys, secrets, users, events),
+        *(runtimes, projects, keys, secrets, users, events, notifications, hooks, analytics, talk),
+        workers,
+        memory,
     )
     return [module.router for module in modules]

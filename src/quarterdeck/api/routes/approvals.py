@@ -13,7 +13,7 @@ from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.crews import gates
 from quarterdeck.store import crews as crew_store
-from quarterdeck.store import listings
+from quarterdeck.store import identity, listings
 
 __all__ = ["router"]
 
@@ -35,11 +35,24 @@ async def list_approvals(
         if run_id is not None:
             await listings.read_run(conn, run_id, org_id=principal.org_id)
         found = await crew_store.read_approvals(conn, org_id=principal.org_id, run_id=run_id, status=status)
-    page = found[skip : skip + limit]
+        page = found[skip : skip + limit]
+        runs = await listings.read_run_labels(conn, sorted({a.run_id for a in page if a.run_id}))
+        people = {a.requested_by for a in page} | {a.decided_by for a in page if a.decided_by}
+        names = {
+            u.id: u.name
+            for u in await identity.read_users(conn, org_id=principal.org_id, limit=10_000)
+            if u.id in people
+        }
     more = len(found) > skip + limit
-    return schemas.Page[schemas.ApprovalPublic](
-        items=[convert.approval(a) for a in page], next_cursor=encode_cursor(skip + limit) if more else None
-    )
+    items = [convert.approval(a, run_name=runs.get(a.run_id or "", (None, ""))[0], names=names) for a in page]
+    return schemas.Page[schemas.ApprovalPublic](items=items, next_cursor=encode_cursor(skip + limit) if more else None)
+
+
+@router.put("/approvals/{approval_id}/plan")
+async def edit_plan(approval_id: str, body: schemas.PlanEdit, principal: Member, svc: Svc) -> schemas.ApprovalPublic:
+    """Edit the plan a pending plan approval asks about, before anything runs (a 422 names each problem)."""
+    edited = await svc.quarterdeck.edit_plan(approval_id, body.plan, by=principal.actor, org_id=principal.org_id)
+    return convert.approval(edited)
 
 
 @router.post("/approvals/{approval_id}/approve")

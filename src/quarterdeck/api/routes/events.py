@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from fastapi import Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from quarterdeck.api import convert, streams
+from quarterdeck.api import streams
 from quarterdeck.api.auth import Principal, Viewer, authenticate
 from quarterdeck.api.errors import ApiError, Forbidden
 from quarterdeck.api.routes import v1_router
@@ -47,19 +47,16 @@ async def _start(svc: Services, after: int | Literal["latest"], resume: int = 0)
     return max(after, resume)
 
 
-def _json(event: EventRecord) -> str:
-    return convert.event(event).model_dump_json()
-
-
-async def _sse(events: AsyncIterator[EventRecord], request: Request, stopping: asyncio.Event) -> AsyncIterator[str]:
+async def _sse(events: AsyncIterator[list[EventRecord]], request: Request, svc: Services) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
-    async for item in streams.with_keepalive(events, KEEPALIVE_S, until=stopping):
+    frame = svc.frames.sse
+    async for item in streams.with_keepalive(events, KEEPALIVE_S, until=svc.stopping):
         if isinstance(item, streams.Keepalive):
             if await request.is_disconnected():
                 return
             yield ": keepalive\n\n"
             continue
-        yield f"id: {item.id}\nevent: {item.type}\ndata: {_json(item)}\n\n"
+        yield "".join([frame(event) for event in item])  # one write for whatever was ready
 
 
 @router.get(
@@ -92,10 +89,13 @@ async def event_stream(
         after_id=await _start(svc, after, resume),
     )
     return StreamingResponse(
-        _sse(events, request, svc.stopping),
+        _sse(events, request, svc),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+_PING = json.dumps({"type": "ping"})
 
 
 def _cross_site(websocket: WebSocket, svc: Services) -> bool:
@@ -116,8 +116,14 @@ async def websocket_stream(
     task_id: TaskFilter = None,
     types: TypeFilter = None,
     after: After = 0,
+    batch: Annotated[
+        bool, Query(description="Send what is ready at once as one JSON array per message, not one event each.")
+    ] = False,
 ) -> None:
     """Events over a WebSocket, one JSON event per message (``{"type": "ping"}`` when idle).
+
+    With ``batch=true`` each message is a JSON array of the events that were ready at once (a client
+    that is behind catches up in a few messages instead of one per event); pings stay objects.
 
     Authenticates by ``Authorization: Bearer``, ``?access_token=``, or the session cookie (same origin only).
     Closes with 4401 (not authenticated), 4403 (not allowed) or 4404 (unknown run).
@@ -144,12 +150,17 @@ async def websocket_stream(
         after_id=after_id,
     )
 
+    encode = svc.frames.json
+
     async def send() -> None:
         async for item in streams.with_keepalive(events, KEEPALIVE_S, until=svc.stopping):
             if isinstance(item, streams.Keepalive):
-                await websocket.send_text(json.dumps({"type": "ping"}))
+                await websocket.send_text(_PING)
+            elif batch:
+                await websocket.send_text("[" + ",".join([encode(event) for event in item]) + "]")
             else:
-                await websocket.send_text(_json(item))
+                for event in item:
+                    await websocket.send_text(encode(event))
 
     async def receive() -> None:
         with contextlib.suppress(WebSocketDisconnect):

@@ -6,12 +6,13 @@ from datetime import timedelta
 
 from fastapi import Request, status
 
-from quarterdeck.api import accounts, convert, schemas
-from quarterdeck.api.auth import Admin, client_ip
-from quarterdeck.api.errors import TooManyRequests
+from quarterdeck.api import convert, schemas
+from quarterdeck.api.auth import Admin, Role, client_ip
+from quarterdeck.api.errors import Forbidden, TooManyRequests
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
+from quarterdeck.app import accounts
 from quarterdeck.store import identity
 from quarterdeck.store.types import utcnow
 
@@ -38,7 +39,11 @@ async def list_api_keys(
 async def create_api_key(
     body: schemas.ApiKeyCreate, request: Request, principal: Admin, svc: Svc
 ) -> schemas.ApiKeyCreated:
-    """A new key with ``role``; the response holds the key itself, which is never shown again."""
+    """A new key with a scope (``read``, ``run``, ``admin``; or ``role``): it acts with at most that role and
+    at most its owner's role at the time of each request. The response holds the key itself, shown only once."""
+    role = body.granted_role()
+    if not principal.role.allows(Role(role)):
+        raise Forbidden(f"a key cannot be given the {role} role; you are {principal.role}")
     retry = await svc.limiter.hit(
         f"newkey:{client_ip(request)}:{principal.actor}",
         limit=svc.api.login_rate_limit,
@@ -51,7 +56,7 @@ async def create_api_key(
         org_id=principal.org_id,
         user_id=principal.user_id,
         name=body.name,
-        role=body.role,
+        role=role,
         expires_in=timedelta(days=body.expires_in_days) if body.expires_in_days else None,
     )
     return schemas.ApiKeyCreated(**convert.api_key(record).model_dump(), key=key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Response, status
 
-from quarterdeck.api import convert, schemas
+from quarterdeck.api import convert, repos, schemas
 from quarterdeck.api.auth import Admin, Viewer
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from quarterdeck.api.routes import v1_router
@@ -35,6 +35,7 @@ async def list_projects(
 @router.post("/projects", status_code=status.HTTP_201_CREATED)
 async def create_project(body: schemas.ProjectCreate, principal: Admin, svc: Svc) -> schemas.ProjectPublic:
     ids.check_safe_name(body.name, what="project name")
+    await repos.check_project_path(svc, principal.org_id, body.repo_path)
     async with svc.db.transaction() as conn:
         record = await project_store.create_project(
             conn,
@@ -60,6 +61,8 @@ async def update_project(
     values = body.model_dump(exclude_none=True)
     if "name" in values:
         ids.check_safe_name(values["name"], what="project name")
+    if "repo_path" in values:
+        await repos.check_project_path(svc, principal.org_id, values["repo_path"])
     async with svc.db.transaction() as conn:
         record = await project_store.update_project(conn, project_id, org_id=principal.org_id, now=utcnow(), **values)
     return convert.project(record)

@@ -9,17 +9,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from quarterdeck.api import convert, plans, schemas
+from quarterdeck import app as app_mod
+from quarterdeck.api import convert, repos, schemas
 from quarterdeck.api.auth import Member, Principal, Viewer
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Services, Svc
+from quarterdeck.app import plans
 from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.errors import InputError
+from quarterdeck.store import forges as forge_store
 from quarterdeck.store import listings
-from quarterdeck.store import projects as project_store
 
 __all__ = ["read_run_or_404", "router", "run_detail", "split_statuses"]
 
@@ -50,6 +53,7 @@ async def run_detail(svc: Services, principal: Principal, run_id: str) -> schema
         run = await listings.read_run(conn, run_id, org_id=principal.org_id)
         tasks = await listings.read_task_summaries(conn, run_id)
         deps = await listings.read_dependencies(conn, run_id)
+        links = await forge_store.read_links(conn, run_id)
     counts: dict[str, int] = {}
     for task in tasks:
         counts[task.status] = counts.get(task.status, 0) + 1
@@ -60,6 +64,18 @@ async def run_detail(svc: Services, principal: Principal, run_id: str) -> schema
         merge_strategy=run.merge_strategy,
         tasks=[convert.task_row(t, deps.get(t.id, []), t.cost_usd) for t in tasks],
         critical_path=convert.critical_path(tasks, deps),
+        pull_requests=[
+            schemas.PullRequestPublic(
+                kind=link.kind,
+                forge=link.forge,
+                repository=link.repository,
+                number=link.number,
+                url=link.url,
+                state=link.state,
+                task_id=link.task_id,
+            )
+            for link in links
+        ],
     )
 
 
@@ -133,7 +149,7 @@ async def _request_body(request: Request, svc: Services) -> tuple[schemas.RunCre
         try:
             body = schemas.RunCreate.model_validate(fields)
         except ValidationError as exc:
-            raise InputError(f"invalid form fields: {exc.errors(include_url=False)}") from None
+            raise _invalid(exc) from None
         path = plans.save_upload(svc.settings.state_dir, filename, content)
         return body, path
     if content_type and not content_type.startswith("application/json"):
@@ -145,7 +161,14 @@ async def _request_body(request: Request, svc: Services) -> tuple[schemas.RunCre
     try:
         return schemas.RunCreate.model_validate(data), None
     except ValidationError as exc:
-        raise InputError(f"invalid run request: {exc.errors(include_url=False)}") from None
+        raise _invalid(exc) from None
+
+
+def _invalid(exc: ValidationError) -> RequestValidationError:
+    """A body validated by hand answers like one FastAPI validated: 422 with each field's location."""
+    return RequestValidationError(
+        [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False, include_context=False)]
+    )
 
 
 @router.post("/runs", status_code=status.HTTP_201_CREATED, openapi_extra={"requestBody": _RUN_CREATE_BODY})
@@ -155,20 +178,18 @@ async def create_run(request: Request, principal: Member, svc: Svc) -> schemas.R
     given = [x for x in (body.plan, body.path, uploaded) if x is not None]
     if len(given) != 1:
         raise InputError("give exactly one of: plan (a plan file object), path (on the server), or an upload")
-    repo = body.repo
-    if body.project_id is not None:
-        async with svc.db.read() as conn:
-            project = await project_store.read_project(conn, body.project_id, org_id=principal.org_id)
-        repo = repo or project.repo_path
-    if repo is None:
-        raise InputError("repo is required (the git repository on the server), or a project_id that has one")
+    repo = await repos.run_repository(svc, principal.org_id, body.repo, body.project_id)
+    if body.path is not None:
+        repos.check_plan_path(svc, body.path, repo)
     if body.plan is not None:
         plan = plans.from_object(body.plan)
     else:
         plan = await plans.from_path(Path(body.path) if body.path else uploaded or Path(), deps=body.deps)
+    # What `quarterdeck plan` checks: the agent of tasks naming none, runtimes, agent CLIs and keys.
+    plan = await svc.quarterdeck.check(plan, repo=app_mod.repository(repo), agent=body.agent, org_id=principal.org_id)
     record = await svc.quarterdeck.submit(
         plan,
-        repo=Path(repo),
+        repo=app_mod.repository(repo),
         base=body.base,
         branch=body.branch,
         budget_usd=body.budget_usd,
@@ -190,7 +211,7 @@ async def read_run(run_id: str, principal: Viewer, svc: Svc) -> schemas.RunDetai
 async def cancel_run(run_id: str, principal: Member, svc: Svc) -> schemas.SteerResult:
     """Cancel the run: unfinished tasks are cancelled, running agents stopped."""
     await read_run_or_404(svc, principal, run_id)
-    cancelled = await svc.quarterdeck.cancel_run(run_id)
+    cancelled = await svc.quarterdeck.cancel_run(run_id, by=principal.actor)
     run = await read_run_or_404(svc, principal, run_id)
     return schemas.SteerResult(run_id=run_id, status=run.status, tasks=cancelled, budget_usd=run.budget_usd)
 
@@ -199,7 +220,7 @@ async def cancel_run(run_id: str, principal: Member, svc: Svc) -> schemas.SteerR
 async def pause_run(run_id: str, principal: Member, svc: Svc) -> schemas.SteerResult:
     """Pause the run: running tasks finish, nothing new starts."""
     await read_run_or_404(svc, principal, run_id)
-    await svc.quarterdeck.pause_run(run_id)
+    await svc.quarterdeck.pause_run(run_id, by=principal.actor)
     run = await read_run_or_404(svc, principal, run_id)
     return schemas.SteerResult(run_id=run_id, status=run.status, tasks=[], budget_usd=run.budget_usd)
 
@@ -210,15 +231,15 @@ async def resume_run(run_id: str, principal: Member, svc: Svc) -> schemas.SteerR
     run = await read_run_or_404(svc, principal, run_id)
     if run.status != RunStatus.PAUSED:
         raise InputError(f"run {run_id!r} is {run.status}; only a paused run can be resumed")
-    await svc.quarterdeck.unpause_run(run_id)
+    await svc.quarterdeck.unpause_run(run_id, by=principal.actor)
     run = await read_run_or_404(svc, principal, run_id)
     return schemas.SteerResult(run_id=run_id, status=run.status, tasks=[], budget_usd=run.budget_usd)
 
 
 @router.post("/runs/{run_id}/budget")
 async def add_budget(run_id: str, body: schemas.BudgetAdd, principal: Member, svc: Svc) -> schemas.SteerResult:
-    """Raise the run's budget by ``add_usd``; a run stopped as budget_exhausted runs again."""
+    """Raise the run's budget by ``add_usd``; a run waiting for budget runs again."""
     await read_run_or_404(svc, principal, run_id)
-    limit = await svc.quarterdeck.add_budget(run_id, body.add_usd)
+    limit = await svc.quarterdeck.add_budget(run_id, body.add_usd, by=principal.actor)
     run = await read_run_or_404(svc, principal, run_id)
     return schemas.SteerResult(run_id=run_id, status=run.status, tasks=[], budget_usd=limit)

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import Path, Response, status
 
-from quarterdeck.api import convert, schemas, vault
+from quarterdeck.api import convert, schemas
 from quarterdeck.api.auth import Admin
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
+from quarterdeck.app import vault
 from quarterdeck.security import sealing
 from quarterdeck.store import secrets as secret_store
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Query
+from starlette.responses import Response
 
-from quarterdeck.api import convert, diffs, schemas
+from quarterdeck.api import convert, schemas
 from quarterdeck.api.auth import Member, Principal, Viewer
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.routes.runs import read_run_or_404, split_statuses
 from quarterdeck.api.services import Services, Svc
+from quarterdeck.app import diffs, vault
 from quarterdeck.domain.statuses import TaskStatus
+from quarterdeck.security import redaction
 from quarterdeck.store import crews as crew_store
 from quarterdeck.store import events as event_store
 from quarterdeck.store import listings
@@ -96,10 +100,18 @@ async def task_diff(run_id: str, task_id: str, principal: Viewer, svc: Svc) -> s
         run = await listings.read_run(conn, run_id, org_id=principal.org_id)
         attempts = await task_store.read_attempts(conn, task.pk)
     commit = task.commit_sha or next((a.commit_sha for a in reversed(attempts) if a.commit_sha), None)
-    return await diffs.commit_diff(Path(run.repo_path), commit)
+    # read from git, not from the store: redacted here, with every secret of the organisation
+    await vault.remember_secrets(svc.db, svc.keys, org_id=principal.org_id)
+    shown = await diffs.commit_diff(Path(run.repo_path), commit)
+    return schemas.DiffPublic(
+        commit=shown.commit,
+        stat=redaction.redact(shown.stat),
+        diff=redaction.redact(shown.diff),
+        truncated=shown.truncated,
+    )
 
 
-@router.get("/runs/{run_id}/tasks/{task_id}/events")
+@router.get("/runs/{run_id}/tasks/{task_id}/events", response_model=schemas.Page[schemas.EventPublic])
 async def task_events(
     run_id: str,
     task_id: str,
@@ -107,7 +119,7 @@ async def task_events(
     svc: Svc,
     limit: Limit = 200,
     cursor: Cursor = None,
-) -> schemas.Page[schemas.EventPublic]:
+) -> Response:
     """The task's events (its log), oldest first; for live ones, use the event stream."""
     after = decode_cursor(cursor, int)[0] if cursor else 0
     await _task_or_404(svc, principal, run_id, task_id)
@@ -115,16 +127,19 @@ async def task_events(
         events = await event_store.read_events(conn, run_id, after_id=after, task_id=task_id, limit=limit + 1)
     more = len(events) > limit
     events = events[:limit]
-    return schemas.Page[schemas.EventPublic](
-        items=[convert.event(e) for e in events], next_cursor=encode_cursor(events[-1].id) if more else None
-    )
+    # Each event's JSON as the live streams send it, made once per process (``frames.EventEncoder``): a task's log
+    # is read again and again while it runs (every open task page), and converting each event costs more than
+    # reading it.
+    next_cursor = json.dumps(encode_cursor(events[-1].id) if more else None)
+    items = ",".join([svc.frames.json(event) for event in events])
+    return Response(f'{{"items":[{items}],"next_cursor":{next_cursor}}}', media_type="application/json")
 
 
 @router.post("/runs/{run_id}/tasks/{task_id}/cancel")
 async def cancel_task(run_id: str, task_id: str, principal: Member, svc: Svc) -> schemas.SteerResult:
     """Cancel the task (its agent is stopped); returns the dependants it blocked."""
     await _task_or_404(svc, principal, run_id, task_id)
-    blocked = await svc.quarterdeck.cancel_task(run_id, task_id)
+    blocked = await svc.quarterdeck.cancel_task(run_id, task_id, by=principal.actor)
     run = await read_run_or_404(svc, principal, run_id)
     return schemas.SteerResult(run_id=run_id, status=run.status, tasks=blocked, budget_usd=run.budget_usd)
 
@@ -133,7 +148,7 @@ async def cancel_task(run_id: str, task_id: str, principal: Member, svc: Svc) ->
 async def retry_task(run_id: str, task_id: str, principal: Member, svc: Svc) -> schemas.SteerResult:
     """Re-queue a failed, conflicted or cancelled task; returns the dependants that wait again."""
     await _task_or_404(svc, principal, run_id, task_id)
-    waiting = await svc.quarterdeck.requeue_task(run_id, task_id)
+    waiting = await svc.quarterdeck.requeue_task(run_id, task_id, by=principal.actor)
     run = await read_run_or_404(svc, principal, run_id)
     return schemas.SteerResult(run_id=run_id, status=run.status, tasks=waiting, budget_usd=run.budget_usd)
 
@@ -144,6 +159,6 @@ async def prioritize_task(
 ) -> schemas.SteerResult:
     """Set the task's priority (higher is claimed first), effective at the next claim."""
     await _task_or_404(svc, principal, run_id, task_id)
-    await svc.quarterdeck.prioritize_task(run_id, task_id, body.priority)
+    await svc.quarterdeck.prioritize_task(run_id, task_id, body.priority, by=principal.actor)
     run = await read_run_or_404(svc, principal, run_id)
     return schemas.SteerResult(run_id=run_id, status=run.status, tasks=[task_id], budget_usd=run.budget_usd)

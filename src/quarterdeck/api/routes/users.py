@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import status
 
-from quarterdeck.api import accounts, convert, schemas
-from quarterdeck.api.auth import Admin
+from quarterdeck.api import convert, schemas
+from quarterdeck.api.auth import Admin, Principal, Role, forget_user
+from quarterdeck.api.errors import Forbidden
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
+from quarterdeck.app import accounts
 from quarterdeck.store import identity
 
 __all__ = ["router"]
@@ -30,8 +32,19 @@ async def list_users(
     )
 
 
+def _may_grant(principal: Principal, role: str | None, *, user_id: str | None = None) -> None:
+    """No caller grants a role above its own, and no one raises their own."""
+    if role is None:
+        return
+    if user_id is not None and user_id == principal.user_id and not principal.role.allows(Role(role)):
+        raise Forbidden(f"no one can raise their own role: you are {principal.role}")
+    if not principal.role.allows(Role(role)):
+        raise Forbidden(f"you cannot grant the {role} role; you are {principal.role}")
+
+
 @router.post("/users", status_code=status.HTTP_201_CREATED)
 async def create_user(body: schemas.UserCreate, principal: Admin, svc: Svc) -> schemas.UserPublic:
+    _may_grant(principal, body.role)
     record = await accounts.create_user(
         svc.db, org_id=principal.org_id, email=body.email, name=body.name, role=body.role, password=body.password
     )
@@ -46,7 +59,11 @@ async def read_user(user_id: str, principal: Admin, svc: Svc) -> schemas.UserPub
 
 @router.patch("/users/{user_id}")
 async def update_user(user_id: str, body: schemas.UserUpdate, principal: Admin, svc: Svc) -> schemas.UserPublic:
-    """Change name, role or password, or disable (``disabled: true``) or enable the user."""
+    """Change name, role or password, or disable (``disabled: true``) or enable the user.
+
+    The change binds the user's keys, tokens and sessions at once in this process, and within
+    ``authority_cache_s`` in others."""
+    _may_grant(principal, body.role, user_id=user_id)
     record = await accounts.update_user(
         svc.db,
         user_id,
@@ -56,8 +73,7 @@ async def update_user(user_id: str, body: schemas.UserUpdate, principal: Admin, 
         password=body.password,
         disabled=body.disabled,
     )
-    if record.disabled_at is not None:
-        svc.api_keys.forget(lambda caller: caller.user_id == record.id)  # their keys stop working here at once
+    forget_user(svc, record.id)  # their keys and tokens answer to the change here at once
     return convert.user(record)
 
 
@@ -65,5 +81,5 @@ async def update_user(user_id: str, body: schemas.UserUpdate, principal: Admin, 
 async def disable_user(user_id: str, principal: Admin, svc: Svc) -> schemas.UserPublic:
     """Disable the user (kept for the audit trail): they can no longer sign in, their API keys stop working."""
     record = await accounts.update_user(svc.db, user_id, org_id=principal.org_id, disabled=True)
-    svc.api_keys.forget(lambda caller: caller.user_id == record.id)  # their keys stop working here at once
+    forget_user(svc, record.id)  # their keys and tokens stop working here at once
     return convert.user(record)

@@ -9,6 +9,7 @@ const ROUTES = [
   [/^\/runs\/([^/]+)\/tasks\/([^/]+)$/, "task", ["runId", "taskId"]],
   [/^\/queue$/, "queue", []],
   [/^\/costs$/, "costs", []],
+  [/^\/analytics$/, "analytics", []],
   [/^\/audit$/, "audit", []],
   [/^\/approvals$/, "approvals", []],
   [/^\/settings$/, "settings", []],

@@ -1,5 +1,7 @@
 // The run's DAG as SVG: a layered layout of our own (levels from dependencies, dummy nodes on long edges,
-// barycentric ordering, straightened coordinates), pan and zoom, the critical path highlighted.
+// barycentric ordering, straightened coordinates), folded into bands when much wider than tall, fitted to
+// the view with titles that stay readable at any zoom, pan and zoom, the critical path highlighted, and
+// running tasks with a spinner and their elapsed time.
 
 import { h, s } from "./dom.js";
 
@@ -9,6 +11,9 @@ const GAP_X = 64;
 const ROW = NODE_H + 14;
 const DUMMY = 16;
 const SWEEPS = 12;
+const BAND_GAP = 28;
+// the smallest on-screen size of a node's title, in CSS pixels: zoomed out further, titles grow to stay readable
+const MIN_FONT_PX = 10;
 
 /**
  * Place every task. ``tasks``: [{id, depends_on}] in plan order.
@@ -149,6 +154,35 @@ export function layout(tasks) {
   };
 }
 
+/**
+ * A wide graph folded into ``bands`` rows of levels (a long chain reads like lines of text): each band
+ * holds consecutive levels and sits below the previous one. Returns a layout of the same shape.
+ */
+export function fold(placed, bands) {
+  if (bands <= 1) return placed;
+  const step = NODE_W + GAP_X;
+  const levels = Math.max(1, Math.round((placed.width - 32 + GAP_X) / step));
+  const per = Math.ceil(levels / bands);
+  const bandH = placed.height + BAND_GAP;
+  const move = ([x, y]) => {
+    const level = Math.min(levels - 1, Math.max(0, Math.floor((x - 16 + GAP_X / 2) / step)));
+    const band = Math.floor(level / per);
+    return [x - band * per * step, y + band * bandH];
+  };
+  const pos = new Map();
+  for (const [id, p] of placed.pos) {
+    const [x, y] = move([p.x + NODE_W / 2, p.y]);
+    pos.set(id, { x: x - NODE_W / 2, y });
+  }
+  const edges = placed.edges.map((e) => ({ ...e, points: e.points.map(move) }));
+  return {
+    pos,
+    edges,
+    width: 32 + Math.min(per, levels) * step - GAP_X,
+    height: bands * bandH - BAND_GAP,
+  };
+}
+
 function curve(points) {
   let d = `M${points[0][0]},${points[0][1]}`;
   for (let i = 1; i < points.length; i++) {
@@ -158,6 +192,13 @@ function curve(points) {
     d += ` C${x0 + mx},${y0} ${x1 - mx},${y1} ${x1},${y1}`;
   }
   return d;
+}
+
+function elapsed(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
 function clip(text, max) {
@@ -190,12 +231,21 @@ export class Dag {
       this.signature = signature;
       this.draw(tasks, criticalPath);
     }
-    for (const t of tasks) this.nodes.get(t.id)?.setAttribute("data-status", t.status);
+    for (const t of tasks) {
+      const node = this.nodes.get(t.id);
+      node?.setAttribute("data-status", t.status);
+      node?.setAttribute("aria-label", `${t.title || t.id} (${t.status})`);
+    }
+    this.tasks = new Map(tasks.map((t) => [t.id, t]));
+    this.tick();
+    clearInterval(this.ticking);
+    if (tasks.some((t) => t.status === "running")) this.ticking = setInterval(() => this.tick(), 1000);
   }
 
   draw(tasks, criticalPath) {
     const first = this.nodes.size === 0;
-    const { pos, edges, width, height } = layout(tasks);
+    const plain = layout(tasks);
+    const { pos, edges, width, height } = fold(plain, this.bandsFor(plain));
     this.width = width;
     this.height = height;
     const critical = new Set(criticalPath);
@@ -208,6 +258,7 @@ export class Dag {
       edgeLayer.append(s("path", { class: ["dag-edge", criticalEdges.has(`${e.from}>${e.to}`) && "critical"], d: curve(e.points) }));
     }
     this.nodes = new Map();
+    this.tasks = new Map(tasks.map((t) => [t.id, t]));
     for (const t of tasks) {
       const p = pos.get(t.id);
       const node = s(
@@ -223,8 +274,11 @@ export class Dag {
         s("title", {}, `${t.title || t.id}\n${t.id} · ${t.status}`),
         s("rect", { class: "box", width: NODE_W, height: NODE_H }),
         s("rect", { class: "bar", width: 6, height: NODE_H, rx: 2 }),
-        s("text", { x: 14, y: 18 }, clip(t.title || t.id, 25)),
+        s("text", { class: "label", x: 14, y: 18 }, t.title || t.id),
         s("text", { class: "id", x: 14, y: 34 }, clip(t.id, 30)),
+        // Shown while running: a spinner and the time since it started.
+        s("g", { class: "spin", transform: `translate(${NODE_W - 14},14)` }, s("circle", { r: 6 })),
+        s("text", { class: "elapsed", x: NODE_W - 8, y: 38, "text-anchor": "end" }, ""),
       );
       node.addEventListener("click", () => this.select(t.id));
       node.addEventListener("keydown", (event) => {
@@ -237,11 +291,45 @@ export class Dag {
       nodeLayer.append(node);
     }
     this.root.replaceChildren(edgeLayer, nodeLayer);
-    // A small graph gets a short view; a big one the stylesheet's height (and is panned).
-    this.view.style.height = `${Math.ceil(Math.min(460, Math.max(180, height + 32)))}px`;
+    this.labelled = null;
     if (this.selected) this.nodes.get(this.selected)?.classList.add("selected");
     if (first) this.fit();
     else this.apply();
+  }
+
+  /** How many bands make the graph largest in the view: one, unless it is much wider than tall. */
+  bandsFor(plain) {
+    const w = this.view.clientWidth || 800;
+    const maxH = this.maxHeight();
+    let best = 1;
+    let bestK = 0;
+    for (let bands = 1; bands <= 24; bands++) {
+      const levels = Math.round((plain.width - 32 + GAP_X) / (NODE_W + GAP_X));
+      if (bands > 1 && bands > levels / 2) break;
+      const folded = fold(plain, bands);
+      const k = Math.min(1, w / folded.width, maxH / folded.height);
+      if (k > bestK * 1.05) {
+        best = bands;
+        bestK = k;
+      }
+    }
+    return best;
+  }
+
+  /** The tallest the graph may be: most of the window, so the page around it stays in reach. */
+  maxHeight() {
+    return Math.max(180, Math.round((window.innerHeight || 800) * 0.62));
+  }
+
+  /** Running nodes: the time since they started, refreshed each second while any runs. */
+  tick() {
+    const now = Date.now();
+    for (const [id, node] of this.nodes) {
+      const t = this.tasks?.get(id);
+      const label = node.querySelector("text.elapsed");
+      if (!label) continue;
+      label.textContent = t && t.status === "running" && t.started_at ? elapsed((now - Date.parse(t.started_at)) / 1000) : "";
+    }
   }
 
   select(id) {
@@ -251,14 +339,15 @@ export class Dag {
     this.onSelect(id);
   }
 
-  /** Fit the whole graph, but never smaller than readable: a big graph starts at its roots, to be panned. */
+  /** Fit the whole graph in the view (the view's height follows it, up to most of the window). */
   fit() {
     const w = this.view.clientWidth || 800;
-    const hgt = this.view.clientHeight || 460;
-    // On a phone, stay readable and let the user pan from the roots.
-    this.k = Math.max(w < 600 ? 0.8 : 0.55, Math.min(1, w / this.width, hgt / this.height));
-    this.tx = Math.max(0, (w - this.width * this.k) / 2);
-    this.ty = Math.max(0, (hgt - this.height * this.k) / 2);
+    const k = Math.min(1, w / this.width, this.maxHeight() / this.height);
+    const hgt = Math.max(180, Math.ceil(this.height * k + 24));
+    this.view.style.height = `${hgt}px`;
+    this.k = k;
+    this.tx = Math.max(0, (w - this.width * k) / 2);
+    this.ty = Math.max(0, (hgt - this.height * k) / 2);
     this.apply();
   }
 
@@ -278,6 +367,28 @@ export class Dag {
     this.svg.setAttribute("width", String(this.view.clientWidth || 800));
     this.svg.setAttribute("height", String(this.view.clientHeight || 460));
     this.root.setAttribute("transform", `translate(${this.tx},${this.ty}) scale(${this.k})`);
+    this.label();
+  }
+
+  /**
+   * Keep titles readable at any zoom: below the scale where 12 px text would shrink under MIN_FONT_PX, the
+   * title grows (in graph units) and loses the id line, and is clipped to what fits in the node.
+   */
+  label() {
+    const k = this.k;
+    const compact = 12 * k < MIN_FONT_PX;
+    const size = compact ? Math.min(NODE_H - 8, MIN_FONT_PX / k) : 12;
+    if (this.labelled === size) return;
+    this.labelled = size;
+    this.root.classList.toggle("compact", compact);
+    const chars = Math.max(4, Math.floor((NODE_W - 22) / (size * 0.56)));
+    for (const [id, node] of this.nodes) {
+      const text = node.querySelector("text.label");
+      const t = this.tasks?.get(id);
+      text.style.fontSize = `${size}px`;
+      text.setAttribute("y", compact ? String(NODE_H / 2 + size * 0.35) : "18");
+      text.textContent = clip((t && (t.title || t.id)) || id, chars);
+    }
   }
 
   bindPanZoom() {

@@ -9,13 +9,15 @@ import { BASE, refresh } from "./api.js";
 
 // Every EventType (src/quarterdeck/domain/events.py; tests/browser/test_assets.py keeps the two in step).
 export const EVENT_TYPES = [
-  "run.created", "run.finished", "task.created", "merge.started", "task.ready", "task.claimed", "task.succeeded",
-  "task.failed", "task.blocked", "task.cancelled", "task.requeued", "task.prioritized", "run.paused", "run.resumed",
-  "run.cancelled", "run.budget_exhausted", "run.budget_raised", "cost.recorded", "task.released", "lease.expired",
-  "checkpoint.resumed", "setup.result", "workspace.ready", "agent.message", "agent.tool", "agent.output",
-  "agent.result", "verify.result", "revision.requested", "result.empty", "commit.created", "merge.done", "push.done",
-  "push.failed", "merge.conflict", "plan.proposed", "plan.applied", "approval.requested", "approval.decided",
-  "review.verdict",
+  "run.created", "run.finished", "run.planning", "run.waiting", "step.deferred", "task.created", "merge.started",
+  "task.ready", "task.claimed", "task.succeeded", "task.failed", "task.blocked", "task.cancelled", "task.requeued",
+  "task.prioritized", "task.said", "task.edited", "task.heard", "run.paused", "run.resumed", "run.cancelled",
+  "run.budget_exhausted", "run.budget_raised", "cost.recorded", "task.released", "lease.expired",
+  "checkpoint.resumed", "setup.result", "sandbox.confined", "sandbox.refused", "sandbox.egress", "sandbox.off",
+  "sandbox.unavailable", "workspace.ready", "agent.message", "agent.tool", "agent.output", "agent.result",
+  "verify.result", "retry.context", "memory.recalled", "revision.requested", "result.empty", "commit.created",
+  "merge.done", "push.done", "push.failed", "merge.conflict", "plan.proposed", "plan.applied", "approval.requested",
+  "approval.decided", "review.verdict", "forge.pull_opened", "forge.pull_ready", "forge.feedback",
 ];
 
 const streams = new Set();

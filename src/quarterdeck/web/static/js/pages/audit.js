@@ -4,7 +4,7 @@ import { get } from "../api.js";
 import { debounce, empty, h, mount, when } from "../dom.js";
 import { subscribe } from "../live.js";
 
-const KINDS = ["", "message", "verdict", "decision", "plan"];
+const KINDS = ["", "message", "verdict", "decision", "plan", "event"];
 
 export async function render(main, ctx) {
   const params = new URLSearchParams(location.search);

@@ -1,4 +1,5 @@
-// The queue across runs: ready, running and waiting tasks, with priority controls for members.
+// The queue across runs: ready, running and waiting tasks, with priority controls for members; for admins,
+// the fleet that serves it (every live worker, what it offers and what it cannot reach).
 
 import { get } from "../api.js";
 import { age, debounce, empty, h, mount, status } from "../dom.js";
@@ -8,7 +9,7 @@ import { prioritize, taskButtons } from "../steer.js";
 const LANES = [
   ["ready", "Ready", "Waiting for a worker, highest priority first"],
   ["running", "Running", "Claimed by a worker"],
-  ["waiting", "Waiting", "Blocked on dependencies, a delay or a paused run"],
+  ["waiting", "Waiting", "On dependencies, a delay, or a paused run"],
 ];
 
 function item(ctx, task, lane, reload) {
@@ -26,22 +27,49 @@ function item(ctx, task, lane, reload) {
     prio = h("div", { class: "prio" }, `Priority ${task.priority ?? 0}`);
   }
   return h("div", { class: "qitem", dataset: { task: task.id, run: task.run_id } },
-    h("div", { class: "top" }, h("a", { href }, task.title || task.id), status(task.status)),
-    h("div", { class: "muted mono" }, `${task.run_name || task.run_id} · ${task.id}`, task.started_at ? ` · ${age(task.started_at)}` : ""),
+    h("div", { class: "top" }, h("a", { href }, task.title || task.id),
+      status(task.run_status === "paused" && lane !== "running" ? "paused" : task.status)),
+    h("div", { class: "muted" }, h("a", { href: `/runs/${encodeURIComponent(task.run_id)}` }, task.run_name || task.run_id),
+      task.run_status === "paused" ? " (paused)" : "", task.started_at ? ` · ${age(task.started_at)}` : ""),
+    task.waits ? h("div", { class: "muted waits" }, `Waits: ${task.waits}`) : null,
     prio,
     lane === "running" ? taskButtons(ctx, task.run_id, task, reload) : null);
+}
+
+function fleet(workers) {
+  if (!workers.length) return empty("No worker is live: start `quarterdeck worker` (or `serve`) on a machine.");
+  const cell = (items) => (items.length ? items.join(", ") : "—");
+  return h("div", { class: "tablewrap" }, h("table", {},
+    h("thead", {}, h("tr", {}, ["Worker", "Host", "Busy", "Labels", "Runtimes", "Cannot reach", "Heard"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, workers.map((w) => h("tr", { dataset: { worker: w.id } },
+      h("td", {}, h("code", {}, w.id)),
+      h("td", {}, `${w.hostname} · pid ${w.pid}`),
+      h("td", { class: "num" }, `${w.running}/${w.slots}`),
+      h("td", {}, cell(w.labels)),
+      h("td", {}, cell(w.runtimes)),
+      h("td", { class: w.unreachable.length ? "bad" : "" }, cell(w.unreachable)),
+      h("td", {}, age(w.heartbeat_at)))))));
 }
 
 export async function render(main, ctx) {
   const lanes = Object.fromEntries(LANES.map(([key]) => [key, h("div")]));
   const counts = Object.fromEntries(LANES.map(([key]) => [key, h("span", { class: "muted" })]));
+  // the fleet names the server's hosts: only admins may read it (GET /workers answers them alone)
+  const workersEl = ctx.isAdmin ? h("div") : null;
+  const workerCount = h("span", { class: "muted" });
   mount(main,
     h("div", { class: "pagehead" }, h("div", { class: "title" }, h("h1", {}, "Queue"), h("div", { class: "sub" }, "Every unfinished task of every run, as the workers see it."))),
     h("div", { class: "lanes" },
       LANES.map(([key, title, help]) =>
-        h("section", { class: "card lane", id: `lane-${key}` }, h("h2", {}, title, counts[key]), h("p", { class: "muted" }, help), lanes[key]))));
+        h("section", { class: "card lane", id: `lane-${key}` }, h("h2", {}, title, counts[key]), h("p", { class: "muted" }, help), lanes[key]))),
+    workersEl ? h("section", { class: "card", id: "workers" }, h("h2", {}, "Workers", workerCount),
+      h("p", { class: "muted" }, "Live worker processes, on every machine, as they last reported themselves."), workersEl) : null);
   const fetchNow = async () => {
-    const queue = await get("/queue");
+    const [queue, workers] = await Promise.all([get("/queue"), workersEl ? get("/workers") : null]);
+    if (workers) {
+      workerCount.textContent = String(workers.items.length);
+      mount(workersEl, fleet(workers.items));
+    }
     for (const [key] of LANES) {
       const tasks = queue[key] || [];
       counts[key].textContent = String(tasks.length);

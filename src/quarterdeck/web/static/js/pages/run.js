@@ -1,6 +1,7 @@
-// A run: totals, the live DAG (click a task for its detail), the timeline of attempts, and every task.
+// A run: totals, the live DAG (click a task for its detail), the timeline of attempts, every task, and the
+// notifications sent about it.
 
-import { getStamped } from "../api.js";
+import { get, getStamped, items } from "../api.js";
 import { Dag } from "../dag.js";
 import { age, between, debounce, duration, h, mount, progress, section, status, STATUS_ORDER, usd, when } from "../dom.js";
 import { Timeline } from "../gantt.js";
@@ -8,7 +9,8 @@ import { subscribe } from "../live.js";
 import { runButtons, taskButtons } from "../steer.js";
 
 const TYPES = [
-  "run.created", "run.finished", "run.paused", "run.resumed", "run.cancelled", "run.budget_exhausted",
+  "run.created", "run.finished", "run.planning", "run.waiting", "plan.proposed", "plan.applied", "approval.requested",
+  "approval.decided", "run.paused", "run.resumed", "run.cancelled", "run.budget_exhausted",
   "run.budget_raised", "task.created", "task.ready", "task.claimed", "task.succeeded", "task.failed",
   "task.blocked", "task.cancelled", "task.requeued", "task.prioritized", "task.released", "lease.expired",
   "merge.done", "merge.conflict", "cost.recorded",
@@ -33,19 +35,41 @@ export async function render(main, ctx) {
   const head = h("div", { class: "pagehead" });
   const stats = h("div", { class: "stats" });
   const dagCard = h("section", { class: "card dag-card" });
-  const panel = h("div");
+  // The selected task's details: a drawer beside the graph, inside its card, so it opens where the
+  // click was (in view) and covers nothing else on the page.
+  const panel = h("aside", { class: "drawer", "aria-label": "Selected task" });
+  const dagBody = h("div", { class: "dag-body" });
+  dagCard.append(dagBody);
   const gantt = h("div", { class: "gantt" });
   const taskTable = h("div", { class: "tablewrap" });
+  const notes = h("div", { id: "run-notifications" });
   const timeline = new Timeline();
-  const dag = new Dag(dagCard, { onSelect: (id) => ((selected = id), paintPanel()) });
+  const dag = new Dag(dagBody, {
+    onSelect: (id) => {
+      selected = id;
+      paintPanel();
+      panel.querySelector("h2")?.focus({ preventScroll: true });
+    },
+  });
+  const close = () => {
+    const was = selected;
+    selected = null;
+    paintPanel();
+    if (was) dag.nodes.get(was)?.focus({ preventScroll: true });
+  };
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && selected && !document.querySelector("dialog[open]")) close();
+  });
   const legend = h("div", { class: "legend" },
     STATUS_ORDER.map((name) => h("span", {}, h("span", { class: "sw", dataset: { status: name } }), name)),
     h("span", {}, h("span", { class: "sw critical" }), "critical path"));
   dagCard.prepend(h("div", { class: "dag-head" }, h("h2", {}, "Task graph"), legend, dag.controls()));
+  dagBody.append(panel);
 
   mount(main, head, stats, dagCard,
-    h("div", { class: "grid2" }, section("Timeline", gantt), h("div", {}, panel)),
-    section("Tasks", taskTable));
+    section("Timeline", gantt),
+    section("Tasks", taskTable),
+    section("Notifications", notes));
 
   const reload = debounce(async () => {
     ({ data: run, at: snapshotAt } = await prefetch(ctx.params));
@@ -60,7 +84,13 @@ export async function render(main, ctx) {
         h("div", { class: "sub" }, `${run.repo_path} → ${run.integration_branch} · started ${age(run.created_at)} · `,
           h("a", { href: `/costs?run_id=${encodeURIComponent(run.id)}` }, "costs"), " · ",
           h("a", { href: `/audit?run_id=${encodeURIComponent(run.id)}` }, "audit trail")),
-        run.goal ? h("div", { class: "sub" }, `Goal: ${run.goal}`) : null),
+        run.goal ? h("div", { class: "sub" }, `Goal: ${run.goal}`) : null,
+        run.status === "planning" ? h("div", { class: "notice", id: "run-waiting" }, "The crew's manager is planning this goal; its plan arrives here.") : null,
+        run.status === "waiting"
+          ? h("div", { class: "notice", id: "run-waiting" }, `Waiting for a person to decide its ${run.waiting_for || "next step"}: `,
+            h("a", { href: "/approvals" }, "open the approvals"))
+          : null,
+        pullRequests(run.pull_requests || [])),
       runButtons(ctx, run, reload));
   }
 
@@ -79,15 +109,21 @@ export async function render(main, ctx) {
 
   function paintPanel() {
     const task = run.tasks.find((t) => t.id === selected);
+    panel.classList.toggle("open", Boolean(task));
     if (!task) {
-      mount(panel, section("Task", h("p", { class: "muted" }, "Select a task in the graph to see it here.")));
+      mount(panel);
       return;
     }
     mount(panel,
       h("section", { class: "card panel", id: "task-panel" },
-        h("h2", {}, task.title || task.id, " ", status(task.status)),
+        h("div", { class: "drawer-head" },
+          h("h2", { tabindex: "-1" }, task.title || task.id, " ", status(task.status)),
+          h("button", { type: "button", class: "secondary small", "aria-label": "Close", onclick: close }, "×")),
         h("dl", { class: "meta" },
           h("dt", {}, "Id"), h("dd", { class: "mono" }, task.id),
+          run.status === "paused" && ["ready", "pending"].includes(task.status)
+            ? [h("dt", {}, "Waiting"), h("dd", { id: "paused-note" }, "for the run: it is paused, nothing starts until it is resumed")]
+            : null,
           h("dt", {}, "Depends on"), h("dd", {}, (task.depends_on || []).join(", ") || "—"),
           h("dt", {}, "Runtime"), h("dd", {}, task.runtime || "—", task.role ? ` · ${task.role}` : ""),
           h("dt", {}, "Priority"), h("dd", {}, String(task.priority ?? 0)),
@@ -116,7 +152,24 @@ export async function render(main, ctx) {
         h("tbody", {}, rows)));
   }
 
+  async function paintNotes() {
+    let sent;
+    try {
+      sent = items(await get("/notifications", { run: runId, limit: 50 }));
+    } catch {
+      return;
+    }
+    if (!sent.length) return mount(notes, h("p", { class: "muted" }, "None sent (subscribe under Settings)."));
+    mount(notes, h("div", { class: "tablewrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, ["Kind", "Channel", "To", "State", "Tries", "Last error"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, sent.map((n) => h("tr", {},
+        h("td", {}, n.kind, n.task_id ? h("span", { class: "cell-sub mono" }, n.task_id) : null), h("td", {}, n.channel),
+        h("td", { class: "mono" }, n.target), h("td", {}, status(n.status)), h("td", { class: "num" }, String(n.attempts)),
+        h("td", {}, n.last_error || "")))))));
+  }
+
   function paint() {
+    paintNotes();
     for (const t of run.tasks) titles.set(t.id, t.title || t.id);
     document.title = `${run.name} · Quarterdeck`;
     paintHead();
@@ -139,4 +192,18 @@ export async function render(main, ctx) {
   setInterval(() => {
     if (!["succeeded", "failed", "cancelled"].includes(run.status)) redrawTimeline();
   }, 5000);
+}
+
+/** The run's pull requests on GitHub / GitLab and the issue it came from (docs/pull-requests.md). */
+function pullRequests(links) {
+  if (!links.length) return null;
+  const items = links.map((link, i) => {
+    const what = link.kind === "issue" ? `issue #${link.number}` : `pull request #${link.number}`;
+    const label = link.task_id ? `${what} (${link.task_id})` : what;
+    const state = link.kind === "issue" ? "" : link.state === "open" ? " · draft" : ` · ${link.state}`;
+    const safe = /^https?:\/\//.test(link.url) ? link.url : null;
+    return [i ? " · " : "", safe ? h("a", { href: safe, rel: "noopener noreferrer", target: "_blank" }, label) : label,
+      state];
+  });
+  return h("div", { class: "sub", id: "pull-requests" }, `${links[0].repository}: `, ...items.flat());
 }

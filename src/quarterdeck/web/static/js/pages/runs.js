@@ -4,20 +4,43 @@ import { api, get } from "../api.js";
 import { age, debounce, empty, flash, h, mount, progress, status, usd } from "../dom.js";
 import { subscribe } from "../live.js";
 
-const STATUSES = ["", "running", "paused", "budget_exhausted", "succeeded", "failed", "cancelled"];
-const TYPES = ["run.created", "run.finished", "run.paused", "run.resumed", "run.cancelled", "run.budget_exhausted",
+const STATUSES = ["", "planning", "running", "paused", "waiting", "succeeded", "failed", "cancelled"];
+const TYPES = ["run.created", "run.finished", "run.planning", "run.waiting", "plan.applied", "run.paused", "run.resumed",
+  "run.cancelled", "run.budget_exhausted",
   "run.budget_raised", "task.claimed", "task.succeeded", "task.failed", "task.cancelled", "task.blocked", "cost.recorded"];
+
+// a plan the form accepts as it is (shell steps need no agent or key)
+const EXAMPLE_PLAN = JSON.stringify({
+  name: "hello",
+  tasks: [{ id: "hello", title: "Say hello", runtime: "shell", options: { script: "echo hello > hello.txt" } }],
+});
+const AGENTS = ["claude-code", "codex", "gemini", "api-agent", "shell"];
+
+/** The problems of a refused run, each once: a plan's come as details (path:line: message), the rest as the message. */
+function problems(exc) {
+  const listed = (exc.details || [])
+    .map((d) => (typeof d === "string" ? d : d.message ? (d.line ? `${d.path}:${d.line}: ${d.message}` : d.message) : null))
+    .filter(Boolean);
+  const lines = listed.length ? listed : String(exc.message || "").split("\n");
+  return [...new Set(lines.map((l) => l.trim()).filter(Boolean))];
+}
 
 function newRunForm(onCreated) {
   const field = (name, label, attrs = {}) => [
     h("label", { for: `run-${name}` }, label),
     h(attrs.textarea ? "textarea" : "input", { id: `run-${name}`, name, ...attrs, textarea: null }),
   ];
-  const error = h("p", { class: "error full", role: "alert", hidden: true });
+  const error = h("div", { class: "error full", role: "alert", id: "new-run-errors", hidden: true });
+  const fail = (lines) => {
+    mount(error, lines.length > 1 ? h("ul", {}, lines.map((l) => h("li", {}, l))) : h("p", {}, lines[0] || "The run was refused."));
+    error.hidden = false;
+  };
   const form = h("form", { class: "form", id: "new-run" },
     field("plan_path", "Plan file or stories folder", { placeholder: "/srv/plans/textkit/plan.yaml (a path on the server)" }),
-    field("plan", "…or the plan as JSON", { textarea: true, rows: 5, placeholder: '{"name": "…", "tasks": [{"id": "a", "prompt": "…"}]}' }),
+    field("plan", "…or the plan as JSON", { textarea: true, rows: 5, placeholder: EXAMPLE_PLAN }),
     field("repo", "Repository", { placeholder: "/srv/repos/textkit (default: the project's)" }),
+    field("agent", "Agent for tasks that name none", { placeholder: "claude-code, codex, gemini, api-agent… (default: the project's [run] agent)", list: "agents" }),
+    h("datalist", { id: "agents" }, AGENTS.map((name) => h("option", { value: name }))),
     field("base", "Base", { value: "HEAD" }),
     field("branch", "Integration branch", { placeholder: "default: quarterdeck/<run>" }),
     field("budget_usd", "Budget (USD)", { type: "number", step: "0.01", min: "0" }),
@@ -34,16 +57,15 @@ function newRunForm(onCreated) {
       try {
         body.plan = JSON.parse(v.plan);
       } catch (exc) {
-        error.textContent = `The plan is not valid JSON: ${exc.message}`;
-        error.hidden = false;
+        fail([`The plan is not valid JSON: ${exc.message}`]);
         return;
       }
     }
     if (!body.path && !body.plan) {
-      error.textContent = "Give a plan: a path on the server, or the plan as JSON.";
-      error.hidden = false;
+      fail(["Give a plan: a path on the server, or the plan as JSON."]);
       return;
     }
+    if (v.agent.trim()) body.agent = v.agent.trim();
     if (v.budget_usd) body.budget_usd = Number(v.budget_usd);
     if (v.goal.trim()) body.goal = v.goal.trim();
     form.querySelector("button[type=submit]").disabled = true;
@@ -52,8 +74,46 @@ function newRunForm(onCreated) {
       flash(`Run ${run.name} started`, "ok");
       onCreated(run);
     } catch (exc) {
-      const details = (exc.details || []).map((d) => (typeof d === "string" ? d : d.message || JSON.stringify(d)));
-      error.textContent = [exc.message, ...details].join("\n");
+      fail(problems(exc));
+    } finally {
+      form.querySelector("button[type=submit]").disabled = false;
+    }
+  });
+  return form;
+}
+
+/** A goal for the repository's crew: the run answers at once (planning); its plan arrives in the approvals. */
+function newGoalForm(onCreated) {
+  const field = (name, label, attrs = {}) => [
+    h("label", { for: `goal-${name}` }, label),
+    h(attrs.textarea ? "textarea" : "input", { id: `goal-${name}`, name, ...attrs, textarea: null }),
+  ];
+  const error = h("div", { class: "error full", role: "alert", id: "new-goal-errors", hidden: true });
+  const form = h("form", { class: "form", id: "new-goal" },
+    field("goal", "Goal", { textarea: true, rows: 3, required: true, placeholder: "What the crew should achieve" }),
+    field("repo", "Repository", { placeholder: "/srv/repos/textkit (default: the project's)" }),
+    field("project_id", "Project", { placeholder: "optional: a project id" }),
+    field("budget_usd", "Budget (USD)", { type: "number", step: "0.01", min: "0" }),
+    h("label", { for: "goal-approve" }, "Approve the plan first"),
+    h("input", { id: "goal-approve", name: "approve", type: "checkbox", checked: true }),
+    error,
+    h("div", { class: "toolbar full" }, h("button", { type: "submit", id: "start-goal" }, "Start goal")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    const v = Object.fromEntries(new FormData(form));
+    const body = { goal: v.goal.trim(), approve: v.approve === "on" };
+    if (v.repo.trim()) body.repo = v.repo.trim();
+    if (v.project_id.trim()) body.project_id = v.project_id.trim();
+    if (v.budget_usd) body.budget_usd = Number(v.budget_usd);
+    form.querySelector("button[type=submit]").disabled = true;
+    try {
+      const started = await api("POST", "/goals", { body });
+      flash("Goal given: the manager is planning it", "ok");
+      onCreated(started.run);
+    } catch (exc) {
+      const lines = problems(exc);
+      mount(error, lines.length > 1 ? h("ul", {}, lines.map((l) => h("li", {}, l))) : h("p", {}, lines[0] || "The goal was refused."));
       error.hidden = false;
     } finally {
       form.querySelector("button[type=submit]").disabled = false;
@@ -68,6 +128,7 @@ export async function render(main, ctx) {
   const tbody = h("tbody");
   const more = h("button", { type: "button", class: "secondary", hidden: true }, "Load more");
   const formCard = h("section", { class: "card", hidden: true }, h("h2", {}, "New run"), newRunForm((run) => location.assign(`/runs/${encodeURIComponent(run.id)}`)));
+  const goalCard = h("section", { class: "card", hidden: true }, h("h2", {}, "New goal"), newGoalForm((run) => location.assign(`/runs/${encodeURIComponent(run.id)}`)));
   const search = h("input", { type: "search", placeholder: "Search runs by name or goal", "aria-label": "Search runs", value: state.q });
   const select = h("select", { "aria-label": "Filter by status" },
     STATUSES.map((s) => h("option", { value: s, selected: s === state.status }, s ? s.replace("_", " ") : "All statuses")));
@@ -109,10 +170,18 @@ export async function render(main, ctx) {
         if (!formCard.hidden) formCard.querySelector("input").focus();
       } }, "New run")
     : null;
+  const goalButton = ctx.canSteer
+    ? h("button", { type: "button", id: "new-goal-toggle", "aria-expanded": "false", onclick: (e) => {
+        goalCard.hidden = !goalCard.hidden;
+        e.currentTarget.setAttribute("aria-expanded", String(!goalCard.hidden));
+        if (!goalCard.hidden) goalCard.querySelector("textarea").focus();
+      } }, "New goal")
+    : null;
 
   mount(main,
-    h("div", { class: "pagehead" }, h("div", { class: "title" }, h("h1", {}, "Runs")), newButton),
+    h("div", { class: "pagehead" }, h("div", { class: "title" }, h("h1", {}, "Runs")), h("div", { class: "row-actions" }, goalButton, newButton)),
     formCard,
+    goalCard,
     h("section", { class: "card" },
       h("div", { class: "filters" }, search, select),
       h("div", { class: "tablewrap" },

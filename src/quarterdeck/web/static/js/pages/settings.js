@@ -1,4 +1,5 @@
-// Settings: projects, API keys and secrets (values masked, never shown again), and users for admins.
+// Settings: projects, API keys and secrets (values masked, never shown again), users for admins, and
+// notification subscriptions (the organisation's and projects' for admins, everyone their own) with the outbox.
 
 import { del, get, items, post, put } from "../api.js";
 import { confirmAction } from "../dialog.js";
@@ -43,7 +44,7 @@ async function destroy(what, call, reload) {
 
 export async function render(main, ctx) {
   const admin = ctx.isAdmin;
-  const cards = { projects: h("div"), keys: h("div"), secrets: h("div"), users: h("div") };
+  const cards = { projects: h("div"), keys: h("div"), secrets: h("div"), users: h("div"), notifications: h("div") };
   const fresh = h("div");
   mount(main,
     h("div", { class: "pagehead" }, h("div", { class: "title" }, h("h1", {}, "Settings"),
@@ -51,9 +52,13 @@ export async function render(main, ctx) {
     fresh,
     h("div", { class: "grid-even" },
       h("div", {}, section("Projects", cards.projects), section("API keys", cards.keys)),
-      h("div", {}, section("Secrets", cards.secrets), section("Users", cards.users))));
+      h("div", {}, section("Secrets", cards.secrets), section("Users", cards.users))),
+    section("Notifications", cards.notifications));
 
+  // A viewer's page asks only for what it may read: keys, secrets and users are the admins'.
+  const ADMIN_ONLY = new Set(["/api-keys", "/secrets", "/users"]);
   const tryList = async (path) => {
+    if (!admin && ADMIN_ONLY.has(path)) return null;
     try {
       return items(await get(path, { limit: 200 }));
     } catch (exc) {
@@ -110,5 +115,32 @@ export async function render(main, ctx) {
         async (v) => { await post("/users", v); flash(`User ${v.email} added`, "ok"); users(); }) : null);
   }
 
-  await Promise.all([projects(), keys(), secrets(), users()]);
+  async function notifications() {
+    const [subs, outbox] = await Promise.all([get("/subscriptions"), get("/notifications", { limit: 20 })]);
+    const canSubscribe = ctx.me.role !== "viewer";
+    mount(cards.notifications,
+      h("p", { class: "muted" }, "Webhooks (signed with a secret), Slack incoming webhooks and email, when a run needs you or ends. See docs/notifications.md."),
+      tableOf([["Scope", (s) => s.scope + (s.project_id ? ` ${s.project_id}` : "")], ["Channel", (s) => s.channel], ["Target", (s) => h("code", {}, s.target)],
+        ["Kinds", (s) => (s.kinds.length ? s.kinds.join(", ") : "all")], ["Signed by", (s) => s.secret_name || ""], ["Created", (s) => age(s.created_at)]], items(subs),
+        canSubscribe ? (s) => h("button", { type: "button", class: "small ghost-danger", onclick: () => destroy(`subscription ${s.id}`, () => del(`/subscriptions/${encodeURIComponent(s.id)}`), notifications) }, "Delete") : null),
+      canSubscribe ? inlineForm("new-subscription", [
+        { name: "scope", label: "Scope", options: admin ? ["user", "org", "project"] : ["user"], value: "user" },
+        { name: "channel", label: "Channel", options: ["email", "slack", "webhook"], value: "email" },
+        { name: "target", label: "URL or e-mail (yours by default)" },
+        { name: "project_id", label: "Project id (project scope)" },
+        { name: "secret_name", label: "Signing secret (webhooks)" },
+        { name: "kinds", label: "Kinds, comma-separated (empty: all)" }], "Subscribe",
+        async (v) => {
+          const body = { scope: v.scope, channel: v.channel, kinds: v.kinds ? v.kinds.split(",").map((k) => k.trim()).filter(Boolean) : [] };
+          for (const name of ["target", "project_id", "secret_name"]) if (v[name]) body[name] = v[name];
+          await post("/subscriptions", body);
+          flash(`Subscribed ${body.channel}`, "ok");
+          notifications();
+        }) : null,
+      h("h3", {}, "Recent notifications"),
+      tableOf([["Kind", (n) => n.kind], ["Channel", (n) => n.channel], ["Run", (n) => (n.run_id ? h("a", { href: `/runs/${encodeURIComponent(n.run_id)}` }, n.run_id) : "")],
+        ["State", (n) => status(n.status)], ["Tries", (n) => String(n.attempts)], ["Last error", (n) => n.last_error || ""], ["Created", (n) => age(n.created_at)]], items(outbox)));
+  }
+
+  await Promise.all([projects(), keys(), secrets(), users(), notifications()]);
 }

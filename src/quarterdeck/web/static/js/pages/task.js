@@ -1,10 +1,14 @@
-// A task: what it was asked, how it was judged, the live agent log, its diff, verification and attempts.
+// A task: what it was asked, how it was judged, the live agent log, its diff, verification and attempts; a box
+// to send its agent a follow-up, and its prompt edited before a retry.
 
-import { get } from "../api.js";
+import { get, patch, post } from "../api.js";
 import { renderDiff } from "../diff.js";
-import { between, debounce, duration, h, mount, section, status, usd, when } from "../dom.js";
+import { between, debounce, duration, flash, h, mount, section, status, usd, when } from "../dom.js";
 import { subscribe } from "../live.js";
 import { taskButtons } from "../steer.js";
+
+// a task whose prompt may change: nothing runs it now, and it has not ended well
+const EDITABLE = new Set(["pending", "ready", "failed", "conflict", "cancelled"]);
 
 const TABS = [
   ["log", "Agent log"],
@@ -93,6 +97,17 @@ class Log {
         this.verifyEl.append(entry());
         return entry();
       }
+      case "memory.recalled": {
+        // the lessons of earlier tasks this attempt's prompt was given (docs/memory.md)
+        const given = p.memories || [];
+        return h("details", { class: "entry sys", dataset: data },
+          h("summary", {}, time(event), h("b", {}, `Given ${given.length} lesson${given.length === 1 ? "" : "s"} from earlier work`)),
+          h("ul", {}, ...given.map((m) => h("li", {}, `${m.title} `, h("span", { class: "muted" }, `(${m.id}, similarity ${m.similarity})`)))));
+      }
+      case "sandbox.refused": {
+        const what = p.what === "network" ? `network: ${p.host}${p.port ? `:${p.port}` : ""}` : (p.reason || p.what || "");
+        return h("div", { class: "entry sys bad", dataset: data }, time(event), h("b", {}, "Sandbox refused "), short(what, 160));
+      }
       default: {
         const detail = p.error || p.reason || p.message || p.commit || p.summary || (p.worker ? `worker ${p.worker}` : "");
         return h("div", { class: "entry sys", dataset: data }, time(event), event.type, detail ? ` · ${short(detail, 160)}` : "");
@@ -164,6 +179,54 @@ export async function render(main, ctx) {
     paint();
   }, 250);
 
+  const WHEN = {
+    after_turn: "Sent: the agent gets it after its current turn, in the same session.",
+    revision: "Sent: the task is reopened and its session continues with your message.",
+    retry: "Sent: the task is re-queued; its next attempt gets your message.",
+    with_prompt: "Sent: its first attempt gets it with the prompt.",
+  };
+
+  // What the user is typing survives the page's repaints (every live event of the task repaints it).
+  const drafts = { say: "", prompt: null };
+
+  function sayBox() {
+    const text = h("textarea", { id: "say-message", rows: 3, "aria-label": "Message to the agent", placeholder: task.status === "running" ? "Delivered after its current turn" : "Sent as a new turn of its session", required: true });
+    text.value = drafts.say;
+    text.addEventListener("input", () => { drafts.say = text.value; });
+    const form = h("form", { id: "say-form" }, text, h("button", { type: "submit" }, "Send"));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const said = await post(`${base}/say`, { message: text.value });
+        flash(WHEN[said.delivery] || "Sent.", "ok");
+        text.value = drafts.say = "";
+        reload();
+      } catch (exc) {
+        flash(exc.message, "error");
+      }
+    });
+    return form;
+  }
+
+  function editBox() {
+    const text = h("textarea", { id: "edit-prompt", rows: 6, "aria-label": "New prompt" });
+    text.value = drafts.prompt ?? (task.prompt || "");
+    text.addEventListener("input", () => { drafts.prompt = text.value; });
+    const form = h("form", { id: "edit-form" }, text, h("button", { type: "submit", class: "secondary" }, "Save prompt"));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        await patch(base, { prompt: text.value });
+        drafts.prompt = null;
+        flash("Prompt saved: retry the task to use it.", "ok");
+        reload();
+      } catch (exc) {
+        flash(exc.message, "error");
+      }
+    });
+    return h("details", {}, h("summary", {}, "Edit before a retry"), form);
+  }
+
   function paint() {
     document.title = `${task.title || task.id} · Quarterdeck`;
     mount(head,
@@ -193,7 +256,9 @@ export async function render(main, ctx) {
           v.status === "met" ? "✓ met" : v.status === "not_met" ? "✗ not met" : "? cannot tell") : null);
     });
     mount(aside,
-      section("Prompt", h("pre", { class: "prompt" }, task.prompt || "")),
+      ctx.canSteer && task.status !== "blocked" ? section("Talk to the agent", sayBox()) : null,
+      section("Prompt", h("pre", { class: "prompt" }, task.prompt || ""),
+        ctx.canSteer && EDITABLE.has(task.status) ? editBox() : null),
       section("Acceptance criteria",
         criteria.length ? h("ol", { class: "criteria" }, criteria) : h("p", { class: "empty" }, "None given."),
         latest ? h("p", { class: "muted" }, `${latest.reviewer} · ${latest.verdict}: ${latest.summary}`) : null),

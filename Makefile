@@ -45,8 +45,11 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# Most tests wait on real processes (git, agent CLIs, servers), not the CPU: three at once take ~7 min on 2 cores.
+PYTEST_WORKERS ?= 3
+
 test: prereqs lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 unit: $(VENV)/.installed-dev
 	$(BIN)/pytest tests/unit

@@ -221,15 +221,24 @@ def _tree(pid: int) -> list[int]:
 
 
 def _python_tree(pid: int) -> list[int]:
-    """The server's own processes (API and worker processes), not the agents' shells, git or sleep."""
+    """The server's own processes (API and worker processes), not the agents' shells, git or sleep.
+
+    A child caught between its parent's ``vfork`` (how ``subprocess`` starts git, bwrap and the agents) and
+    its ``exec`` shares the parent's memory and command line: counted, it would add the parent's whole RSS and
+    PSS a second time. Such a child (same command line as its parent) is left out.
+    """
     out = []
     for p in _tree(pid):
         try:
             comm = Path(f"/proc/{p}/comm").read_text().strip()
+            if not comm.startswith(("python", "quarterdeck")):
+                continue
+            ppid = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()[1]
+            if Path(f"/proc/{p}/cmdline").read_bytes() == Path(f"/proc/{ppid}/cmdline").read_bytes():
+                continue
         except OSError:
             continue
-        if comm.startswith(("python", "quarterdeck")):
-            out.append(p)
+        out.append(p)
     return out
 
 
@@ -240,6 +249,8 @@ class Usage:
         self.pid = pid
         self.peak_rss_mb = 0.0
         self.peak_pss_mb = 0.0
+        #: the processes of the sample with the highest PSS: (pid, command line, RSS MB, PSS MB)
+        self.peak_parts: list[tuple[int, str, float, float]] = []
         self.cpu: dict[int, float] = {}
         #: the ``quarterdeck worker`` processes among them
         self.workers: set[int] = set()
@@ -249,19 +260,27 @@ class Usage:
 
     def sample(self) -> None:
         rss = pss = 0
+        parts: list[tuple[int, str, float, float]] = []
         for p in _python_tree(self.pid):
             try:
                 stat = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
-                rss += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * self.page
+                own_rss = int(Path(f"/proc/{p}/statm").read_text().split()[1]) * self.page
                 rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
-                if p not in self.workers and b"\0worker\0" in Path(f"/proc/{p}/cmdline").read_bytes():
+                cmdline = Path(f"/proc/{p}/cmdline").read_bytes()
+                if p not in self.workers and b"\0worker\0" in cmdline:
                     self.workers.add(p)
             except OSError:
                 continue
-            pss += sum(int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith("Pss:"))
+            own_pss = sum(int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith("Pss:"))
+            rss += own_rss
+            pss += own_pss
+            command = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
+            parts.append((p, command[-70:], own_rss / 2**20, own_pss / 2**20))
             self.cpu[p] = (int(stat[11]) + int(stat[12])) / self.tick
         self.peak_rss_mb = max(self.peak_rss_mb, rss / 2**20)
-        self.peak_pss_mb = max(self.peak_pss_mb, pss / 2**20)
+        if pss / 2**20 > self.peak_pss_mb:
+            self.peak_pss_mb = pss / 2**20
+            self.peak_parts = parts
 
     async def run(self) -> None:
         while True:
@@ -518,6 +537,7 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "makespan_s": (finished_at - created_at).total_seconds() if finished_at else float("nan"),
         "seen_finished_s": max(finished) if finished else float("nan"),
         "rss_mb": usage.peak_rss_mb,
+        "peak_parts": usage.peak_parts,
         "pss_mb": usage.peak_pss_mb,
         "cpu_pct": sum(cpu) / wall * 100,
         "cpu_s": cpu,
@@ -593,6 +613,8 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
         f"  server: peak RSS {r['rss_mb']:.0f} MB (PSS {r['pss_mb']:.0f}), CPU {r['cpu_pct']:.0f}% of a core over "
         f"the run: {r['cpu_s'][0]:.1f} s API, {r['cpu_s'][1]:.1f} s worker processes; log tracebacks {r['tracebacks']}"
     )
+    for pid, command, rss, pss in sorted(r["peak_parts"], key=lambda part: -part[3]):
+        print(f"    at the PSS peak: {pss:5.0f} MB PSS {rss:5.0f} MB RSS  pid {pid}  {command}")
     _report_phases(r)
     if r["first_traceback"]:
         print("  the server log's first traceback:\n" + r["first_traceback"])

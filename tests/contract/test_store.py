@@ -384,6 +384,44 @@ async def test_events_are_appended_in_order_and_read_after_an_id(db: Database) -
     assert [e.payload["n"] for e in of_task] == [1, 3]
 
 
+async def test_a_claim_appends_the_events_it_is_given_in_order_whether_or_not_it_claims(db: Database) -> None:
+    # A group of outcomes hands its events to the claim of its slots' next tasks (on PostgreSQL one statement
+    # does both); with nothing to claim, or under limits (claimed through SQLAlchemy), they are appended too.
+    await _create(db, _plan(("a", (), 0), ("b", ("a",), 0)))
+    new = [event_store.NewEvent("r1", "x", {"n": n}, task_id="a" if n % 2 else None) for n in range(5)]
+
+    async def claim(
+        events: list[event_store.NewEvent], count: int = 1, limits: dict[str, int] | None = None
+    ) -> list[Claim]:
+        async with db.transaction() as conn:
+            return await task_store.claim_tasks(
+                conn,
+                dialect=db.dialect,
+                worker_id="w1",
+                lease_s=30,
+                now=utcnow(),
+                events=events,
+                count=count,
+                limits=limits,
+            )
+
+    assert [c.task.id for c in await claim(new[:2], count=2)] == ["a"]
+    assert await claim(new[2:3]) == []  # b waits for a
+    assert await claim(new[3:], limits={"global": 5}) == []
+
+    async def claim_then_fail() -> None:
+        async with db.transaction() as conn:
+            await task_store.claim_tasks(conn, dialect=db.dialect, worker_id="w1", lease_s=30, now=utcnow(), events=new)
+            raise RuntimeError("after the claim")
+
+    with pytest.raises(RuntimeError):  # a transaction that fails keeps neither the claim nor the events
+        await claim_then_fail()
+    async with db.read() as conn:
+        logged = await event_store.read_events(conn, "r1")
+    assert [(e.type, e.payload["n"], e.task_id) for e in logged] == [("x", n, "a" if n % 2 else None) for n in range(5)]
+    assert await _statuses(db) == {"a": TaskStatus.RUNNING, "b": TaskStatus.PENDING}
+
+
 async def test_the_last_two_tasks_finishing_at_once_end_the_run_exactly_once(db: Database) -> None:
     await _create(db, _plan(("a", (), 0), ("b", (), 0)))
     first, second = await _claim(db), await _claim(db)

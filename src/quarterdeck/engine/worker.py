@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -395,9 +395,13 @@ class Worker:
         claims = await self._claim_many(conn, 1)
         return claims[0] if claims else None
 
-    async def _claim_many(self, conn: AsyncConnection, count: int) -> list[Claim]:
-        """Up to ``count`` tasks for the slots of a group of outcomes, claimed in that group's transaction."""
+    async def _claim_many(
+        self, conn: AsyncConnection, count: int, events: Sequence[event_store.NewEvent] = ()
+    ) -> list[Claim]:
+        """Up to ``count`` tasks for the slots of a group of outcomes, claimed in that group's transaction,
+        which appends the group's ``events`` too (see ``outcomes.ClaimMany``)."""
         if self.should_exit:
+            await event_store.create_events(conn, events)
             return []
         claims: list[Claim] = []
         # Under limits a claim takes one task at a time (each is counted against them).
@@ -413,7 +417,9 @@ class Worker:
                 count=count - len(claims),
                 avoid_repos=self._avoided(),
                 offers=self.offers,
+                events=events,
             )
+            events = ()  # (appended by the first claim)
             claims += more
             if not more or not self.settings.limits:
                 break

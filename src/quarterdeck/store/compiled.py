@@ -204,7 +204,17 @@ class RowsInsert:
             sa.cast(rows.c[name], postgresql.JSONB) if name in self._json else rows.c[name] for name in self.columns
         ]
         picked += [sa.bindparam(name, type_=table.c[name].type) for name in self.shared]
-        self._unnested = Compiled(table.insert().from_select(every, sa.select(*picked).order_by(rows.c.n)))
+        #: PostgreSQL's one statement, its parameters from ``arrays`` and the shared values; another statement
+        #: may hold it as a data-modifying CTE (``tasks``' claim appends the group's events so)
+        self.unnested = table.insert().from_select(every, sa.select(*picked).order_by(rows.c.n))
+        self._unnested = Compiled(self.unnested)
+
+    def arrays(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The parameters of ``unnested`` for ``rows``: one array per column."""
+        return {
+            name: [json.dumps(row[name]) for row in rows] if name in self._json else [row[name] for row in rows]
+            for name in self.columns
+        }
 
     async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]], shared: Mapping[str, Any]) -> None:
         """Insert ``rows`` (each with a value for every column), with the ``shared`` values."""
@@ -213,8 +223,4 @@ class RowsInsert:
         if len(rows) == 1 or dialect_name(conn) != "postgresql":
             await execute_many(conn, self._each, [{**row, **shared} for row in rows])
             return
-        arrays: dict[str, Any] = {
-            name: [json.dumps(row[name]) for row in rows] if name in self._json else [row[name] for row in rows]
-            for name in self.columns
-        }
-        await execute(conn, self._unnested, {**arrays, **shared})
+        await execute(conn, self._unnested, {**self.arrays(rows), **shared})

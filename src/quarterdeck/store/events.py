@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +17,16 @@ from quarterdeck.store.records import EventRecord
 from quarterdeck.store.tables import events
 from quarterdeck.store.types import utcnow
 
-__all__ = ["COMMITTED_EVENTS", "NewEvent", "create_events", "read_event_log", "read_events", "read_last_event_id"]
+__all__ = [
+    "APPEND",
+    "COMMITTED_EVENTS",
+    "NewEvent",
+    "appended",
+    "create_events",
+    "read_event_log",
+    "read_events",
+    "read_last_event_id",
+]
 
 #: key in ``conn.info`` of the list that collects a transaction's new events for commit listeners
 #: (set by ``Database.transaction`` only while a listener is registered)
@@ -57,15 +67,9 @@ class NewEvent:
             )
 
 
-async def create_events(conn: AsyncConnection, new: Sequence[NewEvent]) -> None:
-    """Append events in order; when the transaction collects them for commit listeners, with their ids.
-
-    Payloads are recorded redacted (``security/redaction.py``): no secret reaches the log or the feed.
-    """
-    if not new:
-        return
-    now = utcnow()
-    values: list[dict[str, Any]] = [
+def _values(new: Sequence[NewEvent], now: datetime) -> list[dict[str, Any]]:
+    """The rows of ``new``, payloads redacted (``security/redaction.py``): no secret reaches the log or the feed."""
+    return [
         {
             "run_id": e.run_id,
             "task_id": e.task_id,
@@ -76,6 +80,31 @@ async def create_events(conn: AsyncConnection, new: Sequence[NewEvent]) -> None:
         }
         for e in new
     ]
+
+
+#: PostgreSQL: appending events as a data-modifying CTE of another statement (``tasks.claim_tasks``),
+#: parameters from ``appended``
+APPEND = _INSERT_MANY.unnested
+
+
+def appended(conn: AsyncConnection, new: Sequence[NewEvent]) -> dict[str, Any] | None:
+    """The parameters with which another statement holding ``APPEND`` appends ``new``, in order; None when it
+    cannot: the transaction collects its events for commit listeners (their ids are needed)."""
+    if conn.info.get(COMMITTED_EVENTS) is not None:
+        return None
+    now = utcnow()
+    return {**_INSERT_MANY.arrays(_values(new, now)), "created_at": now}
+
+
+async def create_events(conn: AsyncConnection, new: Sequence[NewEvent]) -> None:
+    """Append events in order; when the transaction collects them for commit listeners, with their ids.
+
+    Payloads are recorded redacted (``security/redaction.py``): no secret reaches the log or the feed.
+    """
+    if not new:
+        return
+    now = utcnow()
+    values = _values(new, now)
     collected: list[EventRecord] | None = conn.info.get(COMMITTED_EVENTS)
     if collected is None:
         await _INSERT_MANY.run(conn, values, {"created_at": now})

@@ -22,6 +22,7 @@ from quarterdeck.domain.statuses import AttemptStatus, TaskStatus
 from quarterdeck.errors import LeaseLost, NotFound, WorkspaceError
 from quarterdeck.security.redaction import redact
 from quarterdeck.store import budgets, compiled, dialects
+from quarterdeck.store import events as event_store
 from quarterdeck.store.records import AttemptRecord, Claim, TaskRecord
 from quarterdeck.store.tables import attempts, dependencies, runs, tasks
 
@@ -95,8 +96,12 @@ async def claim_tasks(
     count: int = 1,
     avoid_repos: Collection[str] = (),
     offers: tuple[str, ...] = (),
+    events: Sequence[event_store.NewEvent] = (),
 ) -> list[Claim]:
-    """Claim up to ``count`` of the best ready tasks, each with a fresh lease and a new attempt.
+    """Claim up to ``count`` of the best ready tasks, each with a fresh lease and a new attempt, and append
+    ``events`` in the same transaction (a group of outcomes' events: on PostgreSQL in the claim's own
+    statement, one round trip fewer, unless limits or avoided repositories filter the claim or the
+    transaction collects its events for commit listeners).
 
     Tasks of runs whose repository is in ``avoid_repos`` (the worker cannot reach it) are left to others; a task
     that requires something is claimed only if the worker ``offers`` all of it (sorted, so statements are shared).
@@ -106,6 +111,11 @@ async def claim_tasks(
     A task over a limit stays ``ready`` and the next eligible task is claimed instead (one claim
     per transaction while limits apply, so each claim is counted against them).
     """
+    appending = None
+    if events and dialect == "postgresql" and not limits and not avoid_repos:
+        appending = event_store.appended(conn, events)
+    if events and appending is None:
+        await event_store.create_events(conn, events)
     filters: list[sa.ColumnElement[bool]] = []
     if limits:
         count = 1
@@ -131,6 +141,9 @@ async def claim_tasks(
         rows: Sequence[Sequence[Any]] = list(
             await conn.execute(_build_claim(dialect, run_id is not None, filters, offers), params)
         )
+    elif appending is not None:
+        statement = _claim_statement(dialect, run_id is not None, offers, appending=True)
+        rows = await compiled.fetch(conn, statement, {**params, **appending})
     else:
         rows = await compiled.fetch(conn, _claim_statement(dialect, run_id is not None, offers), params)
     claimed = sorted(
@@ -168,12 +181,18 @@ async def _open_attempts(
 
 
 def _build_claim(
-    dialect: str, by_run: bool, filters: Sequence[sa.ColumnElement[bool]] = (), offers: Sequence[str] = ()
+    dialect: str,
+    by_run: bool,
+    filters: Sequence[sa.ColumnElement[bool]] = (),
+    offers: Sequence[str] = (),
+    *,
+    appending: bool = False,
 ) -> sa.Update | sa.Select[Any]:
     """The claim statement: lease the picked ready tasks (``dialects.next_claimable``) and return their rows.
 
     On PostgreSQL the same statement opens their attempts (a data-modifying CTE): one round trip
-    instead of two. SQLite has no such CTE; ``claim_tasks`` inserts the attempts there.
+    instead of two. SQLite has no such CTE; ``claim_tasks`` inserts the attempts there. ``appending``
+    (PostgreSQL): it also appends events (``events.APPEND``, another CTE).
     """
     # The picked rows are locked first (a CTE is evaluated before the update), then updated by join.
     picked = dialects.next_claimable(dialect, by_run=by_run, filters=filters, offers=offers).cte("picked")
@@ -216,13 +235,16 @@ def _build_claim(
         ),
     )
     # Columns in the table's order, so rows become records positionally (``from_columns``).
-    return sa.select(*(claimed.c[column.name] for column in tasks.c)).add_cte(opened.cte("opened"))
+    claim = sa.select(*(claimed.c[column.name] for column in tasks.c)).add_cte(opened.cte("opened"))
+    return claim.add_cte(event_store.APPEND.cte("appended")) if appending else claim
 
 
 @functools.cache
-def _claim_statement(dialect: str, by_run: bool, offers: tuple[str, ...] = ()) -> compiled.Compiled:
+def _claim_statement(
+    dialect: str, by_run: bool, offers: tuple[str, ...] = (), *, appending: bool = False
+) -> compiled.Compiled:
     """The claim statement without limit filters, built and compiled once: building it costs more than running it."""
-    return compiled.Compiled(_build_claim(dialect, by_run, offers=offers))
+    return compiled.Compiled(_build_claim(dialect, by_run, offers=offers, appending=appending))
 
 
 _ATTEMPT_OPENED = ("id", "task_pk", "number", "status", "worker_id", "lease_token", "heartbeat_at", "started_at")
@@ -497,6 +519,95 @@ def _succeed_tasks(count: int, with_attempts: bool) -> compiled.Compiled:
 
 
 @functools.cache
+def _succeed_and_release(count: int) -> compiled.Compiled:
+    """PostgreSQL: ``_succeed_tasks(count, True)`` and ``_release_dependants_of`` in one statement (data-modifying
+    CTEs), one round trip instead of two. Its rows: ``("done", pk, attempt_id, None)`` for each task that held
+    its lease, ``("ready", None, run_id, task_id)`` for each dependant that became ready.
+
+    Every sub-statement sees the same snapshot, so the release counts the dependencies finished by this
+    statement from ``succeeded``'s RETURNING (the tasks that held their lease), as the separate statement
+    counted those of the held claims; the tasks being succeeded are left out of the release, so no row is
+    changed twice in the statement (PostgreSQL would keep one of the two changes)."""
+    rows = [
+        (
+            _b(f"fence_pk_{i}", tasks.c.pk),
+            _b(f"fence_token_{i}", tasks.c.lease_token),
+            _b(f"done_commit_{i}", tasks.c.commit_sha),
+        )
+        for i in range(count)
+    ]
+    done = (
+        sa.values(
+            sa.column("pk", tasks.c.pk.type),
+            sa.column("token", tasks.c.lease_token.type),
+            sa.column("sha", tasks.c.commit_sha.type),
+            name="done",
+        )
+        .data(rows)
+        .cte("done")
+    )
+    succeeded = (
+        tasks.update()
+        .where(tasks.c.pk == done.c.pk, tasks.c.lease_token == done.c.token, _may_become(TaskStatus.SUCCEEDED))
+        .values(
+            status=TaskStatus.SUCCEEDED,
+            lease_token=None,
+            lease_expires_at=None,
+            worker_id=None,
+            commit_sha=done.c.sha,
+            finished_at=_b("done_at", tasks.c.finished_at),
+        )
+        .returning(tasks.c.pk, tasks.c.attempt_id, tasks.c.commit_sha)
+        .cte("succeeded")
+    )
+    closed = (
+        attempts.update()
+        .where(attempts.c.id == succeeded.c.attempt_id)
+        .values(
+            status=AttemptStatus.SUCCEEDED,
+            finished_at=_b("done_at", attempts.c.finished_at),
+            error=None,
+            commit_sha=succeeded.c.commit_sha,
+        )
+        .cte("closed")
+    )
+    finished = sa.select(succeeded.c.pk)
+    done_deps = (
+        sa.select(sa.func.count())
+        .where(dependencies.c.task_pk == tasks.c.pk, dependencies.c.depends_on_pk.in_(finished))
+        .scalar_subquery()
+    )
+    released = (
+        tasks.update()
+        .where(
+            tasks.c.pk.in_(sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk.in_(finished))),
+            tasks.c.pk.not_in(sa.select(done.c.pk)),
+        )
+        .values(
+            pending_deps=tasks.c.pending_deps - done_deps,
+            status=sa.case(
+                (
+                    sa.and_(tasks.c.pending_deps == done_deps, tasks.c.status == TaskStatus.PENDING),
+                    TaskStatus.READY.value,
+                ),
+                else_=tasks.c.status,
+            ),
+        )
+        .returning(tasks.c.run_id, tasks.c.id, tasks.c.status)
+        .cte("released")
+    )
+    no_text = sa.cast(sa.null(), sa.String)
+    return compiled.Compiled(
+        sa.union_all(
+            sa.select(sa.literal("done").label("kind"), succeeded.c.pk, succeeded.c.attempt_id, no_text),
+            sa.select(sa.literal("ready"), sa.cast(sa.null(), tasks.c.pk.type), released.c.run_id, released.c.id).where(
+                released.c.status == TaskStatus.READY.value
+            ),
+        ).add_cte(closed)
+    )
+
+
+@functools.cache
 def _release_dependants_of(count: int) -> compiled.Compiled:
     """One statement for a group of ``count`` tasks (parameters ``done_pk_0`` …): each dependant loses as many
     pending dependencies as the group finished of them. Built once per count (an IN list of parameters
@@ -548,6 +659,12 @@ async def complete_tasks(
         params[f"fence_pk_{i}"] = claim.task.pk
         params[f"fence_token_{i}"] = claim.lease_token
         params[f"done_commit_{i}"] = commit_sha
+    if fold and any(claim.task.path_length > 1 for claim, _ in done):
+        # PostgreSQL, and something depends on the group: its dependants are released in the same statement.
+        rows = await compiled.fetch(conn, _succeed_and_release(len(done)), params)
+        ours = {(pk, attempt_id) for kind, pk, attempt_id, _ in rows if kind == "done"}
+        held_claims = [claim for claim, _ in done if (claim.task.pk, claim.attempt_id) in ours]
+        return held_claims, sorted((run_id, task_id) for kind, _, run_id, task_id in rows if kind == "ready")
     # By attempt, not by task: a group may hold a zombie's outcome and the newer attempt's of one task.
     ours = {(pk, attempt_id) for pk, attempt_id in await compiled.fetch(conn, _succeed_tasks(len(done), fold), params)}
     held = [(claim, sha) for claim, sha in done if (claim.task.pk, claim.attempt_id) in ours]

@@ -1,10 +1,13 @@
-"""Human gates on both databases: a plan, a merge and a budget raise wait for a decision that takes effect."""
+"""Human gates on both databases: a plan, a merge and a budget raise wait for a decision that takes effect.
+
+A run whose task waits for its merge approval is ``waiting`` / ``merge``, and its other tasks go on."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +31,17 @@ from tests.support.llm_servers import AnthropicServer, Reply, Script
 def crew(reviewer_url: str = "http://127.0.0.1:9", **extra: Any) -> CrewConfig:
     route = (Endpoint(model="claude-haiku-4-5", base_url=reviewer_url),)
     scripted = RoleConfig(runtime="scripted", options={"actions": [{"write": "out.txt", "content": "done\n"}]})
+    notes = RoleConfig(runtime="scripted", options={"actions": [{"write": "notes.txt", "content": "notes\n"}]})
     return CrewConfig(
-        manager=ModelConfig(models=route), reviewer=ModelConfig(models=route), roles={"backend": scripted}, **extra
+        manager=ModelConfig(models=route),
+        reviewer=ModelConfig(models=route),
+        roles={"backend": scripted, "docs": notes},
+        **extra,
     )
 
 
-def planned(config: CrewConfig, *criteria: str) -> manager.Planned:
+def planned(config: CrewConfig, *criteria: str, tasks: Sequence[dict[str, Any]] = ()) -> manager.Planned:
+    """A one-task plan (``write``, reviewed against ``criteria``), then ``tasks``."""
     draft = PlanDraft.model_validate(
         {
             "name": "one",
@@ -45,7 +53,8 @@ def planned(config: CrewConfig, *criteria: str) -> manager.Planned:
                     "role": "backend",
                     "acceptance_criteria": [{"text": c} for c in criteria or ("out.txt says done",)],
                     "verify": ["grep -q done out.txt"],
-                }
+                },
+                *tasks,
             ],
         }
     )
@@ -54,12 +63,20 @@ def planned(config: CrewConfig, *criteria: str) -> manager.Planned:
     return manager.Planned(plan=plan, plan_file=plan_file, draft=draft, exchange=(("goal", "write it"),))
 
 
-async def start(app: Quarterdeck, repo: Path, config: CrewConfig, *, approve: bool, **kw: Any) -> goals.Started:
+async def start(
+    app: Quarterdeck,
+    repo: Path,
+    config: CrewConfig,
+    *,
+    approve: bool,
+    tasks: Sequence[dict[str, Any]] = (),
+    **kw: Any,
+) -> goals.Started:
     return await goals.start_run(
         app.db,
         app.registry,
         "write it",
-        planned(config),
+        planned(config, tasks=tasks),
         config,
         Asker(config.manager),
         repo=repo,
@@ -118,37 +135,153 @@ async def test_a_budget_raise_waits_for_approval(app: Quarterdeck, repo: Path) -
     assert types[-2:] == ["run.budget_raised", "approval.decided"]
 
 
-async def test_a_task_lands_only_after_its_merge_is_approved(app: Quarterdeck, repo: Path) -> None:
-    accept = json.dumps(
-        {
-            "criteria": [{"criterion": "1", "status": "met", "evidence": "out.txt: done"}],
-            "verdict": "accept",
-            "summary": "fine",
-        }
+ACCEPT = json.dumps(
+    {
+        "criteria": [{"criterion": "1", "status": "met", "evidence": "out.txt: done"}],
+        "verdict": "accept",
+        "summary": "ok",
+    }
+)
+#: a second task of the run, independent of ``write``: it is reviewed, and its landing waits for a person too
+NOTES = {
+    "id": "notes",
+    "title": "Write notes.txt",
+    "prompt": "write notes",
+    "role": "docs",
+    "acceptance_criteria": [{"text": "notes.txt says notes"}],
+}
+
+
+def merge_crew(repo: Path, reviewer_url: str) -> CrewConfig:
+    """A crew whose landings wait for a person: in the repository (read by the review step) and as a config."""
+    (repo / ".quarterdeck").mkdir()
+    (repo / ".quarterdeck" / "crew.toml").write_text(
+        f'[crew]\napprove_merges = true\n[crew.reviewer]\nmodels = [{{model = "claude-haiku-4-5", base_url = '
+        f'"{reviewer_url}"}}]\n[crew.roles.backend]\nruntime = "scripted"\n[crew.roles.docs]\nruntime = "scripted"\n'
     )
-    with AnthropicServer(Script(Reply.text(accept))) as reviewer:
-        config = crew(reviewer.url, approve_merges=True)
-        (repo / ".quarterdeck").mkdir()
-        (repo / ".quarterdeck" / "crew.toml").write_text(
-            f'[crew]\napprove_merges = true\n[crew.reviewer]\nmodels = [{{model = "claude-haiku-4-5", base_url = '
-            f'"{reviewer.url}"}}]\n[crew.roles.backend]\nruntime = "scripted"\n'
-        )
-        started = await start(app, repo, config, approve=False)
-        run_id = started.run.id
+    return crew(reviewer_url, approve_merges=True)
+
+
+async def merge_pending(
+    app: Quarterdeck, run_id: str, running: asyncio.Future[Any], *, count: int = 1
+) -> list[crew_store.ApprovalRecord]:
+    """Wait until ``count`` merge approvals of the run are open (oldest first); the run is served meanwhile."""
+    deadline = time.monotonic() + 30
+    while len(waiting := await gates.pending(app.db, org_id="default", run_id=run_id)) < count:
+        assert time.monotonic() < deadline, f"{len(waiting)} of {count} merge approvals were requested"
+        assert not running.done(), running.result()
+        await asyncio.sleep(0.02)
+    assert [(m.kind, m.requested_by) for m in waiting] == [("merge", "reviewer")] * count
+    return waiting
+
+
+async def until_task(app: Quarterdeck, run_id: str, task_id: str, status: TaskStatus) -> None:
+    deadline = time.monotonic() + 30
+    while (task := next(t for t in (await app.view(run_id)).tasks if t.id == task_id)).status is not status:
+        assert time.monotonic() < deadline, task
+        await asyncio.sleep(0.02)
+
+
+async def test_a_run_waits_for_its_merge_approvals_while_its_other_tasks_go_on(app: Quarterdeck, repo: Path) -> None:
+    with AnthropicServer(Script(then=Reply.text(ACCEPT))) as reviewer:
+        config = merge_crew(repo, reviewer.url)
+        started = await start(app, repo, config, approve=False, tasks=[NOTES])
+        run_id, branch = started.run.id, started.run.integration_branch
+        # one slot: `write` (first in the plan) holds it while its landing waits; `notes` is still ready
         running = asyncio.ensure_future(app.run_until_done(run_id, worker=app.worker(slots=1), tick_s=0.02))
-        deadline = time.monotonic() + 30
-        while not (waiting := await gates.pending(app.db, org_id="default", run_id=run_id)):
-            assert time.monotonic() < deadline, "no merge approval was requested"
-            assert not running.done(), running.result()
-            await asyncio.sleep(0.02)
-        (merge,) = waiting
-        assert (merge.kind, merge.task_id, merge.requested_by) == ("merge", "write", "reviewer")
-        branch = started.run.integration_branch
+        (write,) = await merge_pending(app, run_id, running)
+        assert write.task_id == "write"
+        view = await app.view(run_id)
+        assert (view.run.status, view.run.waiting_for) == (RunStatus.WAITING, "merge")
+        assert {t.id: t.status for t in view.tasks} == {"write": TaskStatus.RUNNING, "notes": TaskStatus.READY}
+        waited = [e.payload for e in await app.events(run_id) if e.type == "run.waiting"]
+        assert waited == [{"for": "merge", "task": "write"}]
+
+        # a second worker claims the waiting run's other task, runs and reviews it: a merge wait stops only its
+        # own task. Its landing waits too; approving it lands it while the run still waits for `write`'s.
+        other = app.worker(slots=1)
+        serving = asyncio.create_task(other.serve())
+        (_, notes) = await merge_pending(app, run_id, running, count=2)
+        assert notes.task_id == "notes"
+        await app.decide(notes.id, approve=True, by="ada")
+        await until_task(app, run_id, "notes", TaskStatus.SUCCEEDED)
+        other.should_exit = True
+        other.wake()
+        await serving
+        view = await app.view(run_id)
+        assert (view.run.status, view.run.waiting_for) == (RunStatus.WAITING, "merge")
+        assert git(repo, "show", f"{branch}:notes.txt") == "notes\n"
         assert "out.txt" not in git(repo, "ls-tree", "--name-only", branch)
-        await gates.decide(app.db, org_id="default", approval_id=merge.id, approve=True, by="ada")
+
+        await app.decide(write.id, approve=True, by="ada")
         view = await asyncio.wait_for(running, 60)
     assert view.run.status is RunStatus.SUCCEEDED
     assert git(repo, "show", f"{branch}:out.txt") == "done\n"
+    course = [
+        (e.type, e.task_id, e.payload.get("for"), e.payload.get("by"))
+        for e in await app.events(run_id)
+        if e.type in ("run.waiting", "run.resumed", "approval.decided", "task.succeeded", "run.finished")
+    ]
+    assert course == [
+        ("run.waiting", None, "merge", None),  # once: the second merge finds the run waiting already
+        ("approval.decided", "notes", None, "ada"),
+        ("task.succeeded", "notes", None, None),
+        ("run.resumed", None, "merge", "ada"),  # running again when no merge waits, before the work lands
+        ("approval.decided", "write", None, "ada"),
+        ("task.succeeded", "write", None, None),
+        ("run.finished", None, None, None),
+    ]
+
+
+async def test_a_rejected_merge_fails_its_task_and_the_run_ends_as_a_task_failed_for_good(
+    app: Quarterdeck, repo: Path
+) -> None:
+    """(This run has no supervisor, so it fails; a goal started with ``start_goal`` would wait for a re-plan.)"""
+    with AnthropicServer(Script(then=Reply.text(ACCEPT))) as reviewer:
+        config = merge_crew(repo, reviewer.url)
+        started = await start(app, repo, config, approve=False)
+        run_id = started.run.id
+        running = asyncio.ensure_future(app.run_until_done(run_id, worker=app.worker(slots=1), tick_s=0.02))
+        (merge,) = await merge_pending(app, run_id, running)
+        assert (await app.view(run_id)).run.waiting_for == "merge"
+        await app.decide(merge.id, approve=False, by="bob", reason="not this way")
+        view = await asyncio.wait_for(running, 60)
+    assert view.run.status is RunStatus.FAILED
+    (write,) = view.tasks
+    assert write.status is TaskStatus.FAILED
+    assert "the merge of 'write' was rejected by bob: not this way" in (write.error or "")
+    assert "out.txt" not in git(repo, "ls-tree", "--name-only", started.run.integration_branch)
+    statuses = [(e.type, e.payload.get("for") or e.payload.get("status")) for e in await app.events(run_id)]
+    ran = [s for s in statuses if s[0] in ("run.waiting", "run.resumed", "run.finished")]
+    assert ran == [("run.waiting", "merge"), ("run.resumed", "merge"), ("run.finished", "failed")]
+
+
+async def test_a_merge_wait_gives_way_to_a_pause_and_comes_back_after_it(app: Quarterdeck, repo: Path) -> None:
+    with AnthropicServer(Script(then=Reply.text(ACCEPT))) as reviewer:
+        config = merge_crew(repo, reviewer.url)
+        started = await start(app, repo, config, approve=False)
+        run_id = started.run.id
+        running = asyncio.ensure_future(app.run_until_done(run_id, worker=app.worker(slots=1), tick_s=0.02))
+        (merge,) = await merge_pending(app, run_id, running)
+        await app.pause_run(run_id, by="ada")
+        paused = (await app.view(run_id)).run
+        assert (paused.status, paused.waiting_for) == (RunStatus.PAUSED, None)
+        assert await app.unpause_run(run_id, by="ada")
+        resumed = (await app.view(run_id)).run
+        assert (resumed.status, resumed.waiting_for) == (RunStatus.WAITING, "merge")  # its approval still waits
+        await app.decide(merge.id, approve=True, by="ada")
+        view = await asyncio.wait_for(running, 60)
+    assert view.run.status is RunStatus.SUCCEEDED
+    moves = [(e.type, e.payload.get("for")) for e in await app.events(run_id) if e.type.startswith("run.")]
+    assert moves == [
+        ("run.created", None),
+        ("run.waiting", "merge"),
+        ("run.paused", None),
+        ("run.resumed", None),
+        ("run.waiting", "merge"),
+        ("run.resumed", "merge"),
+        ("run.finished", None),
+    ]
 
 
 async def test_a_run_waiting_for_its_plan_is_not_started_by_resume(app: Quarterdeck, repo: Path) -> None:

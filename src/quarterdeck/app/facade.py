@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.app import overview
 from quarterdeck.app.overview import RunView
-from quarterdeck.domain import analytics, plans
+from quarterdeck.domain import analytics, plans, statuses
 from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.errors import InputError, PlanError, Problem, StoreError, WorkspaceError
 from quarterdeck.observability import tracing
@@ -309,7 +309,8 @@ class Quarterdeck:
         tick_s: float = 0.2,
     ) -> RunView:
         """Serve the run with ``worker`` (None: leave it to other workers) until it ends, waits for a person's
-        decision (``waiting``, once its supervisor asked for one), or the worker stops.
+        decision (``waiting``, once its supervisor asked for one; not for a merge, whose run goes on), or the
+        worker stops.
 
         Each tick reads only the run's status; the whole view is read for ``on_tick`` and at the end.
         """
@@ -328,8 +329,9 @@ class Quarterdeck:
                     await asyncio.sleep(min(tick_s * 4, _AWAY_POLL_MAX_S))
                     continue
                 away = self._away(away, None)
-                if run.status.terminal or (run.status is RunStatus.WAITING and not deciding):
-                    break  # it ended, or waits for a person
+                waits = run.status is RunStatus.WAITING and not statuses.takes_work(run.status, run.waiting_for)
+                if run.status.terminal or (waits and not deciding):
+                    break  # it ended, or waits for a person (a merge approval stops only its own task: serve on)
                 if serving is not None and serving.done():
                     serving.result()  # surface a crashed worker loop
                     break

@@ -226,6 +226,11 @@ def report(view: RunView, *, settings: Settings, console: Console, as_json: bool
                 f"${view.run.budget_usd or 0:.2f}); raise it with `quarterdeck budget {view.run.id} --add USD` "
                 f"(or approve its budget approval), then `quarterdeck resume {view.run.id}`"
             )
+        elif view.run.status is RunStatus.WAITING and view.run.waiting_for == WaitingFor.MERGE:
+            click.echo(
+                f"run {view.run.id} waits for merge approval: `quarterdeck approvals list --run {view.run.id}`; "
+                f"its other tasks go on in any `quarterdeck serve` or `worker` (or `quarterdeck resume {view.run.id}`)"
+            )
         elif view.run.status is RunStatus.WAITING:
             click.echo(
                 f"run {view.run.id} waits for a person to decide its {view.run.waiting_for}: "

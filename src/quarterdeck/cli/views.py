@@ -14,9 +14,12 @@ from rich.text import Text
 from quarterdeck.app import RunRecord, TaskRecord
 from quarterdeck.app.overview import RunView
 from quarterdeck.app.transcript import activity_line
-from quarterdeck.domain.statuses import TaskStatus
+from quarterdeck.domain.statuses import RunStatus, TaskStatus
 
-__all__ = ["activity_line", "live_view", "run_json", "runs_table", "summary_table"]
+__all__ = ["activity_line", "live_view", "run_json", "run_state", "runs_table", "summary_table"]
+
+#: what a ``waiting`` run waits for, as a person reads it (``WaitingFor``)
+_WAITS = {"plan": "plan approval", "replan": "re-plan approval", "budget": "more budget", "merge": "merge approval"}
 
 _STYLE = {
     TaskStatus.PENDING: "dim",
@@ -41,11 +44,18 @@ def _fmt_seconds(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}s"
 
 
+def run_state(run: RunRecord) -> str:
+    """The run's status, saying what a waiting one waits for: ``waiting for merge approval``."""
+    if run.status is RunStatus.WAITING and run.waiting_for:
+        return f"waiting for {_WAITS.get(run.waiting_for, run.waiting_for)}"
+    return str(run.status)
+
+
 def summary_table(view: RunView, activity: dict[str, str] | None = None) -> Table:
     """Task, status, attempts, duration, commit — one row per task (plus what it is doing, when live)."""
     run = view.run
     money = f"${run.spent_usd:.2f} spent" + (f" of ${run.budget_usd:.2f}" if run.budget_usd is not None else "")
-    table = Table(title=f"run {run.id} — {run.name}: {run.status} ({money})", title_justify="left")
+    table = Table(title=f"run {run.id} — {run.name}: {run_state(run)} ({money})", title_justify="left")
     for column in ("task", "status", "attempts", "duration", "commit", "note"):
         table.add_column(column, no_wrap=column != "note", overflow="fold")
     for task in view.tasks:
@@ -83,7 +93,7 @@ def runs_table(runs: list[RunRecord]) -> Table:
         table.add_column(column)
     for run in runs:
         table.add_row(
-            run.id, run.name, str(run.status), run.created_at.strftime("%Y-%m-%d %H:%M:%S"), run.integration_branch
+            run.id, run.name, run_state(run), run.created_at.strftime("%Y-%m-%d %H:%M:%S"), run.integration_branch
         )
     return table
 
@@ -108,6 +118,7 @@ def run_json(view: RunView, **extra: Any) -> dict[str, Any]:
             "id": run.id,
             "name": run.name,
             "status": str(run.status),
+            "waiting_for": run.waiting_for,
             "repo": run.repo_path,
             "integration_branch": run.integration_branch,
             "base": run.base_ref,

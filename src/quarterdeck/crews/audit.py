@@ -121,6 +121,8 @@ def _told(type_: str, p: dict[str, Any]) -> tuple[str, str]:
             return "quarterdeck", f"run {p.get('status')}{why}"
         case "run.cancelled":
             return by, f"run cancelled ({len(p.get('tasks') or [])} tasks stopped)"
+        case "run.resumed" if p.get("for"):
+            return by, f"run resumed: no {p['for']} approval waits any more"
         case "run.paused" | "run.resumed":
             return by, f"run {type_.split('.')[1]}"
         case "run.budget_exhausted":

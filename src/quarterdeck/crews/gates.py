@@ -3,7 +3,8 @@
 An approval is requested in the transaction that creates what it guards, and decided in one
 transaction that also carries the decision out: an approved plan starts running, a rejected one
 cancels its run; an approved re-plan is applied to the remaining tasks; an approved budget raise
-raises the run's limit; a merge approval lets the waiting attempt land (or fails it when rejected).
+raises the run's limit; a merge approval lets the waiting attempt land (or fails it when rejected), and
+the run, ``waiting`` / ``merge`` meanwhile, runs again once no other merge waits (``store/merge_waits.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.crews import replan
 from quarterdeck.domain.events import EventType
-from quarterdeck.domain.statuses import RunStatus
+from quarterdeck.domain.statuses import RunStatus, WaitingFor
+from quarterdeck.engine import control
 from quarterdeck.errors import InputError, NotFound
 from quarterdeck.store import budgets, wakeups
 from quarterdeck.store import control as control_store
@@ -134,7 +136,10 @@ async def _carry_out(conn: AsyncConnection, approval: ApprovalRecord) -> None:
         version = int(approval.payload.get("version", 1))
         await crew_store.update_plan_version(conn, run_id, version, status="applied" if approved else "rejected")
         if approved:
-            waiting = [RunStatus.PAUSED, RunStatus.WAITING]
+            waiting: list[RunStatus | tuple[RunStatus, WaitingFor]] = [
+                RunStatus.PAUSED,
+                (RunStatus.WAITING, WaitingFor.PLAN),
+            ]
             if await run_store.update_run_status(conn, run_id, RunStatus.RUNNING, allowed_from=waiting):
                 await event_store.create_events(
                     conn, [event_store.NewEvent(run_id, EventType.PLAN_APPLIED, {"version": version})]
@@ -154,7 +159,11 @@ async def _carry_out(conn: AsyncConnection, approval: ApprovalRecord) -> None:
             await crew_store.update_plan_version(conn, run_id, version, status="rejected")
             # the failure stands: a run that waited for this re-plan ends
             failed = await run_store.update_run_status(
-                conn, run_id, RunStatus.FAILED, allowed_from=[RunStatus.WAITING], error="the re-plan was rejected"
+                conn,
+                run_id,
+                RunStatus.FAILED,
+                allowed_from=[(RunStatus.WAITING, WaitingFor.REPLAN)],
+                error="the re-plan was rejected",
             )
             if failed:
                 await event_store.create_events(
@@ -168,7 +177,7 @@ async def _carry_out(conn: AsyncConnection, approval: ApprovalRecord) -> None:
     elif approval.kind == "budget" and not approved:
         # nobody pays for the rest: the run ends cancelled, rather than waiting for a raise nobody will give
         run = await run_store.read_run(conn, run_id)
-        if run.status is RunStatus.WAITING:
+        if run.status is RunStatus.WAITING and run.waiting_for == WaitingFor.BUDGET:
             cancelled = await control_store.cancel_run(conn, run_id, now=utcnow())
             payload: dict[str, object] = {"tasks": cancelled, "reason": "budget raise rejected"}
             if approval.decided_by:
@@ -176,16 +185,11 @@ async def _carry_out(conn: AsyncConnection, approval: ApprovalRecord) -> None:
             await event_store.create_events(conn, [event_store.NewEvent(run_id, EventType.RUN_CANCELLED, payload)])
     elif approval.kind == "budget" and approved:
         limit = await budgets.add_budget(conn, run_id, float(approval.payload["add_usd"]))
-        await event_store.create_events(
-            conn,
-            [
-                event_store.NewEvent(
-                    run_id,
-                    EventType.RUN_BUDGET_RAISED,
-                    {"budget_usd": limit, "added_usd": float(approval.payload["add_usd"]), "by": approval.decided_by},
-                )
-            ],
-        )
+        raised = {"budget_usd": limit, "added_usd": float(approval.payload["add_usd"]), "by": approval.decided_by}
+        new = [event_store.NewEvent(run_id, EventType.RUN_BUDGET_RAISED, raised)]
+        # a merge approval still pending puts the run back to waiting for it
+        new += await control.follow_merge_wait(conn, run_id)
+        await event_store.create_events(conn, new)
     elif approval.kind == "revision" and approved:  # review feedback on a pull request (``forges.reviews``)
         from quarterdeck.engine import revisions
 
@@ -196,7 +200,11 @@ async def _carry_out(conn: AsyncConnection, approval: ApprovalRecord) -> None:
             await event_store.create_events(
                 conn, [event_store.NewEvent(run_id, EventType.FORGE_FEEDBACK, {"status": "sent"}, task_id)]
             )
-    # a merge approval is read by the attempt waiting for it (see ``crews.review``)
+    elif approval.kind == "merge":
+        # the attempt waiting for it reads the decision (``crews.review``); the run runs again, unless another
+        # merge still waits
+        new = await control.follow_merge_wait(conn, run_id, by=approval.decided_by)
+        await event_store.create_events(conn, new)
 
 
 async def read_or_404(db: Database, *, org_id: str, approval_id: str) -> ApprovalRecord:

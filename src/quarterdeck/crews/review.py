@@ -20,12 +20,14 @@ from quarterdeck.crews.config import CrewConfig, load_crew_config, read_crew_con
 from quarterdeck.crews.models import Asker
 from quarterdeck.crews.schema import ReviewDraft, command_of
 from quarterdeck.domain.events import EventType
+from quarterdeck.engine import control
 from quarterdeck.engine.reviewing import Reviewable
-from quarterdeck.errors import QuarterdeckError
+from quarterdeck.errors import InputError, QuarterdeckError
 from quarterdeck.llm.structured import StructuredOutputError
 from quarterdeck.observability import tracing
 from quarterdeck.runtimes import process
 from quarterdeck.store import crews as crew_store
+from quarterdeck.store import events as event_store
 from quarterdeck.store.records import TaskRecord
 from quarterdeck.workspaces import git, remote
 
@@ -254,7 +256,11 @@ def _prompt(task: TaskRecord, judged: list[dict[str, str]], checked: list[_Check
 
 
 async def _await_merge_approval(attempt: Reviewable, crew: CrewConfig, commit: str | None) -> None:
-    """Hold the accepted work until a human approves its landing (the lease is kept renewed meanwhile)."""
+    """Hold the accepted work until a person approves its landing (the lease is kept renewed meanwhile).
+
+    The run waits for ``merge`` meanwhile (``store/merge_waits.py``), and its other tasks go on. Nobody
+    deciding within ``merge_approval_timeout_s`` rejects the approval, as ``quarterdeck``, and fails the task.
+    """
     task = attempt.task
     async with attempt.db.transaction() as conn:
         existing = await crew_store.read_approvals(conn, run_id=attempt.run.id, task_id=task.id, kind="merge")
@@ -269,11 +275,16 @@ async def _await_merge_approval(attempt: Reviewable, crew: CrewConfig, commit: s
                 run_id=attempt.run.id,
                 task_id=task.id,
             )
+        if current.status == "pending":
+            await event_store.create_events(
+                conn, await control.follow_merge_wait(conn, attempt.run.id, task_id=task.id)
+            )
     deadline = asyncio.get_running_loop().time() + crew.merge_approval_timeout_s
     with tracing.span("quarterdeck.approval", {"quarterdeck.approval.kind": "merge"}) as span:
         while current.status == "pending":
             if asyncio.get_running_loop().time() > deadline:
-                raise ReviewFailed(f"nobody approved the merge of {task.id!r} ({current.id}) in time")
+                current = await _expire(attempt, current, crew.merge_approval_timeout_s)
+                continue
             await asyncio.sleep(_APPROVAL_POLL_S)
             async with attempt.db.read() as conn:
                 current = await crew_store.read_approval(conn, current.id)
@@ -281,3 +292,18 @@ async def _await_merge_approval(attempt: Reviewable, crew: CrewConfig, commit: s
             span.set_attributes({"quarterdeck.approval.id": current.id, "quarterdeck.approval.status": current.status})
     if current.status != "approved":
         raise ReviewFailed(f"the merge of {task.id!r} was rejected by {current.decided_by}: {current.reason or ''}")
+
+
+async def _expire(
+    attempt: Reviewable, approval: crew_store.ApprovalRecord, timeout_s: float
+) -> crew_store.ApprovalRecord:
+    """Reject a merge approval nobody decided in time (unless someone decides it at this very moment)."""
+    reason = f"nobody decided within merge_approval_timeout_s ({timeout_s:g}s)"
+    try:
+        async with attempt.db.transaction() as conn:
+            return await gates.decide_in(
+                conn, org_id=approval.org_id, approval_id=approval.id, approve=False, by="quarterdeck", reason=reason
+            )
+    except InputError:  # decided meanwhile: that decision stands
+        async with attempt.db.read() as conn:
+            return await crew_store.read_approval(conn, approval.id)

@@ -306,7 +306,8 @@ class Supervisor:
                     conn,
                     step.run_id,
                     RunStatus.FAILED,
-                    allowed_from=[RunStatus.PLANNING, RunStatus.WAITING],
+                    # (not a run waiting only for merges: its tasks go on, and end it themselves)
+                    allowed_from=[RunStatus.PLANNING, *[(RunStatus.WAITING, w) for w in _DECIDED_HERE]],
                     error=error,
                 )
                 if moved:
@@ -322,6 +323,10 @@ class Supervisor:
                     )
         except (_Lost, StoreError) as exc:
             log.warning("supervisor %s could not fail run %s: %r", self.holder, step.run_id, exc)
+
+
+#: the waits whose decision a supervisor's step prepares
+_DECIDED_HERE = (WaitingFor.PLAN, WaitingFor.REPLAN, WaitingFor.BUDGET)
 
 
 def _waits(run: RunRecord, what: WaitingFor) -> bool:

@@ -185,7 +185,11 @@ SPECS: Final[Mapping[EventType, Spec]] = {
         ("by", "who sent them"),
     ),
     EventType.RUN_PAUSED: _spec("a user paused a run", _BY),
-    EventType.RUN_RESUMED: _spec("a user resumed a run", _BY),
+    EventType.RUN_RESUMED: _spec(
+        "a run runs again: a user resumed it, or the last merge approval it waited for was decided",
+        _BY,
+        ("for", "the wait that ended (`merge`), when a decision ended it"),
+    ),
     EventType.RUN_CANCELLED: _spec(
         "a run was cancelled",
         ("tasks", "the tasks cancelled"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["DEAD_TASK", "TERMINAL_TASK", "AttemptStatus", "RunStatus", "TaskStatus", "WaitingFor"]
+__all__ = ["DEAD_TASK", "TERMINAL_TASK", "AttemptStatus", "RunStatus", "TaskStatus", "WaitingFor", "takes_work"]
 
 
 class TaskStatus(StrEnum):
@@ -48,7 +48,8 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     #: running tasks finish, nothing new starts (a person paused it)
     PAUSED = "paused"
-    #: nothing new starts until a person decides (``WaitingFor``: a plan, a re-plan, more budget, a merge)
+    #: a person must decide (``WaitingFor``): for a plan, a re-plan or more budget nothing new starts meanwhile;
+    #: for a merge only the tasks whose landing waits stop, the others go on (``takes_work``)
     WAITING = "waiting"
     #: every task succeeded
     SUCCEEDED = "succeeded"
@@ -71,8 +72,15 @@ class WaitingFor(StrEnum):
     REPLAN = "replan"
     #: more budget: the next step could not be afforded
     BUDGET = "budget"
-    #: a task's landing
+    #: a task's landing (while at least one merge approval of the run is pending)
     MERGE = "merge"
+
+
+def takes_work(status: RunStatus, waiting_for: str | None) -> bool:
+    """Whether workers claim the run's ready tasks: it runs, or it waits only for merge approvals.
+
+    (``store/merge_waits.TAKES_WORK`` is the same rule in SQL.)"""
+    return status is RunStatus.RUNNING or (status is RunStatus.WAITING and waiting_for == WaitingFor.MERGE)
 
 
 class AttemptStatus(StrEnum):

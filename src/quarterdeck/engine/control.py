@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quarterdeck.domain.events import EventType
 from quarterdeck.domain.statuses import RunStatus, WaitingFor
 from quarterdeck.errors import InputError
-from quarterdeck.store import budgets, wakeups
+from quarterdeck.store import budgets, merge_waits, wakeups
 from quarterdeck.store import control as control_store
 from quarterdeck.store import crews as crew_store
 from quarterdeck.store import events as event_store
@@ -20,6 +20,7 @@ __all__ = [
     "cancel_run",
     "cancel_task",
     "ended",
+    "follow_merge_wait",
     "pause_run",
     "prioritize_task",
     "requeue_task",
@@ -58,6 +59,21 @@ def _who(by: str | None, **payload: object) -> dict[str, object]:
     return {**payload, "by": by} if by else payload
 
 
+async def follow_merge_wait(
+    conn: AsyncConnection, run_id: str, *, by: str | None = None, task_id: str | None = None
+) -> list[event_store.NewEvent]:
+    """Keep the run's merge wait in step with its merge approvals (``store/merge_waits.py``); the events of
+    its move: ``run.waiting`` for ``merge`` (naming ``task_id``, when given), or ``run.resumed`` (by ``by``)."""
+    moved = await merge_waits.update_merge_wait(conn, run_id)
+    merge = str(WaitingFor.MERGE)
+    if moved is RunStatus.WAITING:
+        payload = {"for": merge, "task": task_id} if task_id else {"for": merge}
+        return [event_store.NewEvent(run_id, EventType.RUN_WAITING, payload)]
+    if moved is RunStatus.RUNNING:
+        return [event_store.NewEvent(run_id, EventType.RUN_RESUMED, _who(by, **{"for": merge}))]
+    return []
+
+
 async def cancel_task(db: Database, run_id: str, task_id: str, *, by: str | None = None) -> list[str]:
     """Cancel a task (a running agent is stopped at its next heartbeat); returns the tasks it blocked."""
     async with db.transaction() as conn:
@@ -69,6 +85,7 @@ async def cancel_task(db: Database, run_id: str, task_id: str, *, by: str | None
             for t in blocked
         ]
         await _finish_if_done(conn, run_id, new)
+        new += await follow_merge_wait(conn, run_id, by=by)  # its merge approval, if it had one, waits for nothing
         await event_store.create_events(conn, new)
     if db.dialect == "postgresql":
         await finish_after_commit(db, run_id)
@@ -90,8 +107,10 @@ async def pause_run(db: Database, run_id: str, *, by: str | None = None) -> None
     """Stop starting new tasks of the run; running ones finish."""
     async with db.transaction() as conn:
         run = await run_store.read_run(conn, run_id)
-        if not await run_store.update_run_status(conn, run_id, RunStatus.PAUSED, allowed_from=[RunStatus.RUNNING]):
-            raise InputError(f"run {run_id!r} is {run.status}; only a running run can be paused")
+        # a run waiting for merge approvals still works on its other tasks: it can be paused (and resumes waiting)
+        if not await run_store.update_run_status(conn, run_id, RunStatus.PAUSED, allowed_from=run_store.TAKING_WORK):
+            shown = f"waiting for {run.waiting_for}" if run.status is RunStatus.WAITING else str(run.status)
+            raise InputError(f"run {run_id!r} is {shown}; only a running run can be paused")
         await event_store.create_events(conn, [event_store.NewEvent(run_id, EventType.RUN_PAUSED, _who(by))])
 
 
@@ -112,6 +131,7 @@ async def unpause_run(db: Database, run_id: str, *, by: str | None = None) -> bo
         if moved:
             new = [event_store.NewEvent(run_id, EventType.RUN_RESUMED, _who(by))]
             await _finish_if_done(conn, run_id, new)  # nothing left to do: no worker would ever end it
+            new += await follow_merge_wait(conn, run_id)  # a merge approval still pending: it waits for it again
             await event_store.create_events(conn, new)
             await wakeups.announce_ready(conn, db.dialect)
     return moved
@@ -130,9 +150,8 @@ async def requeue_task(db: Database, run_id: str, task_id: str, *, by: str | Non
     async with db.transaction() as conn:
         await run_store.lock_run(conn, run_id)
         waiting = await control_store.requeue_task(conn, run_id, task_id, now=utcnow())
-        await event_store.create_events(
-            conn, [event_store.NewEvent(run_id, EventType.TASK_REQUEUED, _who(by, waiting=waiting), task_id)]
-        )
+        new = [event_store.NewEvent(run_id, EventType.TASK_REQUEUED, _who(by, waiting=waiting), task_id)]
+        await event_store.create_events(conn, new + await follow_merge_wait(conn, run_id))
         await wakeups.announce_ready(conn, db.dialect)
     return waiting
 
@@ -141,13 +160,9 @@ async def add_budget(db: Database, run_id: str, amount_usd: float, *, by: str | 
     """Raise a run's budget; a run stopped for budget runs again. Returns the new limit."""
     async with db.transaction() as conn:
         limit = await budgets.add_budget(conn, run_id, amount_usd)
-        await event_store.create_events(
-            conn,
-            [
-                event_store.NewEvent(
-                    run_id, EventType.RUN_BUDGET_RAISED, _who(by, budget_usd=limit, added_usd=amount_usd)
-                )
-            ],
-        )
+        new = [
+            event_store.NewEvent(run_id, EventType.RUN_BUDGET_RAISED, _who(by, budget_usd=limit, added_usd=amount_usd))
+        ]
+        await event_store.create_events(conn, new + await follow_merge_wait(conn, run_id))
         await wakeups.announce_ready(conn, db.dialect)
     return limit

@@ -17,6 +17,7 @@ from quarterdeck.domain.statuses import RunStatus, WaitingFor
 from quarterdeck.errors import InputError, LeaseLost
 from quarterdeck.store import runs as run_store
 from quarterdeck.store import supervision
+from quarterdeck.store.merge_waits import TAKES_WORK
 from quarterdeck.store.records import Claim
 from quarterdeck.store.tables import attempts, cost_entries, runs, tasks
 from quarterdeck.store.types import utcnow
@@ -68,7 +69,7 @@ async def reserve(conn: AsyncConnection, claim: Claim, wanted_usd: float) -> Res
         row = (
             await conn.execute(
                 sa.select(runs.c.budget_usd, runs.c.spent_usd, runs.c.reserved_usd).where(
-                    runs.c.id == run_id, runs.c.status == RunStatus.RUNNING
+                    runs.c.id == run_id, TAKES_WORK
                 )
             )
         ).first()
@@ -83,7 +84,7 @@ async def reserve(conn: AsyncConnection, claim: Claim, wanted_usd: float) -> Res
             runs.update()
             .where(
                 runs.c.id == run_id,
-                runs.c.status == RunStatus.RUNNING,
+                TAKES_WORK,
                 runs.c.spent_usd == spent,
                 runs.c.reserved_usd == reserved,
             )
@@ -151,9 +152,11 @@ async def release_reservations(conn: AsyncConnection, attempt_ids: list[str]) ->
 
 
 async def mark_exhausted(conn: AsyncConnection, run_id: str) -> bool:
-    """The run waits for more budget (a crew's run asks for it in an approval); True if it moved."""
+    """The run waits for more budget (a crew's run asks for it in an approval); True if it moved.
+
+    A run waiting for merge approvals waits for budget instead (``store/merge_waits.py``)."""
     moved = await run_store.update_run_status(
-        conn, run_id, RunStatus.WAITING, allowed_from=[RunStatus.RUNNING], waiting_for=WaitingFor.BUDGET
+        conn, run_id, RunStatus.WAITING, allowed_from=run_store.TAKING_WORK, waiting_for=WaitingFor.BUDGET
     )
     if moved:
         await supervision.request_step(conn, run_id, "budget", now=utcnow())

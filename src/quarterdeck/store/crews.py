@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain import ids, plans
 from quarterdeck.domain.checkpoints import Checkpoint
-from quarterdeck.domain.statuses import RunStatus, TaskStatus
+from quarterdeck.domain.statuses import RunStatus, TaskStatus, WaitingFor
 from quarterdeck.errors import NotFound
 from quarterdeck.security.redaction import redact
 from quarterdeck.store.records import _FromRow
@@ -558,7 +558,13 @@ async def reopen_run(conn: AsyncConnection, run_id: str, *, now: datetime) -> bo
     """A failed run, or one waiting for its re-plan, runs again (its plan changed); True if it was reopened."""
     result = await conn.execute(
         runs.update()
-        .where(runs.c.id == run_id, runs.c.status.in_([RunStatus.FAILED, RunStatus.WAITING]))
+        .where(
+            runs.c.id == run_id,
+            sa.or_(
+                runs.c.status == RunStatus.FAILED,
+                sa.and_(runs.c.status == RunStatus.WAITING, runs.c.waiting_for == WaitingFor.REPLAN.value),
+            ),
+        )
         .values(status=RunStatus.RUNNING, finished_at=None, updated_at=now, error=None, waiting_for=None)
     )
     return result.rowcount == 1

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quarterdeck.domain.statuses import RunStatus, TaskStatus
+from quarterdeck.domain.statuses import TaskStatus
+from quarterdeck.store.merge_waits import TAKES_WORK
 from quarterdeck.store.tables import runs, task_conflicts, task_requirements, tasks
 
 __all__ = ["insert_ignoring_duplicates", "lock_claims", "next_claimable"]
@@ -89,7 +90,7 @@ def next_claimable(
         query = query.where(tasks.c.run_id == sa.bindparam("claim_run", type_=tasks.c.run_id.type))
     if filters:
         query = query.where(*filters)
-    active = sa.select(runs.c.id).where(runs.c.status == RunStatus.RUNNING)
+    active = sa.select(runs.c.id).where(TAKES_WORK)  # running, or waiting only for merge approvals
     query = query.where(tasks.c.run_id.in_(active))
     if dialect == "postgresql":
         query = query.with_for_update(skip_locked=True, of=tasks)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quarterdeck.domain.statuses import AttemptStatus, TaskStatus
 from quarterdeck.errors import NotFound
+from quarterdeck.store.merge_waits import TAKES_WORK
 from quarterdeck.store.records import RunRecord, TaskRecord
 from quarterdeck.store.tables import attempts, cost_entries, dependencies, runs, tasks
 
@@ -27,6 +28,7 @@ __all__ = [
     "read_attempt_durations",
     "read_census",
     "read_dependencies",
+    "read_held_runs",
     "read_queue",
     "read_run",
     "read_run_labels",
@@ -270,6 +272,15 @@ async def read_run_labels(conn: AsyncConnection, run_ids: Sequence[str]) -> dict
         return {}
     rows = await conn.execute(sa.select(runs.c.id, runs.c.name, runs.c.status).where(runs.c.id.in_(list(run_ids))))
     return {run_id: (name, str(status)) for run_id, name, status in rows}
+
+
+async def read_held_runs(conn: AsyncConnection, run_ids: Sequence[str]) -> set[str]:
+    """Those of the runs whose ready tasks no worker may claim (paused, or waiting for a decision other than a
+    merge: ``store/merge_waits.TAKES_WORK``)."""
+    if not run_ids:
+        return set()
+    rows = await conn.execute(sa.select(runs.c.id).where(runs.c.id.in_(list(run_ids)), ~TAKES_WORK))
+    return set(rows.scalars().all())
 
 
 async def read_run_orgs(conn: AsyncConnection, run_ids: Sequence[str]) -> dict[str, str]:

@@ -19,6 +19,7 @@ from quarterdeck.store.tables import DEFAULT_ORG, dependencies, runs, task_confl
 from quarterdeck.store.types import utcnow
 
 __all__ = [
+    "TAKING_WORK",
     "create_plan_tasks",
     "create_planning_run",
     "create_run",
@@ -230,28 +231,39 @@ async def read_runs(conn: AsyncConnection, *, limit: int = 50) -> list[RunRecord
     return [RunRecord.from_row(r._mapping) for r in rows]
 
 
+#: the sources of a status change allowed from a run that works on its tasks: running, or waiting only for
+#: merge approvals (``store/merge_waits.py``)
+TAKING_WORK: tuple[RunStatus | tuple[RunStatus, WaitingFor], ...] = (
+    RunStatus.RUNNING,
+    (RunStatus.WAITING, WaitingFor.MERGE),
+)
+
+
 async def update_run_status(
     conn: AsyncConnection,
     run_id: str,
     status: RunStatus,
     *,
-    allowed_from: Sequence[RunStatus],
+    allowed_from: Sequence[RunStatus | tuple[RunStatus, WaitingFor]],
     waiting_for: WaitingFor | None = None,
     error: str | None = None,
     **more: object,
 ) -> bool:
     """Move a run to ``status`` if it is in one of ``allowed_from``; True if it moved.
 
-    A ``waiting`` run names what it waits for; any other status clears it. ``more``: other columns to set."""
+    A ``waiting`` run names what it waits for; any other status clears it. A source given as a pair
+    (``(RunStatus.WAITING, WaitingFor.MERGE)``) allows only a run waiting for that. ``more``: other columns to set."""
     now = utcnow()
+    sources = [
+        sa.and_(runs.c.status == s[0], runs.c.waiting_for == s[1].value) if isinstance(s, tuple) else runs.c.status == s
+        for s in allowed_from
+    ]
     values: dict[str, object] = {"status": status, "updated_at": now, "waiting_for": waiting_for, **more}
     if status.terminal:
         values["finished_at"] = now
     if error is not None:
         values["error"] = error
-    result = await conn.execute(
-        runs.update().where(runs.c.id == run_id, runs.c.status.in_(list(allowed_from))).values(**values)
-    )
+    result = await conn.execute(runs.update().where(runs.c.id == run_id, sa.or_(sa.false(), *sources)).values(**values))
     return result.rowcount == 1
 
 

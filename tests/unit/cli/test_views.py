@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -59,3 +60,19 @@ def test_the_live_view_shows_progress_money_and_the_latest_tool_call_of_running_
     assert "stale" not in text  # only running tasks show what they are doing
     assert "boom" in text
     assert "abcdef012345" in text
+
+
+def test_a_waiting_run_says_what_it_waits_for_in_tables_and_json() -> None:
+    view = _view()
+    waiting = RunView(run=replace(view.run, status=RunStatus.WAITING, waiting_for="merge"), tasks=view.tasks)
+    assert views.run_state(waiting.run) == "waiting for merge approval"
+    assert (
+        views.run_state(replace(view.run, status=RunStatus.WAITING, waiting_for="budget")) == "waiting for more budget"
+    )
+    assert views.run_state(view.run) == "running"
+    console = Console(record=True, width=140)
+    console.print(views.summary_table(waiting))
+    console.print(views.runs_table([waiting.run]))
+    assert console.export_text().count("waiting for merge approval") == 2
+    shown = views.run_json(waiting)["run"]
+    assert (shown["status"], shown["waiting_for"]) == ("waiting", "merge")

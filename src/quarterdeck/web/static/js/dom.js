@@ -87,6 +87,16 @@ export function status(value) {
   return h("span", { class: "status", dataset: { status: value || "unknown" } }, (value || "unknown").replace("_", " "));
 }
 
+/** What a waiting run waits for, as a person reads it (the API's `waiting_for`). */
+export const WAITS = { plan: "plan approval", replan: "re-plan approval", budget: "more budget", merge: "merge approval" };
+
+/** A run's status pill, saying what a waiting run waits for: "waiting for merge approval". */
+export function runStatus(run) {
+  const pill = status(run.status);
+  if (run.status === "waiting" && run.waiting_for) pill.textContent = `waiting for ${WAITS[run.waiting_for] || run.waiting_for}`;
+  return pill;
+}
+
 /** The progress bar of a run: one segment per task status, in a fixed order. */
 export const STATUS_ORDER = ["succeeded", "running", "ready", "pending", "conflict", "failed", "blocked", "cancelled"];
 

@@ -3,7 +3,7 @@
 
 import { get, getStamped, items } from "../api.js";
 import { Dag } from "../dag.js";
-import { age, between, debounce, duration, h, mount, progress, section, status, STATUS_ORDER, usd, when } from "../dom.js";
+import { age, between, debounce, duration, h, mount, progress, runStatus, section, status, STATUS_ORDER, usd, when } from "../dom.js";
 import { Timeline } from "../gantt.js";
 import { subscribe } from "../live.js";
 import { runButtons, taskButtons } from "../steer.js";
@@ -80,13 +80,16 @@ export async function render(main, ctx) {
     mount(head,
       h("div", { class: "title" },
         h("div", { class: "crumbs" }, h("a", { href: "/" }, "Runs"), " / ", run.id),
-        h("h1", {}, run.name, " ", status(run.status)),
+        h("h1", {}, run.name, " ", runStatus(run)),
         h("div", { class: "sub" }, `${run.repo_path} → ${run.integration_branch} · started ${age(run.created_at)} · `,
           h("a", { href: `/costs?run_id=${encodeURIComponent(run.id)}` }, "costs"), " · ",
           h("a", { href: `/audit?run_id=${encodeURIComponent(run.id)}` }, "audit trail")),
         run.goal ? h("div", { class: "sub" }, `Goal: ${run.goal}`) : null,
         run.status === "planning" ? h("div", { class: "notice", id: "run-waiting" }, "The crew's manager is planning this goal; its plan arrives here.") : null,
-        run.status === "waiting"
+        run.status === "waiting" && run.waiting_for === "merge"
+          ? h("div", { class: "notice", id: "run-waiting" }, "Waiting for merge approval: a task's landing waits for a person; the run's other tasks go on. ",
+            h("a", { href: "/approvals" }, "open the approvals"))
+          : run.status === "waiting"
           ? h("div", { class: "notice", id: "run-waiting" }, `Waiting for a person to decide its ${run.waiting_for || "next step"}: `,
             h("a", { href: "/approvals" }, "open the approvals"))
           : null,

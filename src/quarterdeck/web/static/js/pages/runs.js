@@ -1,7 +1,7 @@
 // Every run: status, progress, cost, age; filter by status, search by name; start a new one.
 
 import { api, get } from "../api.js";
-import { age, debounce, empty, flash, h, mount, progress, status, usd } from "../dom.js";
+import { age, debounce, empty, flash, h, mount, progress, runStatus, usd } from "../dom.js";
 import { subscribe } from "../live.js";
 
 const STATUSES = ["", "planning", "running", "paused", "waiting", "succeeded", "failed", "cancelled"];
@@ -136,7 +136,7 @@ export async function render(main, ctx) {
   function row(run) {
     return h("tr", { dataset: { run: run.id, status: run.status } },
       h("td", {}, h("a", { href: `/runs/${encodeURIComponent(run.id)}` }, run.name), h("span", { class: "cell-sub mono" }, run.id)),
-      h("td", {}, status(run.status)),
+      h("td", {}, runStatus(run)),
       h("td", {}, progress(run.counts, run.total_tasks)),
       h("td", { class: "num" }, usd(run.spent_usd), run.budget_usd ? h("span", { class: "cell-sub" }, `of ${usd(run.budget_usd)}`) : null),
       h("td", { class: "hide-narrow", title: run.created_at }, age(run.created_at)),

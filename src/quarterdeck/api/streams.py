@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 
 from quarterdeck.api.auth import Principal
 from quarterdeck.api.services import Services
-from quarterdeck.store import listings
-from quarterdeck.store.records import EventRecord
+from quarterdeck.app import EventRecord, runs
+from quarterdeck.app import events as event_log
 
 __all__ = ["Keepalive", "check_run", "follow", "parse_types", "with_keepalive"]
 
@@ -38,8 +38,7 @@ def parse_types(types: str | None) -> frozenset[str]:
 async def check_run(svc: Services, principal: Principal, run_id: str | None) -> None:
     """NotFound unless ``run_id`` (when given) is a run of the caller's organisation; call before streaming."""
     if run_id is not None:
-        async with svc.db.read() as conn:
-            await listings.read_run(conn, run_id, org_id=principal.org_id)
+        await runs.read_run(svc.db, run_id, org_id=principal.org_id)
 
 
 async def follow(
@@ -61,8 +60,7 @@ async def follow(
         async for batch in feed:
             unknown = {event.run_id for event in batch if event.run_id not in orgs}
             if unknown:
-                async with svc.db.read() as conn:
-                    found = await listings.read_run_orgs(conn, sorted(unknown))
+                found = await event_log.read_run_orgs(svc.db, sorted(unknown))
                 if len(orgs) + len(unknown) > _ORG_CACHE:
                     orgs.clear()
                 orgs.update({run: found.get(run, "") for run in unknown})

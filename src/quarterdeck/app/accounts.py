@@ -21,7 +21,9 @@ __all__ = [
     "create_api_key",
     "create_user",
     "has_users",
+    "normalise_email",
     "read_api_keys",
+    "read_user",
     "read_user_by_email",
     "read_users",
     "revoke_api_key",
@@ -127,10 +129,21 @@ async def create_api_key(
     return record, minted.token
 
 
-async def read_users(db: Database, *, org_id: str, limit: int = 10_000) -> list[UserRecord]:
-    """The organisation's users."""
+async def read_users(db: Database, *, org_id: str, after: str | None = None, limit: int = 10_000) -> list[UserRecord]:
+    """The organisation's users by id (after the id ``after``)."""
     async with db.read() as conn:
-        return await identity.read_users(conn, org_id=org_id, limit=limit)
+        return await identity.read_users(conn, org_id=org_id, after=after, limit=limit)
+
+
+async def read_user(db: Database, user_id: str, *, org_id: str) -> UserRecord:
+    """The organisation's user, or NotFound."""
+    async with db.read() as conn:
+        return await identity.read_user(conn, user_id, org_id=org_id)
+
+
+def normalise_email(email: str) -> str:
+    """An e-mail address as users are looked up by (``identity.normalise_email``)."""
+    return identity.normalise_email(email)
 
 
 async def read_user_by_email(db: Database, email: str) -> UserRecord | None:
@@ -139,16 +152,18 @@ async def read_user_by_email(db: Database, email: str) -> UserRecord | None:
         return await identity.read_user_by_email(conn, email)
 
 
-async def read_api_keys(db: Database, *, org_id: str, limit: int = 10_000) -> list[ApiKeyRecord]:
-    """The organisation's API keys (their hashes stay in the store)."""
+async def read_api_keys(
+    db: Database, *, org_id: str, after: str | None = None, limit: int = 10_000
+) -> list[ApiKeyRecord]:
+    """The organisation's API keys by id, after the id ``after`` (their hashes stay in the store)."""
     async with db.read() as conn:
-        return await identity.read_api_keys(conn, org_id=org_id, limit=limit)
+        return await identity.read_api_keys(conn, org_id=org_id, after=after, limit=limit)
 
 
-async def revoke_api_key(db: Database, key_id: str, *, org_id: str) -> None:
-    """Revoke one of the organisation's API keys, now."""
+async def revoke_api_key(db: Database, key_id: str, *, org_id: str) -> ApiKeyRecord:
+    """Revoke one of the organisation's API keys, now (again: no change); NotFound for one it has not."""
     async with db.transaction() as conn:
-        await identity.revoke_api_key(conn, key_id, org_id=org_id, now=utcnow())
+        return await identity.revoke_api_key(conn, key_id, org_id=org_id, now=utcnow())
 
 
 async def has_users(db: Database) -> bool:

@@ -93,10 +93,12 @@ async def rotate(db: Database, keys: Keyring, *, org_id: str | None = None) -> i
     return count
 
 
-async def read_secrets(db: Database, *, org_id: str, limit: int = 10_000) -> list[SecretRecord]:
-    """The organisation's secrets, masked (never their values)."""
+async def read_secrets(
+    db: Database, *, org_id: str, after: str | None = None, limit: int = 10_000
+) -> list[SecretRecord]:
+    """The organisation's secrets by name (after the name ``after``), masked (never their values)."""
     async with db.read() as conn:
-        return await secret_store.read_secrets(conn, org_id=org_id, limit=limit)
+        return await secret_store.read_secrets(conn, org_id=org_id, after=after, limit=limit)
 
 
 async def delete_secret(db: Database, *, org_id: str, name: str) -> None:

@@ -6,11 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from quarterdeck.app import Quarterdeck, is_repository_url
+from quarterdeck.app import Quarterdeck, is_repository_url, projects
 from quarterdeck.app import repository as app_repository
 from quarterdeck.errors import InputError, NotFound
 from quarterdeck.security.keyring import Keyring
-from quarterdeck.store import projects as project_store
 
 __all__ = ["Caller", "local_caller"]
 
@@ -42,9 +41,8 @@ def local_caller(app: Quarterdeck, *, actor: str, keys: Keyring | None = None) -
 
     async def repository(repo: str | None, project_id: str | None) -> Path | str:
         if project_id:
-            async with app.db.read() as conn:
-                found = (await project_store.read_project(conn, project_id, org_id=app.settings.org)).repo_path
-            return app_repository(found)
+            found = await projects.read_project(app.db, project_id, org_id=app.settings.org)
+            return app_repository(found.repo_path)
         if not repo:
             raise InputError("name the repository (repo: a path) or a project (project_id)")
         if is_repository_url(repo):

@@ -10,16 +10,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from quarterdeck.app import diffs, transcript, vault
+from quarterdeck.app import ApprovalRecord, runs, tasks, transcript
 from quarterdeck.app import plans as plan_loading
-from quarterdeck.crews import gates
 from quarterdeck.domain import plans
 from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.mcpserver.caller import Caller
-from quarterdeck.security import redaction
-from quarterdeck.store import listings
-from quarterdeck.store import tasks as task_store
-from quarterdeck.store.crews import ApprovalRecord
 
 __all__ = [
     "approve",
@@ -76,8 +71,7 @@ async def plan(
 
 
 async def _run_json(caller: Caller, run_id: str) -> dict[str, Any]:
-    async with caller.app.db.read() as conn:
-        await listings.read_run(conn, run_id, org_id=caller.org_id)  # another organisation's run is not found
+    await runs.read_run(caller.app.db, run_id, org_id=caller.org_id)  # another organisation's run is not found
     view = await caller.app.view(run_id, failures=True)
     run = view.run
     return {
@@ -149,10 +143,10 @@ async def start_goal(
 
 async def list_runs(caller: Caller, limit: int = 20, status: str | None = None) -> dict[str, Any]:
     """The organisation's newest runs."""
-    async with caller.app.db.read() as conn:
-        found = await listings.read_run_page(
-            conn, org_id=caller.org_id, statuses=[status] if status else (), limit=max(1, min(limit, 200))
-        )
+    page = await runs.read_run_page(
+        caller.app.db, org_id=caller.org_id, statuses=[status] if status else (), limit=max(1, min(limit, 200))
+    )
+    found = page.runs
     return {
         "runs": [
             {
@@ -196,7 +190,7 @@ async def watch_run(
             await progress(done, len(shown["tasks"]), f"run {run_id}: {shown['status']}, {done} tasks ended")
         status = RunStatus(shown["status"])
         if status.terminal or status in _WAITING:
-            pending = await gates.pending(caller.app.db, org_id=caller.org_id, run_id=run_id)
+            pending = await caller.app.pending_approvals(run_id, org_id=caller.org_id)
             shown["pending_approvals"] = [_approval_json(a) for a in pending]
             shown["watch"] = "ended" if status.terminal else "waiting for a person"
             return shown
@@ -208,8 +202,7 @@ async def watch_run(
 
 async def task_log(caller: Caller, run_id: str, task_id: str, limit: int = 2000) -> dict[str, Any]:
     """What a task's agent said and ran, and what its checks printed (the end, when it is long)."""
-    async with caller.app.db.read() as conn:
-        task = await listings.read_task(conn, run_id, task_id, org_id=caller.org_id)
+    task = await tasks.read_task(caller.app.db, run_id, task_id, org_id=caller.org_id)
     events = await caller.app.events(
         run_id, task_id=task_id, types=transcript.TRANSCRIPT_EVENTS, limit=max(1, min(limit, 20_000))
     )
@@ -219,21 +212,9 @@ async def task_log(caller: Caller, run_id: str, task_id: str, limit: int = 2000)
 
 async def task_diff(caller: Caller, run_id: str, task_id: str) -> dict[str, Any]:
     """The task's change as a unified diff: its landed commit, else its newest attempt's."""
-    async with caller.app.db.read() as conn:
-        task = await listings.read_task(conn, run_id, task_id, org_id=caller.org_id)
-        run = await listings.read_run(conn, run_id, org_id=caller.org_id)
-        attempts = await task_store.read_attempts(conn, task.pk)
-    commit = task.commit_sha or next((a.commit_sha for a in reversed(attempts) if a.commit_sha), None)
-    if caller.keys is not None:  # read from git, not the store: redacted here with the organisation's secrets
-        await vault.remember_secrets(caller.app.db, caller.keys, org_id=caller.org_id)
-    shown = await diffs.commit_diff(Path(run.repo_path), commit)
-    return {
-        "run": run_id,
-        "task": task_id,
-        "commit": shown.commit,
-        "stat": redaction.redact(shown.stat),
-        "diff": _tail(redaction.redact(shown.diff)),
-    }
+    # read from git, not the store: redacted with the organisation's secrets (when the caller's keys open them)
+    shown = await tasks.read_task_change(caller.app.db, caller.keys, run_id, task_id, org_id=caller.org_id)
+    return {"run": run_id, "task": task_id, "commit": shown.commit, "stat": shown.stat, "diff": _tail(shown.diff)}
 
 
 def _approval_json(a: ApprovalRecord) -> dict[str, Any]:
@@ -251,14 +232,14 @@ def _approval_json(a: ApprovalRecord) -> dict[str, Any]:
 
 async def list_approvals(caller: Caller, run_id: str | None = None) -> dict[str, Any]:
     """The human gates waiting for a decision (of one run, when given)."""
-    pending = await gates.pending(caller.app.db, org_id=caller.org_id, run_id=run_id)
+    pending = await caller.app.pending_approvals(run_id, org_id=caller.org_id)
     return {"approvals": [_approval_json(a) for a in pending]}
 
 
 async def _decide(caller: Caller, approval_id: str, approve: bool, reason: str | None) -> dict[str, Any]:
     caller.require_steer()
-    decided = await gates.decide(
-        caller.app.db, org_id=caller.org_id, approval_id=approval_id, approve=approve, by=caller.actor, reason=reason
+    decided = await caller.app.decide(
+        approval_id, approve=approve, by=caller.actor, reason=reason, org_id=caller.org_id
     )
     return {**_approval_json(decided), "decided_by": decided.decided_by, "reason": decided.reason}
 
@@ -275,8 +256,7 @@ async def reject(caller: Caller, approval_id: str, reason: str | None = None) ->
 
 async def _steer_run(caller: Caller, run_id: str) -> None:
     caller.require_steer()
-    async with caller.app.db.read() as conn:
-        await listings.read_run(conn, run_id, org_id=caller.org_id)
+    await runs.read_run(caller.app.db, run_id, org_id=caller.org_id)
 
 
 async def pause_run(caller: Caller, run_id: str) -> dict[str, Any]:
@@ -318,7 +298,6 @@ async def say(caller: Caller, run_id: str, task_id: str, message: str) -> dict[s
     """Send a task's agent a follow-up: a new turn of its session (after its current turn, as a revision, or
     with its retry); recorded in the audit trail."""
     await _steer_run(caller, run_id)
-    async with caller.app.db.read() as conn:
-        await listings.read_task(conn, run_id, task_id, org_id=caller.org_id)
+    await tasks.read_task(caller.app.db, run_id, task_id, org_id=caller.org_id)
     said = await caller.app.say(run_id, task_id, message, by=caller.actor)
     return {"run": run_id, "task": task_id, "delivery": said.delivery, "status": said.status}

@@ -11,8 +11,8 @@ from quarterdeck.api.auth import REFRESH_COOKIE, CurrentPrincipal, check_csrf, c
 from quarterdeck.api.errors import TooManyRequests, Unauthorized
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
+from quarterdeck.app import accounts
 from quarterdeck.security import passwords
-from quarterdeck.store import identity
 
 __all__ = ["router"]
 
@@ -32,14 +32,13 @@ def _token_response(session: sessions.Session) -> schemas.TokenResponse:
 @router.post("/auth/login")
 async def login(body: schemas.LoginRequest, request: Request, response: Response, svc: Svc) -> schemas.TokenResponse:
     """Trade an e-mail and password for tokens; also sets the session cookies for the dashboard."""
-    email = identity.normalise_email(body.email)
+    email = accounts.normalise_email(body.email)
     retry = await svc.limiter.hit(
         f"login:{client_ip(request)}:{email}", limit=svc.api.login_rate_limit, window_s=svc.api.rate_limit_window_s
     )
     if retry is not None:
         raise TooManyRequests(retry)
-    async with svc.db.read() as conn:
-        user = await identity.read_user_by_email(conn, email)
+    user = await accounts.read_user_by_email(svc.db, email)
     if user is None:
         await asyncio.to_thread(passwords.verify_dummy, body.password)
         raise Unauthorized("wrong e-mail or password")
@@ -90,8 +89,7 @@ async def logout(request: Request, svc: Svc, body: schemas.RefreshRequest | None
 async def me(principal: CurrentPrincipal, svc: Svc) -> schemas.UserPublic:
     """The caller: a user (with e-mail) or an API key, their role and organisation."""
     if principal.user_id is not None and principal.api_key_id is None:
-        async with svc.db.read() as conn:
-            return convert.user(await identity.read_user(conn, principal.user_id, org_id=principal.org_id))
+        return convert.user(await accounts.read_user(svc.db, principal.user_id, org_id=principal.org_id))
     return schemas.UserPublic(
         id=principal.user_id,
         email=None,

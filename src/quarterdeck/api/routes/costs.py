@@ -10,9 +10,8 @@ from quarterdeck.api import schemas
 from quarterdeck.api.auth import Viewer
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
-from quarterdeck.store import costs as cost_store
-from quarterdeck.store import listings
-from quarterdeck.store.costs import Grouping
+from quarterdeck.app import costs
+from quarterdeck.app.costs import Grouping
 
 __all__ = ["router"]
 
@@ -27,10 +26,7 @@ async def read_costs(
     run_id: Annotated[str | None, Query(max_length=32)] = None,
 ) -> schemas.Page[schemas.CostRow]:
     """Spend grouped by model, day (UTC), task or run, dearest first (one page holds every group)."""
-    async with svc.db.read() as conn:
-        if run_id is not None:
-            await listings.read_run(conn, run_id, org_id=principal.org_id)
-        rollups = await cost_store.read_cost_rollups(conn, org_id=principal.org_id, by=by, run_id=run_id)
+    rollups = await costs.read_cost_rollups(svc.db, org_id=principal.org_id, by=by, run_id=run_id)
     return schemas.Page[schemas.CostRow](
         items=[
             schemas.CostRow(

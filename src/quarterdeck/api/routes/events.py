@@ -17,9 +17,9 @@ from quarterdeck.api.auth import Principal, Viewer, authenticate
 from quarterdeck.api.errors import ApiError, Forbidden
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Services, Svc
+from quarterdeck.app import EventRecord
+from quarterdeck.app import events as event_log
 from quarterdeck.errors import InputError, NotFound, QuarterdeckError
-from quarterdeck.store import events as event_store
-from quarterdeck.store.records import EventRecord
 
 __all__ = ["KEEPALIVE_S", "router"]
 
@@ -40,8 +40,7 @@ After = Annotated[
 async def _start(svc: Services, after: int | Literal["latest"], resume: int = 0) -> int:
     """The event id a stream starts after (``Last-Event-ID`` wins when it is further on)."""
     if after == "latest":
-        async with svc.db.read() as conn:
-            after = await event_store.read_last_event_id(conn)
+        after = await event_log.read_last_event_id(svc.db)
     elif after < 0:
         raise InputError("after must be an event id (0 or more) or 'latest'")
     return max(after, resume)

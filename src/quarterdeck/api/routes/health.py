@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 
 import redis.asyncio as redis
-import sqlalchemy as sa
 from fastapi import APIRouter, Response
 from redis.exceptions import RedisError
 
 from quarterdeck.api import schemas
 from quarterdeck.api.metrics import CONTENT_TYPE
 from quarterdeck.api.services import Svc
-from quarterdeck.errors import StoreError
+from quarterdeck.app import health
 
 __all__ = ["router"]
 
@@ -42,11 +41,8 @@ async def healthz() -> schemas.Health:
 async def readyz(svc: Svc, response: Response) -> schemas.Readiness:
     """The database answers and the event bus is reachable; 503 otherwise."""
     database = bus = True
-    try:
-        async with svc.db.read() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-    except StoreError as exc:
-        log.warning("not ready: %s", exc.message)
+    if (problem := await health.database_problem(svc.db)) is not None:
+        log.warning("not ready: %s", problem)
         database = False
     if svc.settings.redis_url:
         bus = await _redis_answers(svc.settings.redis_url)

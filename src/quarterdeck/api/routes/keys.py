@@ -13,8 +13,6 @@ from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_curs
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.app import accounts
-from quarterdeck.store import identity
-from quarterdeck.store.types import utcnow
 
 __all__ = ["router"]
 
@@ -26,8 +24,7 @@ async def list_api_keys(
     principal: Admin, svc: Svc, limit: Limit = 50, cursor: Cursor = None
 ) -> schemas.Page[schemas.ApiKeyPublic]:
     after = decode_cursor(cursor, str)[0] if cursor else None
-    async with svc.db.read() as conn:
-        found = await identity.read_api_keys(conn, org_id=principal.org_id, after=after, limit=limit + 1)
+    found = await accounts.read_api_keys(svc.db, org_id=principal.org_id, after=after, limit=limit + 1)
     more = len(found) > limit
     found = found[:limit]
     return schemas.Page[schemas.ApiKeyPublic](
@@ -65,7 +62,6 @@ async def create_api_key(
 @router.delete("/api-keys/{key_id}")
 async def revoke_api_key(key_id: str, principal: Admin, svc: Svc) -> schemas.ApiKeyPublic:
     """Revoke the key: it stops working at once in this process, within ``api_key_cache_s`` in others."""
-    async with svc.db.transaction() as conn:
-        record = await identity.revoke_api_key(conn, key_id, org_id=principal.org_id, now=utcnow())
+    record = await accounts.revoke_api_key(svc.db, key_id, org_id=principal.org_id)
     svc.api_keys.forget(lambda caller: caller.api_key_id == record.id)
     return convert.api_key(record)

@@ -9,9 +9,7 @@ from quarterdeck.api.auth import Admin, Viewer
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
-from quarterdeck.domain import ids
-from quarterdeck.store import projects as project_store
-from quarterdeck.store.types import utcnow
+from quarterdeck.app import projects
 
 __all__ = ["router"]
 
@@ -23,8 +21,7 @@ async def list_projects(
     principal: Viewer, svc: Svc, limit: Limit = 50, cursor: Cursor = None
 ) -> schemas.Page[schemas.ProjectPublic]:
     after = decode_cursor(cursor, str)[0] if cursor else None
-    async with svc.db.read() as conn:
-        found = await project_store.read_projects(conn, org_id=principal.org_id, after=after, limit=limit + 1)
+    found = await projects.read_projects(svc.db, org_id=principal.org_id, after=after, limit=limit + 1)
     more = len(found) > limit
     found = found[:limit]
     return schemas.Page[schemas.ProjectPublic](
@@ -34,24 +31,17 @@ async def list_projects(
 
 @router.post("/projects", status_code=status.HTTP_201_CREATED)
 async def create_project(body: schemas.ProjectCreate, principal: Admin, svc: Svc) -> schemas.ProjectPublic:
-    ids.check_safe_name(body.name, what="project name")
+    projects.check_name(body.name)
     await repos.check_project_path(svc, principal.org_id, body.repo_path)
-    async with svc.db.transaction() as conn:
-        record = await project_store.create_project(
-            conn,
-            org_id=principal.org_id,
-            name=body.name,
-            repo_path=body.repo_path,
-            settings=body.settings,
-            now=utcnow(),
-        )
+    record = await projects.create_project(
+        svc.db, org_id=principal.org_id, name=body.name, repo_path=body.repo_path, settings=body.settings
+    )
     return convert.project(record)
 
 
 @router.get("/projects/{project_id}")
 async def read_project(project_id: str, principal: Viewer, svc: Svc) -> schemas.ProjectPublic:
-    async with svc.db.read() as conn:
-        return convert.project(await project_store.read_project(conn, project_id, org_id=principal.org_id))
+    return convert.project(await projects.read_project(svc.db, project_id, org_id=principal.org_id))
 
 
 @router.patch("/projects/{project_id}")
@@ -60,17 +50,15 @@ async def update_project(
 ) -> schemas.ProjectPublic:
     values = body.model_dump(exclude_none=True)
     if "name" in values:
-        ids.check_safe_name(values["name"], what="project name")
+        projects.check_name(values["name"])
     if "repo_path" in values:
         await repos.check_project_path(svc, principal.org_id, values["repo_path"])
-    async with svc.db.transaction() as conn:
-        record = await project_store.update_project(conn, project_id, org_id=principal.org_id, now=utcnow(), **values)
+    record = await projects.update_project(svc.db, project_id, org_id=principal.org_id, **values)
     return convert.project(record)
 
 
 @router.delete("/projects/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_project(project_id: str, principal: Admin, svc: Svc) -> Response:
     """Delete the project; its runs stay."""
-    async with svc.db.transaction() as conn:
-        await project_store.delete_project(conn, project_id, org_id=principal.org_id)
+    await projects.delete_project(svc.db, project_id, org_id=principal.org_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -18,11 +18,9 @@ from quarterdeck.api.auth import Member, Principal, Viewer
 from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Services, Svc
-from quarterdeck.app import plans
+from quarterdeck.app import plans, runs
 from quarterdeck.domain.statuses import RunStatus
 from quarterdeck.errors import InputError
-from quarterdeck.store import forges as forge_store
-from quarterdeck.store import listings
 
 __all__ = ["read_run_or_404", "router", "run_detail", "split_statuses"]
 
@@ -42,18 +40,13 @@ def split_statuses(value: str | None, allowed: Iterable[StrEnum]) -> list[str]:
 
 
 async def read_run_or_404(svc: Services, principal: Principal, run_id: str) -> schemas.RunSummary:
-    async with svc.db.read() as conn:
-        run = await listings.read_run(conn, run_id, org_id=principal.org_id)
-        counts = await listings.read_task_counts(conn, [run.id])
-    return convert.run_summary(run, counts[run.id])
+    run, counts = await runs.read_run_counts(svc.db, run_id, org_id=principal.org_id)
+    return convert.run_summary(run, counts)
 
 
 async def run_detail(svc: Services, principal: Principal, run_id: str) -> schemas.RunDetail:
-    async with svc.db.read() as conn:
-        run = await listings.read_run(conn, run_id, org_id=principal.org_id)
-        tasks = await listings.read_task_summaries(conn, run_id)
-        deps = await listings.read_dependencies(conn, run_id)
-        links = await forge_store.read_links(conn, run_id)
+    detail = await runs.read_run_detail(svc.db, run_id, org_id=principal.org_id)
+    run, tasks, deps, links = detail.run, detail.tasks, detail.dependencies, detail.links
     counts: dict[str, int] = {}
     for task in tasks:
         counts[task.status] = counts.get(task.status, 0) + 1
@@ -96,21 +89,18 @@ async def list_runs(
             before = (datetime.fromisoformat(created), run_id)
         except ValueError:
             raise InputError("invalid cursor: pass back a next_cursor exactly as received") from None
-    async with svc.db.read() as conn:
-        runs = await listings.read_run_page(
-            conn,
-            org_id=principal.org_id,
-            statuses=split_statuses(status, RunStatus),
-            q=q,
-            before=before,
-            limit=limit + 1,
-        )
-        counts = await listings.read_task_counts(conn, [r.id for r in runs[:limit]])
-    more = len(runs) > limit
-    runs = runs[:limit]
+    page = await runs.read_run_page(
+        svc.db,
+        org_id=principal.org_id,
+        statuses=split_statuses(status, RunStatus),
+        q=q,
+        before=before,
+        limit=limit,
+    )
+    shown = page.runs
     return schemas.Page[schemas.RunSummary](
-        items=[convert.run_summary(r, counts[r.id]) for r in runs],
-        next_cursor=encode_cursor(runs[-1].created_at.isoformat(), runs[-1].id) if more else None,
+        items=[convert.run_summary(r, page.counts[r.id]) for r in shown],
+        next_cursor=encode_cursor(shown[-1].created_at.isoformat(), shown[-1].id) if page.more else None,
     )
 
 

@@ -13,7 +13,6 @@ from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.app import vault
 from quarterdeck.security import sealing
-from quarterdeck.store import secrets as secret_store
 
 __all__ = ["router"]
 
@@ -28,8 +27,7 @@ async def list_secrets(
 ) -> schemas.Page[schemas.SecretPublic]:
     """The organisation's secrets, masked; values never leave the server."""
     after = decode_cursor(cursor, str)[0] if cursor else None
-    async with svc.db.read() as conn:
-        found = await secret_store.read_secrets(conn, org_id=principal.org_id, after=after, limit=limit + 1)
+    found = await vault.read_secrets(svc.db, org_id=principal.org_id, after=after, limit=limit + 1)
     more = len(found) > limit
     found = found[:limit]
     return schemas.Page[schemas.SecretPublic](
@@ -48,9 +46,7 @@ async def set_secret(name: SecretName, body: schemas.SecretSet, principal: Admin
 
 @router.delete("/secrets/{name}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_secret(name: SecretName, principal: Admin, svc: Svc) -> Response:
-    vault.check_name(name)
-    async with svc.db.transaction() as conn:
-        await secret_store.delete_secret(conn, org_id=principal.org_id, name=name)
+    await vault.delete_secret(svc.db, org_id=principal.org_id, name=name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import Query
@@ -15,14 +14,8 @@ from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_curs
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.routes.runs import read_run_or_404, split_statuses
 from quarterdeck.api.services import Services, Svc
-from quarterdeck.app import diffs, vault
+from quarterdeck.app import TaskRecord, tasks
 from quarterdeck.domain.statuses import TaskStatus
-from quarterdeck.security import redaction
-from quarterdeck.store import crews as crew_store
-from quarterdeck.store import events as event_store
-from quarterdeck.store import listings
-from quarterdeck.store import tasks as task_store
-from quarterdeck.store.records import TaskRecord
 
 __all__ = ["router"]
 
@@ -30,8 +23,7 @@ router = v1_router("tasks")
 
 
 async def _task_or_404(svc: Services, principal: Principal, run_id: str, task_id: str) -> TaskRecord:
-    async with svc.db.read() as conn:
-        return await listings.read_task(conn, run_id, task_id, org_id=principal.org_id)
+    return await tasks.read_task(svc.db, run_id, task_id, org_id=principal.org_id)
 
 
 @router.get("/runs/{run_id}/tasks")
@@ -46,27 +38,21 @@ async def list_tasks(
     """The run's tasks in plan order."""
     after = decode_cursor(cursor, int)[0] if cursor else -1
     statuses = split_statuses(status, TaskStatus)
-    async with svc.db.read() as conn:
-        tasks = await listings.read_task_page(
-            conn, run_id, org_id=principal.org_id, statuses=statuses, after_seq=after, limit=limit + 1
-        )
-        deps = await listings.read_dependencies(conn, run_id) if tasks else {}
-    more = len(tasks) > limit
-    tasks = tasks[:limit]
+    page = await tasks.read_task_page(
+        svc.db, run_id, org_id=principal.org_id, statuses=statuses, after_seq=after, limit=limit
+    )
+    shown, deps = page.tasks, page.dependencies
     return schemas.Page[schemas.TaskRow](
-        items=[convert.task_row(t, deps.get(t.id, []), t.cost_usd) for t in tasks],
-        next_cursor=encode_cursor(tasks[-1].seq) if more else None,
+        items=[convert.task_row(t, deps.get(t.id, []), t.cost_usd) for t in shown],
+        next_cursor=encode_cursor(shown[-1].seq) if page.more else None,
     )
 
 
 @router.get("/runs/{run_id}/tasks/{task_id}")
 async def read_task(run_id: str, task_id: str, principal: Viewer, svc: Svc) -> schemas.TaskDetail:
     """A task with its prompt, criteria, attempts, review verdicts and cost."""
-    async with svc.db.read() as conn:
-        task = await listings.read_task(conn, run_id, task_id, org_id=principal.org_id)
-        attempts = await task_store.read_attempts(conn, task.pk)
-        verdicts = await crew_store.read_verdicts(conn, run_id, task_id)
-        deps = await listings.read_task_dependencies(conn, task.pk)
+    detail = await tasks.read_task_detail(svc.db, run_id, task_id, org_id=principal.org_id)
+    task, attempts, verdicts, deps = detail.task, detail.attempts, detail.verdicts, detail.dependencies
     cost = sum(a.cost_usd for a in attempts)
     row = convert.task_row(task, deps, cost)
     return schemas.TaskDetail(
@@ -95,20 +81,8 @@ async def read_task(run_id: str, task_id: str, principal: Viewer, svc: Svc) -> s
 @router.get("/runs/{run_id}/tasks/{task_id}/diff")
 async def task_diff(run_id: str, task_id: str, principal: Viewer, svc: Svc) -> schemas.DiffPublic:
     """The task's change: its landed commit, else its newest attempt's commit."""
-    task = await _task_or_404(svc, principal, run_id, task_id)
-    async with svc.db.read() as conn:
-        run = await listings.read_run(conn, run_id, org_id=principal.org_id)
-        attempts = await task_store.read_attempts(conn, task.pk)
-    commit = task.commit_sha or next((a.commit_sha for a in reversed(attempts) if a.commit_sha), None)
-    # read from git, not from the store: redacted here, with every secret of the organisation
-    await vault.remember_secrets(svc.db, svc.keys, org_id=principal.org_id)
-    shown = await diffs.commit_diff(Path(run.repo_path), commit)
-    return schemas.DiffPublic(
-        commit=shown.commit,
-        stat=redaction.redact(shown.stat),
-        diff=redaction.redact(shown.diff),
-        truncated=shown.truncated,
-    )
+    shown = await tasks.read_task_change(svc.db, svc.keys, run_id, task_id, org_id=principal.org_id)
+    return schemas.DiffPublic(commit=shown.commit, stat=shown.stat, diff=shown.diff, truncated=shown.truncated)
 
 
 @router.get("/runs/{run_id}/tasks/{task_id}/events", response_model=schemas.Page[schemas.EventPublic])
@@ -122,9 +96,9 @@ async def task_events(
 ) -> Response:
     """The task's events (its log), oldest first; for live ones, use the event stream."""
     after = decode_cursor(cursor, int)[0] if cursor else 0
-    await _task_or_404(svc, principal, run_id, task_id)
-    async with svc.db.read() as conn:
-        events = await event_store.read_events(conn, run_id, after_id=after, task_id=task_id, limit=limit + 1)
+    events = await tasks.read_task_events(
+        svc.db, run_id, task_id, org_id=principal.org_id, after_id=after, limit=limit + 1
+    )
     more = len(events) > limit
     events = events[:limit]
     # Each event's JSON as the live streams send it, made once per process (``frames.EventEncoder``): a task's log

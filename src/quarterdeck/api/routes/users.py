@@ -11,7 +11,6 @@ from quarterdeck.api.pagination import Cursor, Limit, decode_cursor, encode_curs
 from quarterdeck.api.routes import v1_router
 from quarterdeck.api.services import Svc
 from quarterdeck.app import accounts
-from quarterdeck.store import identity
 
 __all__ = ["router"]
 
@@ -23,8 +22,7 @@ async def list_users(
     principal: Admin, svc: Svc, limit: Limit = 50, cursor: Cursor = None
 ) -> schemas.Page[schemas.UserPublic]:
     after = decode_cursor(cursor, str)[0] if cursor else None
-    async with svc.db.read() as conn:
-        found = await identity.read_users(conn, org_id=principal.org_id, after=after, limit=limit + 1)
+    found = await accounts.read_users(svc.db, org_id=principal.org_id, after=after, limit=limit + 1)
     more = len(found) > limit
     found = found[:limit]
     return schemas.Page[schemas.UserPublic](
@@ -53,8 +51,7 @@ async def create_user(body: schemas.UserCreate, principal: Admin, svc: Svc) -> s
 
 @router.get("/users/{user_id}")
 async def read_user(user_id: str, principal: Admin, svc: Svc) -> schemas.UserPublic:
-    async with svc.db.read() as conn:
-        return convert.user(await identity.read_user(conn, user_id, org_id=principal.org_id))
+    return convert.user(await accounts.read_user(svc.db, user_id, org_id=principal.org_id))
 
 
 @router.patch("/users/{user_id}")

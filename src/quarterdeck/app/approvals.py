@@ -1,16 +1,55 @@
-"""The approvals inbox as the API reads it: a page of one organisation's approvals, with the names of their
-runs and of the people who asked and decided (deciding one is ``Quarterdeck.decide``, through ``crews.gates``)."""
+"""Human gates: the approvals waiting for a person, every approval, a plan edited before it is approved, a
+decision carried out at once (``crews.gates``); and the inbox as the API reads it, a page of one organisation's
+approvals with the names of their runs and of the people who asked and decided."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from quarterdeck.app.parts import Parts
 from quarterdeck.store import crews as crew_store
 from quarterdeck.store import identity, listings
 from quarterdeck.store.crews import ApprovalRecord
 from quarterdeck.store.database import Database
 
-__all__ = ["ApprovalPage", "ApprovalRecord", "read_approval_page"]
+__all__ = ["ApprovalPage", "ApprovalRecord", "Approvals", "read_approval_page"]
+
+
+class Approvals(Parts):
+    async def pending_approvals(self, run_id: str | None = None, *, org_id: str | None = None) -> list[ApprovalRecord]:
+        """The approvals waiting for a person (of one run, when given), oldest first."""
+        from quarterdeck.crews import gates
+
+        return await gates.pending(self.db, org_id=org_id or self.settings.org, run_id=run_id)
+
+    async def approvals(self, run_id: str | None = None, *, org_id: str | None = None) -> list[ApprovalRecord]:
+        """Every approval, pending and decided (of one run, when given), oldest first."""
+        async with self.db.read() as conn:
+            return await crew_store.read_approvals(conn, org_id=org_id or self.settings.org, run_id=run_id)
+
+    async def edit_plan(self, approval_id: str, text: str, *, by: str, org_id: str | None = None) -> ApprovalRecord:
+        """Replace the plan a pending plan approval asks about by ``text`` (a plan file), before anything runs."""
+        from quarterdeck.crews import goals
+
+        return await goals.edit_plan(
+            self.db,
+            self.registry,
+            org_id=org_id or self.settings.org,
+            approval_id=approval_id,
+            text=text,
+            by=by,
+            cache=self.settings.resolved_repo_cache(),
+        )
+
+    async def decide(
+        self, approval_id: str, *, approve: bool, by: str, reason: str | None = None, org_id: str | None = None
+    ) -> ApprovalRecord:
+        """Approve or reject; the decision is carried out at once (a plan runs, a re-plan applies, a budget rises)."""
+        from quarterdeck.crews import gates
+
+        return await gates.decide(
+            self.db, org_id=org_id or self.settings.org, approval_id=approval_id, approve=approve, by=by, reason=reason
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
-"""One organisation's runs as the API and the MCP server read them: a page of the list, one run with its
-task counts, one run in detail (tasks, dependencies, pull requests), and the queue across its runs.
+"""Reading runs: as the CLI reads them (``RunReads``: a run with its tasks, its events, its attempts, the
+analytics of ended tasks), and one organisation's as the API and the MCP server read them: a page of the
+list, one run with its task counts, one run in detail (tasks, dependencies, pull requests), the queue.
 
 Each read is one read transaction; a run of another organisation is not found (``NotFound``), like an
 unknown one.
@@ -10,14 +11,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from quarterdeck.app import overview
+from quarterdeck.app.overview import RunView
+from quarterdeck.app.parts import Parts
+from quarterdeck.domain import analytics
+from quarterdeck.errors import InputError
+from quarterdeck.store import events as event_store
 from quarterdeck.store import forges as forge_store
 from quarterdeck.store import listings
+from quarterdeck.store import runs as run_store
+from quarterdeck.store import tasks as task_store
 from quarterdeck.store.database import Database
 from quarterdeck.store.forges import LinkRecord
 from quarterdeck.store.listings import RunSummary, TaskSummary
-from quarterdeck.store.records import RunRecord, TaskRecord
+from quarterdeck.store.records import AttemptRecord, EventRecord, RunRecord, TaskRecord
+from quarterdeck.store.types import utcnow
 
 if TYPE_CHECKING:
     from quarterdeck.app.facade import Quarterdeck
@@ -27,6 +38,7 @@ __all__ = [
     "Queue",
     "RunDetail",
     "RunPage",
+    "RunReads",
     "RunSummary",
     "TaskSummary",
     "read_queue",
@@ -35,6 +47,90 @@ __all__ = [
     "read_run_detail",
     "read_run_page",
 ]
+
+
+class RunReads(Parts):
+    async def find_run_of_task(self, task_id: str) -> str:
+        """The newest run that has a task called ``task_id``."""
+        async with self.db.read() as conn:
+            return await task_store.read_newest_run_of_task(conn, task_id)
+
+    async def view(self, run_id: str, *, failures: bool = False) -> RunView:
+        """The run and its tasks; with ``failures``, the last meaningful output line of each failed task."""
+        async with self.db.read() as conn:
+            run = await run_store.read_run(conn, run_id)
+            tasks = await task_store.read_tasks(conn, run_id)
+            lines: dict[str, str] = {}
+            for task in tasks if failures else ():
+                if task.status.value not in ("failed", "conflict"):
+                    continue
+                printed = await event_store.read_events(
+                    conn, run_id, task_id=task.id, types=overview.PRINTING, limit=100_000
+                )
+                if (line := overview.last_meaningful_line(printed)) is not None:
+                    lines[task.id] = line
+        return RunView(run=run, tasks=tuple(tasks), failures=lines)
+
+    async def analytics(
+        self,
+        *,
+        by: analytics.Grouping = "role",
+        since: str | None = None,
+        until: str | None = None,
+        org_id: str | None = None,
+        project_id: str | None = None,
+    ) -> analytics.Report:
+        """How the organisation's ended tasks did in a window (default: the last 30 days), grouped ``by``
+        role, runtime, model, project, run, story, day or week (see ``domain/analytics.py``).
+
+        Raises:
+            InputError: ``by`` is unknown, or the window is malformed or empty.
+        """
+        from quarterdeck.store import analytics as analytics_store
+
+        if by not in analytics.GROUPINGS:
+            raise InputError(f"unknown grouping {by!r}: use {', '.join(analytics.GROUPINGS)}")
+        try:
+            start, end = analytics.parse_window(since, until, utcnow())
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        async with self.db.read() as conn:
+            facts = await analytics_store.read_task_facts(
+                conn, org_id=org_id or self.settings.org, since=start, until=end, project_id=project_id
+            )
+        total = analytics.summarise(facts, None)
+        return analytics.Report(start, end, by, analytics.summarise(facts, by), total[0] if total else None)
+
+    async def runs(self, *, limit: int = 20) -> list[RunRecord]:
+        async with self.db.read() as conn:
+            return await run_store.read_runs(conn, limit=limit)
+
+    def local_repository(self, run: RunRecord) -> Path:
+        """Where this machine works on the run's repository: its path, or its cache of the remote it names."""
+        from quarterdeck.workspaces import remote
+
+        if remote.is_url(run.repo_path):
+            return remote.cache_dir(self.settings.resolved_repo_cache(), run.repo_path)
+        return Path(run.repo_path)
+
+    async def attempts(self, task: TaskRecord) -> list[AttemptRecord]:
+        async with self.db.read() as conn:
+            return await task_store.read_attempts(conn, task.pk)
+
+    async def events(
+        self,
+        run_id: str,
+        *,
+        after_id: int = 0,
+        limit: int = 1000,
+        task_id: str | None = None,
+        types: Sequence[str] = (),
+    ) -> list[EventRecord]:
+        """A run's events after ``after_id``, oldest first (of one task, of some types, when given)."""
+        async with self.db.read() as conn:
+            return await event_store.read_events(
+                conn, run_id, after_id=after_id, limit=limit, task_id=task_id, types=types
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,9 @@ def test_json_has_exactly_the_documented_shape() -> None:
     document = json.loads(result.stdout)
     assert list(document) == ["tasks", "levels", "critical_path", "skipped"]
     first = document["tasks"][0]
-    assert list(first) == ["id", "title", "status", "depends_on", "acceptance_criteria", "verify", "source"]
+    assert list(first) == [
+        "id", "title", "status", "depends_on", "acceptance_criteria", "verify", "estimate_s", "source"
+    ]  # fmt: skip
     assert first == {
         "id": "gh-14",
         "title": "Export reports as CSV",
@@ -62,11 +64,34 @@ def test_json_has_exactly_the_documented_shape() -> None:
             {"id": "2", "text": "The CSV opens in a spreadsheet without warnings."},
         ],
         "verify": [],
+        "estimate_s": None,
         "source": {"path": "tests/fixtures/stories/github/issues.json", "line": 2},
     }
     assert document["levels"] == [["gh-12", "gh-3"], ["gh-14"]]
     assert document["critical_path"] == ["gh-12", "gh-14"]
     assert document["skipped"] == []
+
+
+def test_estimates_are_shown_and_the_critical_path_is_the_longest_in_time(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "name: timed\n"
+        "tasks:\n"
+        "  - {id: setup, title: Setup, estimate: 30s}\n"
+        "  - {id: docs, title: Docs, depends_on: [setup], estimate: 1h30m}\n"
+        "  - {id: api, title: API, depends_on: [setup], estimate: 20m}\n"
+        "  - {id: tests, title: Tests, depends_on: [api]}\n"
+    )
+    result = _plan(str(plan))
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert lines[1] == ["level", "id", "status", "title", "waits", "for", "estimate"]
+    shown = [(line[1], line[-1]) for line in lines[2:6]]
+    assert shown == [("setup", "30s"), ("docs", "1h30m"), ("api", "20m"), ("tests", "—")]
+    # tests counts as the median (20m): setup → api → tests is 40m30s, setup → docs 1h30m30s
+    assert lines[6] == ["critical", "path:", "setup", "→", "docs", "(1h30m30s", "estimated)"]
+    document = json.loads(_plan(str(plan), "--json").stdout)
+    assert [t["estimate_s"] for t in document["tasks"]] == [30.0, 5400.0, 1200.0, None]
 
 
 @pytest.mark.parametrize(

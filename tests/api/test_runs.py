@@ -221,3 +221,32 @@ async def test_runs_from_an_upload_and_from_a_path_on_the_server(api: Api, repo:
     assert_error(wrong_kind, 400, "bad_request")
     for run in (uploaded.json(), from_path.json()):
         assert (await api.wait_for_run(member, run["id"]))["status"] == "succeeded"
+
+
+async def test_estimates_are_read_back_and_an_invalid_one_is_a_422_naming_its_line(api: Api, repo: Path) -> None:
+    member = await api.user("acme", "member")
+    bad = plan_object(shell_task("a", "true") | {"estimate": "soon"})
+    refused = await api.client.post("/api/v1/runs", headers=member, json={"plan": bad, "repo": str(repo)})
+    error = assert_error(refused, 422, "invalid_plan")
+    reason = "'estimate' must be a number of seconds or a duration such as 90s, 20m or 1h30m, not 'soon'"
+    assert [(d["line"] > 0, d["message"]) for d in error["details"]] == [(True, reason)]
+
+    created = await api.start_run(
+        member,
+        repo,
+        shell_task("short", "true") | {"estimate": "90s"},
+        shell_task("after", "true", depends_on=("short",)) | {"estimate": 2},
+        shell_task("long", "true") | {"estimate": "1h"},
+        shell_task("unsure", "true"),
+    )
+    detail = (await api.client.get(f"/api/v1/runs/{created['id']}", headers=member)).json()
+    rows = {t["id"]: (t["estimate_s"], t["path_estimate_s"], t["path_length"]) for t in detail["tasks"]}
+    # "unsure" counts as the median of 90, 2 and 3600 s for ranking; it has no estimate of its own
+    assert rows == {
+        "short": (90.0, 92.0, 2),
+        "after": (2.0, 2.0, 1),
+        "long": (3600.0, 3600.0, 1),
+        "unsure": (None, 90.0, 1),
+    }
+    assert detail["critical_path"] == ["long"]  # the longest in time, not in tasks
+    assert (await api.wait_for_run(member, created["id"]))["status"] == "succeeded"

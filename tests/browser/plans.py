@@ -50,6 +50,7 @@ def gated_plan(signals: Path, name: str = "gated") -> dict[str, Any]:
                 "title": "Follow the gate",
                 "depends_on": ["gate"],
                 "options": {"script": "echo after"},
+                "estimate": "1m30s",
             },
         ],
     }

@@ -42,6 +42,7 @@ async def test_the_claim_index_is_in_the_claims_order(db: Database) -> None:
     assert [c.strip().lower() for c in columns.split(",")] == [
         "status",
         "priority desc",
+        "path_estimate_ms desc",
         "path_length desc",
         "seq",
         "pk",

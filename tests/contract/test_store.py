@@ -14,6 +14,7 @@ from quarterdeck.domain import plans
 from quarterdeck.domain.statuses import AttemptStatus, RunStatus, TaskStatus
 from quarterdeck.errors import LeaseLost, NotFound
 from quarterdeck.store import compiled, database, records, tables
+from quarterdeck.store import crews as crew_store
 from quarterdeck.store import events as event_store
 from quarterdeck.store import runs as run_store
 from quarterdeck.store import tasks as task_store
@@ -85,6 +86,59 @@ async def test_claim_order_is_priority_then_critical_path_then_plan_order(db: Da
     while (claim := await _claim(db)) is not None:
         order.append(claim.task.id)
     assert order == ["long", "short", "low"]
+
+
+def _timed(task_id: str, estimate_s: float | None, *deps: str, priority: int = 0) -> plans.TaskSpec:
+    return plans.TaskSpec(id=task_id, title=task_id, depends_on=deps, priority=priority, estimate_s=estimate_s)
+
+
+async def test_claim_order_with_estimates_is_priority_then_time_behind_then_tasks_behind_then_plan_order(
+    db: Database,
+) -> None:
+    # estimates 0.5, 3, 1, 4 and 2 s: their median, 2 s, stands in for "guess" (and "urgent")
+    plan = plans.Plan(
+        name="estimates",
+        tasks=(
+            _timed("small", 0.5),
+            _timed("guess", None),
+            _timed("big", 3),
+            _timed("chain", 1),
+            _timed("chain-end", 4, "chain"),
+            _timed("mid", 2),
+            _timed("urgent", None, priority=1),
+        ),
+    )
+    await _create(db, plan)
+    async with db.read() as conn:
+        stored = {t.id: (t.estimate_s, t.path_estimate_ms) for t in await task_store.read_tasks(conn, "r1")}
+    assert stored == {
+        "small": (0.5, 500),
+        "guess": (None, 2000),
+        "big": (3.0, 3000),
+        "chain": (1.0, 5000),
+        "chain-end": (4.0, 4000),
+        "mid": (2.0, 2000),
+        "urgent": (None, 2000),
+    }
+    async with db.transaction() as conn:  # a batch claim returns its tasks in the same order
+        batch = await task_store.claim_tasks(
+            conn, dialect=db.dialect, worker_id="w1", lease_s=30, now=utcnow(), count=3
+        )
+    assert [c.task.id for c in batch] == ["urgent", "chain", "big"]
+    order = []
+    while (claim := await _claim(db)) is not None:
+        order.append(claim.task.id)
+    # "guess" and "mid" tie at 2 s and 1 task: plan order
+    assert order == ["guess", "mid", "small"]
+
+
+async def test_a_plan_without_estimates_ranks_by_tasks_behind_alone(db: Database) -> None:
+    await _create(db, plans.Plan(name="blind", tasks=(_timed("a", None), _timed("b", None), _timed("c", None, "b"))))
+    async with db.read() as conn:
+        assert [t.path_estimate_ms for t in await task_store.read_tasks(conn, "r1")] == [0, 0, 0]
+    first = await _claim(db)
+    assert first is not None
+    assert first.task.id == "b"
 
 
 async def test_concurrent_claims_never_share_a_task(db: Database) -> None:
@@ -530,3 +584,21 @@ async def test_delayed_tasks_are_not_claimed_before_not_before(db: Database) -> 
         )
     assert due is not None
     assert due.task.id == "later"
+
+
+async def test_tasks_added_by_a_replan_rank_in_the_place_of_the_task_they_replace(db: Database) -> None:
+    await _create(db, plans.Plan(name="replan", tasks=(_timed("old", 2), _timed("next", 1, "old"))))
+    async with db.transaction() as conn:
+        target = await task_store.read_task(conn, "r1", "old")
+        await crew_store.create_tasks(
+            conn,
+            "r1",
+            [_timed("new", 5), _timed("newer", None)],
+            priority=target.priority,
+            path_length=target.path_length,
+            path_estimate_ms=target.path_estimate_ms,
+        )
+        rows = await task_store.read_tasks(conn, "r1")
+    added = {t.id: (t.estimate_s, t.path_length, t.path_estimate_ms) for t in rows}
+    assert added["new"] == (5.0, 2, 3000)
+    assert added["newer"] == (None, 2, 3000)

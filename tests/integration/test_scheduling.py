@@ -242,37 +242,67 @@ async def test_a_dead_listeners_fifo_is_cleared_by_the_next_ring(tmp_path: Path)
     assert wakeups.wake_dir("postgresql://u@h/db") is None
 
 
+async def _one_slot_order(app: Quarterdeck, repo: Path, tmp_path: Path, tasks: list[dict[str, Any]]) -> list[str]:
+    """Run ``tasks`` (``id``, ``deps``, and TaskSpec fields) on one slot: the order their steps started in."""
+    ledger = shared_dir(repo, tmp_path / "shared") / "order"  # written by every step's sandbox
+    log = f"echo $QUARTERDECK_TASK_ID >> {ledger}"
+    specs = tuple(_shell(t.pop("id"), log, *t.pop("deps", ()), **t) for t in tasks)
+    record = await app.submit(plans.Plan(name="order", tasks=specs), repo=repo)
+    view = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.02)
+    assert view.run.status is RunStatus.SUCCEEDED
+    return ledger.read_text().split()
+
+
 async def test_ready_siblings_start_by_priority_then_longest_remaining_path_then_plan_order(
     app: Quarterdeck, repo: Path, tmp_path: Path
 ) -> None:
     # One slot; a root makes five siblings ready at once. The documented order: priority, then the
     # longest chain of tasks still to run behind a task (the critical path first), then plan order.
-    ledger = shared_dir(repo, tmp_path / "shared") / "order"  # written by every step's sandbox
-    log = f"echo $QUARTERDECK_TASK_ID >> {ledger}"
-
-    def step(task_id: str, *deps: str, priority: int = 0) -> plans.TaskSpec:
-        return _shell(task_id, log, *deps, priority=priority)
-
-    plan = plans.Plan(
-        name="order",
-        tasks=(
-            step("root"),
-            step("short"),  # (ready at once, like the root: ranked with it)
-            step("one", "root"),
-            step("two", "root"),
-            step("two-b", "two"),
-            step("three", "root"),
-            step("three-b", "three"),
-            step("three-c", "three-b"),
-            step("urgent", "root", priority=5),
-            step("also-one", "root"),
-        ),
+    # No task has an estimate: the chains are counted in tasks alone.
+    order = await _one_slot_order(
+        app,
+        repo,
+        tmp_path,
+        [
+            {"id": "root"},
+            {"id": "short"},  # (ready at once, like the root: ranked with it)
+            {"id": "one", "deps": ["root"]},
+            {"id": "two", "deps": ["root"]},
+            {"id": "two-b", "deps": ["two"]},
+            {"id": "three", "deps": ["root"]},
+            {"id": "three-b", "deps": ["three"]},
+            {"id": "three-c", "deps": ["three-b"]},
+            {"id": "urgent", "deps": ["root"], "priority": 5},
+            {"id": "also-one", "deps": ["root"]},
+        ],
     )
-    record = await app.submit(plan, repo=repo)
-    view = await app.run_until_done(record.id, worker=app.worker(slots=1, run_id=record.id), tick_s=0.02)
-    assert view.run.status is RunStatus.SUCCEEDED
     # root's path is 4 tasks, short's 1; then urgent (priority), three (path 3), two (path 2, earlier in the
     # plan than three-b, path 2 once three is done), and the tasks of path 1 in plan order
-    assert ledger.read_text().split() == [
+    assert order == [
         "root", "urgent", "three", "two", "three-b", "short", "one", "two-b", "three-c", "also-one"
     ]  # fmt: skip
+
+
+async def test_with_estimates_ready_siblings_start_by_the_longest_estimated_time_behind_them(
+    app: Quarterdeck, repo: Path, tmp_path: Path
+) -> None:
+    # One slot. Estimates 1, 0.25, 3, 0.5, 2, 0.25, 4 s: their median, 1 s, stands in for "guess" and "urgent".
+    order = await _one_slot_order(
+        app,
+        repo,
+        tmp_path,
+        [
+            {"id": "root", "estimate_s": 1},
+            {"id": "quick", "estimate_s": 0.25},  # (ready at once, like the root: 0.25 s behind it, root's 5.25)
+            {"id": "three", "deps": ["root"], "estimate_s": 3},
+            {"id": "half", "deps": ["root"], "estimate_s": 0.5},
+            {"id": "two", "deps": ["root"], "estimate_s": 2},
+            {"id": "guess", "deps": ["root"]},
+            {"id": "lead", "deps": ["root"], "estimate_s": 0.25},  # the longest in time behind it: 4.25 s
+            {"id": "four", "deps": ["lead"], "estimate_s": 4},
+            {"id": "urgent", "deps": ["root"], "priority": 5},
+        ],
+    )
+    # urgent by priority; then by time behind: lead 4.25, four 4 (ready once lead is done), three 3, two 2,
+    # guess 1 (the median: counted as 0 it would be last), half 0.5, quick 0.25 — not plan order, nor tasks behind
+    assert order == ["root", "urgent", "lead", "four", "three", "two", "guess", "half", "quick"]

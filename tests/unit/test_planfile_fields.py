@@ -58,3 +58,41 @@ def test_role_and_allow_empty_are_checked_with_their_line() -> None:
     assert problems[0].startswith("p.yaml:5: 'role' ")
     assert problems[1] == "p.yaml:6: 'allow_empty' must be true or false"
     assert len(problems) == 2
+
+
+def test_an_estimate_is_seconds_or_a_duration_and_may_be_a_default() -> None:
+    plan = parse_plan(
+        "name: p\n"
+        "defaults: {estimate: 20m}\n"
+        "tasks:\n"
+        "  - {id: a, title: A, estimate: 90}\n"
+        "  - {id: b, title: B, estimate: 1h30m}\n"
+        "  - {id: c, title: C, estimate: '2.5'}\n"
+        "  - {id: d, title: D}\n"
+        "  - {id: e, title: E, estimate: null}\n",
+        "p.yaml",
+    )
+    assert [t.estimate_s for t in plan.tasks] == [90.0, 5400.0, 2.5, 1200.0, None]
+    json_plan = parse_plan('{"name": "p", "tasks": [{"id": "a", "title": "A", "estimate": "45s"}]}', "p.json")
+    assert json_plan.tasks[0].estimate_s == 45.0
+    assert parse_plan("name: p\ntasks:\n  - {id: a, title: A}\n", "p.yaml").tasks[0].estimate_s is None
+
+
+def test_an_invalid_estimate_is_an_error_with_its_line() -> None:
+    with pytest.raises(PlanError) as caught:
+        parse_plan(
+            "name: p\ntasks:\n  - id: a\n    title: A\n    estimate: soon\n"
+            "  - id: b\n    title: B\n    estimate: -3\n"
+            "  - id: c\n    title: C\n    estimate: 45d\n",
+            "p.yaml",
+        )
+    assert [str(p) for p in caught.value.problems] == [
+        "p.yaml:5: 'estimate' must be a number of seconds or a duration such as 90s, 20m or 1h30m, not 'soon'",
+        "p.yaml:8: 'estimate' must be 0 or more (a number of seconds or a duration such as 90s, 20m or 1h30m)",
+        "p.yaml:11: 'estimate' must be at most 30 days",
+    ]
+    with pytest.raises(PlanError) as caught_json:
+        parse_plan('{"name": "p",\n "tasks": [\n  {"id": "a", "title": "A",\n   "estimate": "3 parsecs"}]}', "p.json")
+    assert [str(p) for p in caught_json.value.problems] == [
+        "p.json:4: 'estimate' must be a number of seconds or a duration such as 90s, 20m or 1h30m, not '3 parsecs'"
+    ]

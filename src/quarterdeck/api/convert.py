@@ -64,6 +64,8 @@ def task_row(task: TaskRecord | TaskSummary, depends_on: Sequence[str], cost_usd
         revisions=task.revisions,
         cost_usd=cost_usd,
         path_length=task.path_length,
+        estimate_s=task.estimate_s,
+        path_estimate_s=task.path_estimate_ms / 1000,
         error=task.error,
         commit_sha=task.commit_sha,
         started_at=task.started_at,
@@ -72,10 +74,11 @@ def task_row(task: TaskRecord | TaskSummary, depends_on: Sequence[str], cost_usd
 
 
 def critical_path(tasks: Sequence[TaskRecord | TaskSummary], depends_on: Mapping[str, Sequence[str]]) -> list[str]:
-    """The longest dependency chain, first task first, from each task's stored chain length."""
+    """The longest dependency chain (in estimated time, then in tasks), first task first, from each task's
+    stored chain."""
     if not tasks:
         return []
-    length = {t.id: t.path_length for t in tasks}
+    length = {t.id: (t.path_estimate_ms, t.path_length) for t in tasks}
     dependants: dict[str, list[str]] = {t.id: [] for t in tasks}
     for task_id, deps in depends_on.items():
         for dep in deps:

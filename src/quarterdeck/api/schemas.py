@@ -305,6 +305,10 @@ class TaskRow(BaseModel):
     revisions: int
     cost_usd: float
     path_length: int
+    #: how long the plan expects the task to take, in seconds (null: not estimated)
+    estimate_s: float | None = None
+    #: the estimated time of the longest chain starting at the task, itself included (0: the plan has no estimates)
+    path_estimate_s: float = 0.0
     error: str | None
     commit_sha: str | None
     started_at: datetime | None

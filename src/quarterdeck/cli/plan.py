@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quarterdeck import stories
-from quarterdeck.domain import plans
+from quarterdeck.domain import durations, plans
 from quarterdeck.errors import PlanError, QuarterdeckError
 
 __all__ = ["plan", "plan_json"]
@@ -38,6 +38,7 @@ def plan_json(loaded: stories.LoadedPlan) -> dict[str, Any]:
                 "depends_on": list(t.depends_on),
                 "acceptance_criteria": [{"id": c.id, "text": c.text} for c in t.acceptance_criteria],
                 "verify": list(t.verify),
+                "estimate_s": t.estimate_s,
                 "source": {"path": t.source.path, "line": t.source.line},
             }
             for t in loaded.plan.tasks
@@ -59,18 +60,29 @@ def _show(loaded: stories.LoadedPlan, console: Console) -> None:
     count = len(loaded.plan.tasks)
     console.print(f"[bold]{loaded.plan.name}[/bold]: {count} task{'s' * (count != 1)} to schedule")
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("level", "id", "status", "title", "waits for"):
+    estimated = any(t.estimate_s is not None for t in loaded.plan.tasks)
+    for column in ("level", "id", "status", "title", "waits for", *(("estimate",) if estimated else ())):
         table.add_column(column)
     by_id = loaded.plan.by_id()
     for depth, level in enumerate(plans.levels(loaded.plan)):
         for task_id in level:
             task = by_id[task_id]
+            estimate = "—" if task.estimate_s is None else durations.describe(task.estimate_s)
             table.add_row(
-                str(depth), name(task_id), loaded.status_of(task_id), titles[task_id], ", ".join(task.depends_on) or "—"
+                str(depth),
+                name(task_id),
+                loaded.status_of(task_id),
+                titles[task_id],
+                ", ".join(task.depends_on) or "—",
+                *((estimate,) if estimated else ()),
             )
     if count:
         console.print(table)
-        console.print("[bold]critical path[/bold]: " + " → ".join(plans.critical_path(loaded.plan)))
+        path = plans.critical_path(loaded.plan)
+        line = " → ".join(path)
+        if estimated:  # the path's estimated time: its first task's weighted path
+            line += f" ({durations.describe(plans.path_estimates_ms(loaded.plan)[path[0]] / 1000)} estimated)"
+        console.print("[bold]critical path[/bold]: " + line)
     if loaded.skipped:
         console.print(f"[bold]skipped[/bold] ({len(loaded.skipped)}):")
         for skipped in loaded.skipped:

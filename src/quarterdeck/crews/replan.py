@@ -271,7 +271,13 @@ async def apply_version(conn: AsyncConnection, run_id: str, version: int) -> lis
         # A replacement on the task's own runtime spends through the same provider key.
         keys = {spec.id: target.provider_key for spec in specs if spec.runtime == target.runtime}
         pks = await crew_store.create_tasks(
-            conn, run_id, specs, priority=target.priority, path_length=target.path_length, provider_keys=keys
+            conn,
+            run_id,
+            specs,
+            priority=target.priority,
+            path_length=target.path_length,
+            path_estimate_ms=target.path_estimate_ms,
+            provider_keys=keys,
         )
         await crew_store.repoint_dependants(conn, target.pk, list(pks.values()))
         resolved = ",".join(pks) or f"dropped in plan v{version}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ __all__ = [
     "critical_path",
     "find_cycle",
     "levels",
+    "path_estimates_ms",
     "path_lengths",
     "validate",
 ]
@@ -74,6 +76,8 @@ class TaskSpec:
     files: tuple[str, ...] = ()
     #: what the worker that claims it must offer: labels (``gpu``, ``region=eu``) or ``runtime:<name>``
     requires: tuple[str, ...] = ()
+    #: how long the task is expected to take, in seconds (None: not estimated); ranks it by the time behind it
+    estimate_s: float | None = None
     source: SourceRef = SourceRef("<plan>")
 
 
@@ -191,24 +195,47 @@ def levels(plan: Plan) -> list[list[str]]:
     return out
 
 
-def path_lengths(plan: Plan) -> dict[str, int]:
-    """For each task, the number of tasks on the longest chain starting at it (itself included)."""
+def _dependants(plan: Plan) -> tuple[list[str], dict[str, list[str]]]:
+    """The task ids dependants first (reversed topological order), and each task's direct dependants."""
     graph = {t.id: t.depends_on for t in plan.tasks}
     dependants: dict[str, list[str]] = {n: [] for n in graph}
     for node, deps in graph.items():
         for dep in deps:
             dependants[dep].append(node)
+    return list(reversed(_topo_order(graph))), dependants
+
+
+def path_lengths(plan: Plan) -> dict[str, int]:
+    """For each task, the number of tasks on the longest chain starting at it (itself included)."""
+    order, dependants = _dependants(plan)
     length: dict[str, int] = {}
-    for node in reversed(_topo_order(graph)):
+    for node in order:
         length[node] = 1 + max((length[c] for c in dependants[node]), default=0)
     return length
 
 
+def path_estimates_ms(plan: Plan) -> dict[str, int]:
+    """For each task, the estimated time of the longest chain starting at it, in milliseconds: its own estimate
+    plus the longest of its dependants'. A task without an estimate counts as the median of the plan's
+    estimates; in a plan without any, every path is 0 (and tasks rank by :func:`path_lengths` alone)."""
+    given = [t.estimate_s for t in plan.tasks if t.estimate_s is not None]
+    if not given:
+        return {t.id: 0 for t in plan.tasks}
+    median = statistics.median(given)
+    own = {t.id: round(1000 * (median if t.estimate_s is None else t.estimate_s)) for t in plan.tasks}
+    order, dependants = _dependants(plan)
+    total: dict[str, int] = {}
+    for node in order:
+        total[node] = own[node] + max((total[c] for c in dependants[node]), default=0)
+    return total
+
+
 def critical_path(plan: Plan) -> list[str]:
-    """The longest dependency chain, first task first (ties broken by plan order)."""
+    """The longest dependency chain in estimated time, then in tasks, first task first (ties: plan order)."""
     if not plan.tasks:
         return []
-    length = path_lengths(plan)
+    lengths, estimates = path_lengths(plan), path_estimates_ms(plan)
+    length = {t.id: (estimates[t.id], lengths[t.id]) for t in plan.tasks}
     dependants: dict[str, list[str]] = {t.id: [] for t in plan.tasks}
     for task in plan.tasks:
         for dep in task.depends_on:

@@ -48,7 +48,14 @@ def _plan_json(plan: plans.Plan) -> dict[str, Any]:
     return {
         "name": plan.name,
         "tasks": [
-            {"id": t.id, "title": t.title, "runtime": t.runtime, "depends_on": list(t.depends_on)} for t in plan.tasks
+            {
+                "id": t.id,
+                "title": t.title,
+                "runtime": t.runtime,
+                "depends_on": list(t.depends_on),
+                "estimate_s": t.estimate_s,
+            }
+            for t in plan.tasks
         ],
         "levels": plans.levels(plan),
         "critical_path": plans.critical_path(plan),

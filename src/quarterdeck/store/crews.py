@@ -427,11 +427,13 @@ async def create_tasks(
     *,
     priority: int,
     path_length: int,
+    path_estimate_ms: int,
     provider_keys: Mapping[str, str | None] | None = None,
 ) -> dict[str, int]:
     """Add tasks to a running run (``pending`` until ``reconcile_waiting`` looks at their dependencies).
 
     Dependencies may name tasks already in the run or among ``specs``. Returns id → pk of the new tasks.
+    ``priority``, ``path_length`` and ``path_estimate_ms`` rank them (a replacement takes its target's place).
     ``provider_keys`` names, per new task id, the provider key it spends through (``key:`` limits).
     """
     keys = provider_keys or {}
@@ -452,6 +454,8 @@ async def create_tasks(
             "source_line": t.source.line,
             "priority": priority,
             "path_length": path_length,
+            "estimate_s": t.estimate_s,
+            "path_estimate_ms": path_estimate_ms,
             "max_attempts": t.max_attempts,
             "timeout_s": t.timeout_s,
             "budget_usd": t.budget_usd,

@@ -61,7 +61,8 @@ def next_claimable(
     filters: Sequence[sa.ColumnElement[bool]] = (),
     offers: Sequence[str] = (),
 ) -> sa.Select[tuple[int]]:
-    """The pks of the best ``:claim_limit`` ready tasks (priority, then critical-path length, then plan order),
+    """The pks of the best ``:claim_limit`` ready tasks (priority, then the estimated time of the longest chain
+    behind a task, then that chain's length in tasks, then plan order: ``ix_tasks_claim``'s order),
     not deferred past ``:claim_now``, of run ``:claim_run`` when ``by_run``.
 
     A task predicted to touch the same files as another (``task_conflicts``) waits while that one
@@ -83,7 +84,13 @@ def next_claimable(
             ~_conflicting.where(task_conflicts.c.task_pk == tasks.c.pk).exists(),
             tasks.c.pk.not_in(_unmet(offers)),
         )
-        .order_by(tasks.c.priority.desc(), tasks.c.path_length.desc(), tasks.c.seq, tasks.c.pk)
+        .order_by(
+            tasks.c.priority.desc(),
+            tasks.c.path_estimate_ms.desc(),
+            tasks.c.path_length.desc(),
+            tasks.c.seq,
+            tasks.c.pk,
+        )
         .limit(sa.bindparam("claim_limit", type_=sa.Integer))
     )
     if by_run:

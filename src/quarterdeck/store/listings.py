@@ -146,6 +146,8 @@ class TaskSummary:
     attempts: int
     revisions: int
     path_length: int
+    estimate_s: float | None
+    path_estimate_ms: int
     error: str | None
     commit_sha: str | None
     started_at: datetime | None
@@ -250,7 +252,13 @@ async def read_queue(conn: AsyncConnection, *, org_id: str, limit: int = 200) ->
     """The organisation's ready (in claim order), running and waiting (pending) tasks."""
     orgs_runs = sa.select(runs.c.id).where(runs.c.org_id == org_id)
     order = {
-        TaskStatus.READY: (tasks.c.priority.desc(), tasks.c.path_length.desc(), tasks.c.seq, tasks.c.pk),
+        TaskStatus.READY: (
+            tasks.c.priority.desc(),
+            tasks.c.path_estimate_ms.desc(),
+            tasks.c.path_length.desc(),
+            tasks.c.seq,
+            tasks.c.pk,
+        ),
         TaskStatus.RUNNING: (tasks.c.started_at, tasks.c.pk),
         TaskStatus.PENDING: (tasks.c.created_at, tasks.c.run_id, tasks.c.seq),
     }

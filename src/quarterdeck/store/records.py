@@ -100,6 +100,8 @@ class TaskRecord(_FromRow):
     allow_empty: bool
     files: list[str]
     provider_key: str | None = None
+    estimate_s: float | None = None
+    path_estimate_ms: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TaskStatus(self.status))

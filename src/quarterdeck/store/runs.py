@@ -38,7 +38,7 @@ _TASK_COLUMNS = (
     "run_id", "id", "seq", "title", "prompt", "runtime", "options", "verify", "acceptance_criteria",
     "source_path", "source_line", "priority", "path_length", "max_attempts", "timeout_s", "budget_usd",
     "max_revisions", "not_before", "role", "allow_empty", "files", "provider_key", "status", "pending_deps",
-    "attempts",
+    "attempts", "estimate_s", "path_estimate_ms",
 )  # fmt: skip
 #: compiled once, one execution on PostgreSQL: a plan may hold thousands of tasks
 _INSERT_TASKS = compiled.RowsInsert(tasks, _TASK_COLUMNS, shared=("created_at",))
@@ -163,6 +163,7 @@ async def create_plan_tasks(
     keys = provider_keys or {}
     now = now or utcnow()
     lengths = plans.path_lengths(plan)
+    estimates = plans.path_estimates_ms(plan)
     task_rows = [
         {
             "run_id": run_id,
@@ -190,6 +191,8 @@ async def create_plan_tasks(
             "status": TaskStatus.PENDING if t.depends_on else TaskStatus.READY,
             "pending_deps": len(t.depends_on),
             "attempts": 0,
+            "estimate_s": t.estimate_s,
+            "path_estimate_ms": estimates[t.id],
         }
         for seq, t in enumerate(plan.tasks)
     ]

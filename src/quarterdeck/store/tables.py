@@ -223,9 +223,22 @@ tasks = sa.Table(
     sa.Column("files", JSON, nullable=False, server_default="[]"),
     #: the environment variable naming the provider key the task spends through (``key:<NAME>`` limits)
     sa.Column("provider_key", sa.String(200)),
+    #: how long the plan expects the task to take, in seconds (null: not estimated)
+    sa.Column("estimate_s", sa.Float),
+    #: the estimated time of the longest chain starting at the task, itself included (``plans.path_estimates_ms``;
+    #: 0 in a plan without estimates): the claim ranks by it before ``path_length``
+    sa.Column("path_estimate_ms", sa.BigInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("run_id", "id"),
     #: in the claim's own order, so the best ready task is the first index entry (no sort of all ready tasks)
-    sa.Index("ix_tasks_claim", "status", sa.desc("priority"), sa.desc("path_length"), "seq", "pk"),
+    sa.Index(
+        "ix_tasks_claim",
+        "status",
+        sa.desc("priority"),
+        sa.desc("path_estimate_ms"),
+        sa.desc("path_length"),
+        "seq",
+        "pk",
+    ),
     sa.Index("ix_tasks_run_id_status", "run_id", "status"),
 )
 

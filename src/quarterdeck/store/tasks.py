@@ -148,7 +148,7 @@ async def claim_tasks(
         rows = await compiled.fetch(conn, _claim_statement(dialect, run_id is not None, offers), params)
     claimed = sorted(
         (TaskRecord.from_columns(row) for row in rows),
-        key=lambda t: (-t.priority, -t.path_length, t.seq, t.pk),
+        key=lambda t: (-t.priority, -t.path_estimate_ms, -t.path_length, t.seq, t.pk),
     )
     if not claimed:
         return []
@@ -766,6 +766,8 @@ async def create_follow_up(
             source_line=original.source_line,
             priority=original.priority + 1,
             path_length=original.path_length,
+            estimate_s=original.estimate_s,
+            path_estimate_ms=original.path_estimate_ms,
             max_attempts=original.max_attempts,
             timeout_s=original.timeout_s,
             budget_usd=original.budget_usd,

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from quarterdeck.domain import plans
+from quarterdeck.domain import durations, plans
 from quarterdeck.domain.ids import check_safe_name
 from quarterdeck.domain.suggest import did_you_mean
 from quarterdeck.errors import CycleError, PlanError, Problem, UnsafeNameError
@@ -42,6 +42,7 @@ TASK_FIELDS = (
     "files",
     "sandbox",
     "requires",
+    "estimate",
 )
 _TOP_FIELDS = ("name", "defaults", "tasks")
 _DEFAULTABLE = (
@@ -58,6 +59,7 @@ _DEFAULTABLE = (
     "allow_empty",
     "sandbox",
     "requires",
+    "estimate",
 )
 
 
@@ -254,6 +256,11 @@ def _positive_float(v: Any) -> float:
     return float(v)
 
 
+def _estimate(v: Any) -> float | None:
+    """``estimate``: seconds (a number) or a duration (``90s``, ``20m``, ``1h30m``); null is no estimate."""
+    return None if v is None else durations.parse_seconds(v)
+
+
 def _mapping(v: Any) -> dict[str, Any]:
     if v is None:
         return {}
@@ -293,6 +300,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "files": _str_list,
     "sandbox": _sandbox,
     "requires": _requirements,
+    "estimate": _estimate,
 }
 
 
@@ -469,6 +477,8 @@ def _parse_task(item: _Located, path: str, defaults: dict[str, Any], problems: l
     if not ok:
         return None
     values.setdefault("runtime", plans.NO_RUNTIME)
+    if "estimate" in values:
+        values["estimate_s"] = values.pop("estimate")
     if "sandbox" in values:  # kept beside the runtime's options (see ``sandbox.policy.SANDBOX_OPTION``)
         values["options"] = {**values.get("options", {}), sandbox_policy.SANDBOX_OPTION: values.pop("sandbox")}
     criteria = tuple(

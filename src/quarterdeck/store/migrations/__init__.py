@@ -5,4 +5,4 @@
 #: ``tests/contract/test_migrations.py`` keeps it equal to alembic's own head.
 from __future__ import annotations
 
-HEAD = "0017"
+HEAD = "0018"

@@ -130,6 +130,7 @@ export async function render(main, ctx) {
           h("dt", {}, "Depends on"), h("dd", {}, (task.depends_on || []).join(", ") || "—"),
           h("dt", {}, "Runtime"), h("dd", {}, task.runtime || "—", task.role ? ` · ${task.role}` : ""),
           h("dt", {}, "Priority"), h("dd", {}, String(task.priority ?? 0)),
+          task.estimate_s == null ? null : [h("dt", {}, "Estimate"), h("dd", {}, duration(task.estimate_s))],
           h("dt", {}, "Attempts"), h("dd", {}, String(task.attempts ?? 0), task.revisions ? ` · ${task.revisions} revisions` : ""),
           h("dt", {}, "Cost"), h("dd", {}, usd(task.cost_usd)),
           task.commit_sha ? [h("dt", {}, "Commit"), h("dd", { class: "mono" }, task.commit_sha.slice(0, 12))] : null,

@@ -241,6 +241,7 @@ export async function render(main, ctx) {
         ["Revisions", String(task.revisions ?? 0)],
         ["Cost", usd(task.cost_usd)],
         ["Priority", String(task.priority ?? 0)],
+        ["Estimate", task.estimate_s == null ? "—" : duration(task.estimate_s)],
         ["Commit", task.commit_sha ? task.commit_sha.slice(0, 10) : "—"],
       ].map(([k, v]) => h("div", { class: "stat" }, h("div", { class: "k" }, k), h("div", { class: "v" }, v)))),
       task.error ? h("p", { class: "flash", dataset: { kind: "error" } }, task.error) : null);

@@ -4,12 +4,15 @@ Rules over the ``import`` statements (at any depth of a module: a lazy import co
 imports ``quarterdeck.store`` or ``quarterdeck.api`` (the API server is built by ``quarterdeck.server``, the
 use cases are ``quarterdeck.app``'s); no API route, no module of the MCP server and not the API's event
 streams import ``quarterdeck.store`` or open a transaction themselves (``db.read()``, ``db.transaction()``):
-they parse, call the application layer and present. (The API's authentication plumbing, ``api/auth.py`` and
-``api/sessions.py``, reads credentials from the store on every request and stays beside it.)"""
+they parse, call the application layer and present; the API's other modules import from the store only
+record and row types (``…Record``, ``…Summary``, ``Database``) and open no transaction either. (The API's
+authentication plumbing, ``api/auth.py`` and ``api/sessions.py``, reads credentials from the store on every
+request and stays beside it.)"""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import quarterdeck
@@ -19,6 +22,12 @@ CLI = PACKAGE / "cli"
 #: the entry points that may reach the store only through ``quarterdeck.app``
 THIN = [*sorted((PACKAGE / "api" / "routes").glob("*.py")), PACKAGE / "api" / "streams.py"]
 THIN += sorted((PACKAGE / "mcpserver").glob("*.py"))
+#: the API's credential plumbing, which reads the store on every request
+PLUMBING = {PACKAGE / "api" / "auth.py", PACKAGE / "api" / "sessions.py"}
+#: every other module of the API: it may name the store's record and row types, no more
+API = [p for p in sorted((PACKAGE / "api").rglob("*.py")) if p not in PLUMBING and p not in THIN]
+#: a name of the store an API module may import: a record or row type, or the database's (for annotations)
+_TYPE = re.compile(r"^[A-Z]\w*(Record|Summary)$|^Database$")
 
 
 def _reaches_past(path: Path) -> list[str]:
@@ -51,8 +60,9 @@ def test_every_form_of_import_counts(tmp_path: Path) -> None:
     assert _reaches_past(module) == ["quarterdeck.store.database", "quarterdeck.api", "quarterdeck.store.records"]
 
 
-def _store_work(text: str, where: str) -> list[str]:
-    """``where:line: what`` for each import of the store, and each transaction opened, in the module ``text``."""
+def _store_work(text: str, where: str, *, types: bool = False) -> list[str]:
+    """``where:line: what`` for each import of the store (but of its record and row types, with ``types``), and each
+    transaction opened, in the module ``text``."""
     found: list[str] = []
     for node in ast.walk(ast.parse(text, where)):
         if isinstance(node, ast.Import):
@@ -60,7 +70,7 @@ def _store_work(text: str, where: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module == "quarterdeck":
             names = [f"quarterdeck.{a.name}" for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            names = [f"{node.module}.{a.name}" for a in node.names]
+            names = [f"{node.module}.{a.name}" for a in node.names if not (types and _TYPE.match(a.name))]
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -84,6 +94,15 @@ def test_api_routes_and_the_mcp_server_reach_the_store_only_through_the_applicat
     )
 
 
+def test_the_api_s_other_modules_name_only_the_store_s_types() -> None:
+    assert len(API) > 10
+    where = {p: str(p.relative_to(PACKAGE.parent)) for p in API}
+    offending = [line for p in API for line in _store_work(p.read_text(), where[p], types=True)]
+    assert not offending, "call a use case in quarterdeck.app (it owns the transaction) instead:\n" + "\n".join(
+        offending
+    )
+
+
 def test_store_work_is_named_by_path_and_line() -> None:
     text = (
         "from quarterdeck.store import listings\n"
@@ -92,4 +111,10 @@ def test_store_work_is_named_by_path_and_line() -> None:
     assert _store_work(text, "quarterdeck/api/routes/runs.py") == [
         "quarterdeck/api/routes/runs.py:1: imports quarterdeck.store.listings",
         "quarterdeck/api/routes/runs.py:3: opens svc.db.read()",
+    ]
+    text = (
+        "from quarterdeck.store.records import RunRecord\nfrom quarterdeck.store.listings import read_run, RunSummary\n"
+    )
+    assert _store_work(text, "quarterdeck/api/convert.py", types=True) == [
+        "quarterdeck/api/convert.py:2: imports quarterdeck.store.listings.read_run"
     ]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from quarterdeck.store import analytics as analytics_store
-from quarterdeck.store import listings
+from quarterdeck.app import health
 from quarterdeck.store.database import Database
-from quarterdeck.store.types import utcnow
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -24,31 +22,28 @@ class _Census(Collector):
     """Yields the last census read from the database (cluster-wide, whichever process wrote it)."""
 
     def __init__(self) -> None:
-        self.census = listings.Census(runs={}, tasks={}, ready_now=0, cost_usd=0.0)
-        self.durations: Sequence[tuple[str, float]] = ()
-        self.crew = analytics_store.CrewTotals()
+        self.vitals = health.Vitals()
 
     def collect(self) -> Iterator[Metric]:
+        census = self.vitals.census
         runs = GaugeMetricFamily("quarterdeck_runs", "Runs by status.", labels=["status"])
-        for status, n in sorted(self.census.runs.items()):
+        for status, n in sorted(census.runs.items()):
             runs.add_metric([status], n)
         yield runs
         tasks = GaugeMetricFamily("quarterdeck_tasks", "Tasks by status.", labels=["status"])
-        for status, n in sorted(self.census.tasks.items()):
+        for status, n in sorted(census.tasks.items()):
             tasks.add_metric([status], n)
         yield tasks
+        yield GaugeMetricFamily("quarterdeck_queue_depth", "Tasks ready to be claimed now.", value=census.ready_now)
         yield GaugeMetricFamily(
-            "quarterdeck_queue_depth", "Tasks ready to be claimed now.", value=self.census.ready_now
-        )
-        yield GaugeMetricFamily(
-            "quarterdeck_cost_usd", "Money spent on model calls, over all runs.", value=self.census.cost_usd
+            "quarterdeck_cost_usd", "Money spent on model calls, over all runs.", value=census.cost_usd
         )
         yield self._attempts()
         yield from self._crew()
 
     def _crew(self) -> Iterator[Metric]:
         """How the crew's ended tasks did, by role and runtime (and model, for spend): docs/analytics.md."""
-        crew = self.crew
+        crew = self.vitals.crew
         ended = GaugeMetricFamily(
             "quarterdeck_tasks_ended",
             "Ended tasks by role, runtime and outcome.",
@@ -92,7 +87,7 @@ class _Census(Collector):
             "quarterdeck_attempt_duration_seconds", "How long finished attempts took.", labels=["status"]
         )
         by_status: dict[str, list[float]] = {}
-        for status, seconds in self.durations:
+        for status, seconds in self.vitals.durations:
             by_status.setdefault(status, []).append(seconds)
         for status, values in sorted(by_status.items()):
             buckets = [(str(bound), sum(1 for v in values if v <= bound)) for bound in _ATTEMPT_BUCKETS]
@@ -118,8 +113,5 @@ class Metrics:
 
     async def render(self, db: Database) -> bytes:
         """Read the census from the database, then render every metric in the text format."""
-        async with db.read() as conn:
-            self._census.census = await listings.read_census(conn, now=utcnow())
-            self._census.durations = await listings.read_attempt_durations(conn)
-            self._census.crew = await analytics_store.read_crew_totals(conn)
+        self._census.vitals = await health.read_vitals(db)
         return generate_latest(self.registry)

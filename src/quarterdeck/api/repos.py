@@ -18,9 +18,8 @@ from pathlib import Path
 
 from quarterdeck.api.errors import Forbidden
 from quarterdeck.api.services import Services
-from quarterdeck.app import is_repository_url, repository
+from quarterdeck.app import is_repository_url, projects, repository
 from quarterdeck.errors import InputError
-from quarterdeck.store import projects as project_store
 
 __all__ = ["check_plan_path", "check_project_path", "run_repository"]
 
@@ -42,8 +41,7 @@ def _control_plane(svc: Services) -> list[Path]:
 
 
 async def _paths(svc: Services) -> list[tuple[str, Path]]:
-    async with svc.db.read() as conn:
-        return [(org, _resolved(path)) for org, path in await project_store.read_repo_paths(conn)]
+    return [(org, _resolved(path)) for org, path in await projects.read_repo_paths(svc.db)]
 
 
 async def check_project_path(svc: Services, org_id: str, repo_path: str) -> None:
@@ -74,8 +72,7 @@ async def run_repository(svc: Services, org_id: str, repo: str | None, project_i
         InputError: neither is given.
     """
     if project_id is not None:
-        async with svc.db.read() as conn:
-            project = await project_store.read_project(conn, project_id, org_id=org_id)
+        project = await projects.read_project(svc.db, project_id, org_id=org_id)
         if repo is None or _resolved(repo) == _resolved(project.repo_path):
             return project.repo_path
     if repo is None:

@@ -21,6 +21,7 @@ __all__ = [
     "delete_project",
     "read_project",
     "read_projects",
+    "read_repo_paths",
     "update_project",
 ]
 
@@ -34,6 +35,12 @@ async def read_projects(db: Database, *, org_id: str, after: str | None = None, 
     """The organisation's projects by id, after the id ``after``."""
     async with db.read() as conn:
         return await project_store.read_projects(conn, org_id=org_id, after=after, limit=limit)
+
+
+async def read_repo_paths(db: Database) -> list[tuple[str, str]]:
+    """(organisation, repository path) of every project of every organisation: who owns which repository."""
+    async with db.read() as conn:
+        return await project_store.read_repo_paths(conn)
 
 
 async def read_project(db: Database, project_id: str, *, org_id: str) -> ProjectRecord:

@@ -61,12 +61,16 @@ async def test_cancelling_a_running_task_kills_its_process_group_and_blocks_depe
     worker = app.worker(slots=2, run_id=record.id)
     serving = asyncio.create_task(app.run_until_done(record.id, worker=worker, tick_s=0.02))
 
+    def marked() -> list[int]:
+        procs = Path("/proc").glob("[0-9]*/cmdline")
+        return [int(p.parent.name) for p in procs if _cmdline(p).split(b"\0")[0] == marker.encode()]
+
     async def started() -> bool:
-        return pidfile.exists() and pidfile.read_text().strip().isdigit()
+        # The pid file is written when the child is forked; its name is the marker only once it has exec'd.
+        return pidfile.exists() and pidfile.read_text().strip().isdigit() and bool(marked())
 
     await _until(started, what="the agent's child to start")
-    procs = Path("/proc").glob("[0-9]*/cmdline")
-    (child,) = [int(p.parent.name) for p in procs if _cmdline(p).split(b"\0")[0] == marker.encode()]
+    (child,) = marked()
     assert await app.cancel_task(record.id, "stuck") == ["after"]
     view = await asyncio.wait_for(serving, 30)
 

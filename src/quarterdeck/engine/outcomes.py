@@ -171,8 +171,12 @@ class OutcomeWriter:
     async def _write(self, group: list[_Queued]) -> list[Recorded]:
         now = utcnow()
         async with self.db.transaction(hot=True) as conn:
-            # Every statement of the group in one greenlet switch (see ``database.in_one_switch``).
-            written = await database.in_one_switch(conn, lambda c: self._statements(c, group, now))
+            # On PostgreSQL the group's hot statements await the driver directly (``compiled``: no greenlet);
+            # on SQLite they run at once on the connection (``in_one_switch`` calls the block directly).
+            if self.db.dialect == "postgresql":
+                written = await self._statements(conn, group, now)
+            else:
+                written = await database.in_one_switch(conn, lambda c: self._statements(c, group, now))
         for run_id in written.recheck:
             if await control.finish_after_commit(self.db, run_id):
                 written.final[run_id] = RunStatus.FAILED  # (any terminal status: only "the run ended" is reported)

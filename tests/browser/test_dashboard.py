@@ -123,6 +123,7 @@ def test_a_task_turns_green_live_and_a_running_task_is_cancelled(admin: Page, tm
     node(admin, "after").click()  # waiting for the run, not for a worker
     expect(admin.locator("#paused-note")).to_contain_text("it is paused")
     expect(admin.locator("#task-panel")).to_contain_text("Estimate1 min 30 s")
+    expect(node(admin, "after").locator("title")).to_contain_text("estimate 1 min 30 s")
     (signals / "release").touch()
     expect(node(admin, "gate")).to_have_attribute("data-status", "succeeded")
     expect(node(admin, "after")).not_to_have_attribute("data-status", "running")

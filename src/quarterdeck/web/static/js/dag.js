@@ -3,7 +3,7 @@
 // the view with titles that stay readable at any zoom, pan and zoom, the critical path highlighted, and
 // running tasks with a spinner and their elapsed time.
 
-import { h, s } from "./dom.js";
+import { duration, h, s } from "./dom.js";
 
 export const NODE_W = 188;
 export const NODE_H = 44;
@@ -271,7 +271,7 @@ export class Dag {
           "aria-label": `${t.title || t.id} (${t.status})`,
           dataset: { task: t.id, status: t.status },
         },
-        s("title", {}, `${t.title || t.id}\n${t.id} · ${t.status}`),
+        s("title", {}, `${t.title || t.id}\n${t.id} · ${t.status}${t.estimate_s == null ? "" : ` · estimate ${duration(t.estimate_s)}`}`),
         s("rect", { class: "box", width: NODE_W, height: NODE_H }),
         s("rect", { class: "bar", width: 6, height: NODE_H, rx: 2 }),
         s("text", { class: "label", x: 14, y: 18 }, t.title || t.id),

@@ -256,6 +256,48 @@ async def test_a_rejected_merge_fails_its_task_and_the_run_ends_as_a_task_failed
     assert ran == [("run.waiting", "merge"), ("run.resumed", "merge"), ("run.finished", "failed")]
 
 
+async def test_a_new_merge_approval_of_a_task_supersedes_its_earlier_attempts_pending_one(
+    app: Quarterdeck, repo: Path
+) -> None:
+    """A task done again (cancelled while its landing waited, then re-queued) leaves no approval nobody can use."""
+    with AnthropicServer(Script(then=Reply.text(ACCEPT))) as reviewer:
+        config = merge_crew(repo, reviewer.url)
+        started = await start(app, repo, config, approve=False)
+        run_id = started.run.id
+        async with app.db.transaction() as conn:  # what an earlier attempt of `write` left waiting
+            earlier = await gates.request(
+                conn,
+                org_id="default",
+                kind="merge",
+                payload={"commit": "0" * 40, "title": "Write out.txt"},
+                requested_by="reviewer",
+                run_id=run_id,
+                task_id="write",
+            )
+        running = asyncio.ensure_future(app.run_until_done(run_id, worker=app.worker(slots=1), tick_s=0.02))
+        deadline = time.monotonic() + 30
+        while True:
+            waiting = await gates.pending(app.db, org_id="default", run_id=run_id)
+            if [a.id for a in waiting] not in ([earlier.id], []):
+                break
+            assert time.monotonic() < deadline, "no new merge approval was requested"
+            assert not running.done(), running.result()
+            await asyncio.sleep(0.02)
+        (current,) = waiting
+        assert current.id != earlier.id
+        assert current.payload["commit"] != "0" * 40
+        (superseded,) = [a for a in await app.approvals(run_id) if a.id == earlier.id]
+        assert (superseded.status, superseded.decided_by) == ("rejected", "quarterdeck")
+        assert superseded.reason == f"superseded by {current.id}: the task's work was done again"
+        view = await app.view(run_id)
+        assert (view.run.status, view.run.waiting_for) == (RunStatus.WAITING, "merge")
+        await app.decide(current.id, approve=True, by="ada")
+        view = await asyncio.wait_for(running, 60)
+    assert view.run.status is RunStatus.SUCCEEDED
+    moves = [(e.type, e.payload.get("for")) for e in await app.events(run_id) if e.type.startswith("run.")]
+    assert moves == [("run.created", None), ("run.waiting", "merge"), ("run.resumed", "merge"), ("run.finished", None)]
+
+
 async def test_a_merge_wait_gives_way_to_a_pause_and_comes_back_after_it(app: Quarterdeck, repo: Path) -> None:
     with AnthropicServer(Script(then=Reply.text(ACCEPT))) as reviewer:
         config = merge_crew(repo, reviewer.url)

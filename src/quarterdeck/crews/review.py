@@ -265,6 +265,7 @@ async def _await_merge_approval(attempt: Reviewable, crew: CrewConfig, commit: s
     async with attempt.db.transaction() as conn:
         existing = await crew_store.read_approvals(conn, run_id=attempt.run.id, task_id=task.id, kind="merge")
         current = next((a for a in reversed(existing) if a.payload.get("commit") == commit), None)
+        stale: list[crew_store.ApprovalRecord] = []
         if current is None:
             current = await gates.request(
                 conn,
@@ -275,9 +276,16 @@ async def _await_merge_approval(attempt: Reviewable, crew: CrewConfig, commit: s
                 run_id=attempt.run.id,
                 task_id=task.id,
             )
+            # an earlier attempt's work of this task (cancelled, re-queued, done again) will never land
+            stale = [a for a in existing if a.status == "pending"]
         if current.status == "pending":
             await event_store.create_events(
                 conn, await control.follow_merge_wait(conn, attempt.run.id, task_id=task.id)
+            )
+        for old in stale:  # after the new one waits, so the run's merge wait does not flicker
+            reason = f"superseded by {current.id}: the task's work was done again"
+            await gates.decide_in(
+                conn, org_id=old.org_id, approval_id=old.id, approve=False, by="quarterdeck", reason=reason
             )
     deadline = asyncio.get_running_loop().time() + crew.merge_approval_timeout_s
     with tracing.span("quarterdeck.approval", {"quarterdeck.approval.kind": "merge"}) as span:

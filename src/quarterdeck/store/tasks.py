@@ -460,14 +460,9 @@ async def complete_task(conn: AsyncConnection, claim: Claim, *, commit_sha: str 
     return sorted(task_id for task_id, status in rows if status == TaskStatus.READY)
 
 
-@functools.cache
-def _succeed_tasks(count: int, with_attempts: bool) -> compiled.Compiled:
-    """Mark ``count`` tasks succeeded in one statement, each fenced by its own lease token; returns the pks
-    that still held their lease, each with its attempt id. Built once per count (a group holds at most a
-    worker's slots).
-
-    ``with_attempts`` (PostgreSQL: a data-modifying CTE) closes their attempts in the same statement, one
-    round trip instead of two; SQLite runs ``_SUCCEED_ATTEMPT`` after it."""
+def _done_values(count: int) -> sa.CTE:
+    """The group's tasks as a ``done`` CTE of (pk, lease token, commit), from the parameters ``fence_pk_0``,
+    ``fence_token_0``, ``done_commit_0`` …"""
     rows = [
         (
             _b(f"fence_pk_{i}", tasks.c.pk),
@@ -476,7 +471,7 @@ def _succeed_tasks(count: int, with_attempts: bool) -> compiled.Compiled:
         )
         for i in range(count)
     ]
-    done = (
+    return (
         sa.values(
             sa.column("pk", tasks.c.pk.type),
             sa.column("token", tasks.c.lease_token.type),
@@ -486,67 +481,11 @@ def _succeed_tasks(count: int, with_attempts: bool) -> compiled.Compiled:
         .data(rows)
         .cte("done")  # a CTE: SQLite takes no column names on a subquery in FROM
     )
-    succeed = (
-        tasks.update()
-        .where(
-            tasks.c.pk == done.c.pk,
-            tasks.c.lease_token == done.c.token,
-            _may_become(TaskStatus.SUCCEEDED),
-        )
-        .values(
-            status=TaskStatus.SUCCEEDED,
-            lease_token=None,
-            lease_expires_at=None,
-            worker_id=None,
-            commit_sha=done.c.sha,
-            finished_at=_b("done_at", tasks.c.finished_at),
-        )
-    )
-    if not with_attempts:
-        return compiled.Compiled(succeed.returning(tasks.c.pk, tasks.c.attempt_id))
-    succeeded = succeed.returning(tasks.c.pk, tasks.c.attempt_id, tasks.c.commit_sha).cte("succeeded")
-    closed = (
-        attempts.update()
-        .where(attempts.c.id == succeeded.c.attempt_id)
-        .values(
-            status=AttemptStatus.SUCCEEDED,
-            finished_at=_b("done_at", attempts.c.finished_at),
-            error=None,
-            commit_sha=succeeded.c.commit_sha,
-        )
-    )
-    return compiled.Compiled(sa.select(succeeded.c.pk, succeeded.c.attempt_id).add_cte(closed.cte("closed")))
 
 
-@functools.cache
-def _succeed_and_release(count: int) -> compiled.Compiled:
-    """PostgreSQL: ``_succeed_tasks(count, True)`` and ``_release_dependants_of`` in one statement (data-modifying
-    CTEs), one round trip instead of two. Its rows: ``("done", pk, attempt_id, None)`` for each task that held
-    its lease, ``("ready", None, run_id, task_id)`` for each dependant that became ready.
-
-    Every sub-statement sees the same snapshot, so the release counts the dependencies finished by this
-    statement from ``succeeded``'s RETURNING (the tasks that held their lease), as the separate statement
-    counted those of the held claims; the tasks being succeeded are left out of the release, so no row is
-    changed twice in the statement (PostgreSQL would keep one of the two changes)."""
-    rows = [
-        (
-            _b(f"fence_pk_{i}", tasks.c.pk),
-            _b(f"fence_token_{i}", tasks.c.lease_token),
-            _b(f"done_commit_{i}", tasks.c.commit_sha),
-        )
-        for i in range(count)
-    ]
-    done = (
-        sa.values(
-            sa.column("pk", tasks.c.pk.type),
-            sa.column("token", tasks.c.lease_token.type),
-            sa.column("sha", tasks.c.commit_sha.type),
-            name="done",
-        )
-        .data(rows)
-        .cte("done")
-    )
-    succeeded = (
+def _succeed(done: sa.CTE) -> sa.Update:
+    """Mark ``done``'s tasks succeeded, each fenced by its own lease token."""
+    return (
         tasks.update()
         .where(tasks.c.pk == done.c.pk, tasks.c.lease_token == done.c.token, _may_become(TaskStatus.SUCCEEDED))
         .values(
@@ -557,10 +496,12 @@ def _succeed_and_release(count: int) -> compiled.Compiled:
             commit_sha=done.c.sha,
             finished_at=_b("done_at", tasks.c.finished_at),
         )
-        .returning(tasks.c.pk, tasks.c.attempt_id, tasks.c.commit_sha)
-        .cte("succeeded")
     )
-    closed = (
+
+
+def _close_attempts(succeeded: sa.CTE) -> sa.Update:
+    """Close the attempts of ``succeeded`` (a CTE returning ``attempt_id`` and ``commit_sha``) as succeeded."""
+    return (
         attempts.update()
         .where(attempts.c.id == succeeded.c.attempt_id)
         .values(
@@ -569,19 +510,21 @@ def _succeed_and_release(count: int) -> compiled.Compiled:
             error=None,
             commit_sha=succeeded.c.commit_sha,
         )
-        .cte("closed")
     )
-    finished = sa.select(succeeded.c.pk)
+
+
+def _release(finished: Any, *where: sa.ColumnElement[bool]) -> sa.Update:
+    """Each dependant of ``finished`` (task pks: a list of parameters or a select) loses as many pending
+    dependencies as ``finished`` holds of them, and becomes ready at none; returns (run_id, id, status)."""
     done_deps = (
         sa.select(sa.func.count())
         .where(dependencies.c.task_pk == tasks.c.pk, dependencies.c.depends_on_pk.in_(finished))
         .scalar_subquery()
     )
-    released = (
+    return (
         tasks.update()
         .where(
-            tasks.c.pk.in_(sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk.in_(finished))),
-            tasks.c.pk.not_in(sa.select(done.c.pk)),
+            tasks.c.pk.in_(sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk.in_(finished))), *where
         )
         .values(
             pending_deps=tasks.c.pending_deps - done_deps,
@@ -594,8 +537,39 @@ def _succeed_and_release(count: int) -> compiled.Compiled:
             ),
         )
         .returning(tasks.c.run_id, tasks.c.id, tasks.c.status)
-        .cte("released")
     )
+
+
+@functools.cache
+def _succeed_tasks(count: int, with_attempts: bool) -> compiled.Compiled:
+    """Mark ``count`` tasks succeeded in one statement, each fenced by its own lease token; returns the pks
+    that still held their lease, each with its attempt id. Built once per count (a group holds at most a
+    worker's slots).
+
+    ``with_attempts`` (PostgreSQL: a data-modifying CTE) closes their attempts in the same statement, one
+    round trip instead of two; SQLite runs ``_SUCCEED_ATTEMPT`` after it."""
+    succeed = _succeed(_done_values(count))
+    if not with_attempts:
+        return compiled.Compiled(succeed.returning(tasks.c.pk, tasks.c.attempt_id))
+    succeeded = succeed.returning(tasks.c.pk, tasks.c.attempt_id, tasks.c.commit_sha).cte("succeeded")
+    closed = _close_attempts(succeeded).cte("closed")
+    return compiled.Compiled(sa.select(succeeded.c.pk, succeeded.c.attempt_id).add_cte(closed))
+
+
+@functools.cache
+def _succeed_and_release(count: int) -> compiled.Compiled:
+    """PostgreSQL: ``_succeed_tasks(count, True)`` and ``_release_dependants_of`` in one statement (data-modifying
+    CTEs), one round trip instead of two. Its rows: ``("done", pk, attempt_id, None)`` for each task that held
+    its lease, ``("ready", None, run_id, task_id)`` for each dependant that became ready.
+
+    Every sub-statement sees the same snapshot, so the release counts the dependencies finished by this
+    statement from ``succeeded``'s RETURNING (the tasks that held their lease), as the separate statement
+    counted those of the held claims; the tasks being succeeded are left out of the release, so no row is
+    changed twice in the statement (PostgreSQL would keep one of the two changes)."""
+    done = _done_values(count)
+    succeeded = _succeed(done).returning(tasks.c.pk, tasks.c.attempt_id, tasks.c.commit_sha).cte("succeeded")
+    closed = _close_attempts(succeeded).cte("closed")
+    released = _release(sa.select(succeeded.c.pk), tasks.c.pk.not_in(sa.select(done.c.pk))).cte("released")
     no_text = sa.cast(sa.null(), sa.String)
     return compiled.Compiled(
         sa.union_all(
@@ -612,27 +586,7 @@ def _release_dependants_of(count: int) -> compiled.Compiled:
     """One statement for a group of ``count`` tasks (parameters ``done_pk_0`` …): each dependant loses as many
     pending dependencies as the group finished of them. Built once per count (an IN list of parameters
     cannot be compiled once)."""
-    done_pks = [_b(f"done_pk_{i}", tasks.c.pk) for i in range(count)]
-    done_deps = (
-        sa.select(sa.func.count())
-        .where(dependencies.c.task_pk == tasks.c.pk, dependencies.c.depends_on_pk.in_(done_pks))
-        .scalar_subquery()
-    )
-    return compiled.Compiled(
-        tasks.update()
-        .where(tasks.c.pk.in_(sa.select(dependencies.c.task_pk).where(dependencies.c.depends_on_pk.in_(done_pks))))
-        .values(
-            pending_deps=tasks.c.pending_deps - done_deps,
-            status=sa.case(
-                (
-                    sa.and_(tasks.c.pending_deps == done_deps, tasks.c.status == TaskStatus.PENDING),
-                    TaskStatus.READY.value,
-                ),
-                else_=tasks.c.status,
-            ),
-        )
-        .returning(tasks.c.run_id, tasks.c.id, tasks.c.status)
-    )
+    return compiled.Compiled(_release([_b(f"done_pk_{i}", tasks.c.pk) for i in range(count)]))
 
 
 async def complete_tasks(

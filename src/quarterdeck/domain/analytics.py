@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from quarterdeck.domain import durations
+
 __all__ = [
     "GROUPINGS",
     "PHASES",
@@ -269,14 +271,11 @@ class Report:
         }
 
 
-_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
-
-
 def _moment(text: str, now: datetime, what: str) -> datetime:
     text = text.strip()
     try:
-        if text[:-1].isdigit() and text[-1:] in _UNITS:
-            return now - timedelta(seconds=int(text[:-1]) * _UNITS[text[-1]])
+        if text[-1:].isalpha():  # an age: 7d, 12h, 4w
+            return now - timedelta(seconds=durations.seconds_in(text))
         moment = datetime.fromisoformat(text)
     except (ValueError, OverflowError):
         hint = "give a date (2026-12-01), a time (2026-12-01T09:00) or an age (7d, 12h, 4w)"

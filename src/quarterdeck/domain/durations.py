@@ -1,23 +1,23 @@
-"""Durations as people write them: a number of seconds, or ``90s``, ``20m``, ``1h30m``, ``1.5h``, ``2d``."""
+"""Durations as people write them: a number of seconds, or ``90s``, ``20m``, ``1h30m``, ``1.5h``, ``2d``, ``4w``."""
 
 from __future__ import annotations
 
 import math
 import re
 
-__all__ = ["LONGEST_S", "describe", "parse_seconds"]
+__all__ = ["LONGEST_S", "describe", "parse_seconds", "seconds_in"]
 
 #: the longest duration accepted (30 days): a longer one is a typo (``90h`` for ``90m``), not a plan
 LONGEST_S = 30 * 86400.0
 
-_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_UNITS = {"w": 7 * 86400.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 #: one ``<number><unit>`` part; a duration is one or more, units from the largest down, each at most once
-_PART = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([dhms])")
+_PART = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([wdhms])")
 _HINT = "a number of seconds or a duration such as 90s, 20m or 1h30m"
 
 
 def parse_seconds(value: object) -> float:
-    """Seconds from a number, a numeric string, or parts with units ``d``, ``h``, ``m``, ``s`` (largest first).
+    """Seconds from a number, a numeric string, or parts with units ``w``, ``d``, ``h``, ``m``, ``s`` (largest first).
 
     Raises:
         ValueError: with what is accepted (the caller prefixes the field's name), for anything else, a negative
@@ -47,6 +47,15 @@ def _from_text(text: str) -> float:
         return float(stripped) if stripped and stripped[-1].isdigit() else _with_units(stripped)
     except ValueError:
         raise ValueError(f"must be {_HINT}, not {text!r}") from None
+
+
+def seconds_in(text: str) -> float:
+    """Seconds of a duration written with units (``7d``, ``12h``, ``1h30m``), with no upper limit.
+
+    Raises:
+        ValueError: anything else.
+    """
+    return _with_units(text.strip())
 
 
 def _with_units(text: str) -> float:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from quarterdeck.domain import durations
+from quarterdeck.domain.analytics import parse_window
 
 
 @pytest.mark.parametrize(
@@ -57,3 +60,17 @@ def test_anything_else_is_refused_saying_what_is_accepted(written: object, messa
 def test_a_duration_is_described_as_it_is_written_and_reads_back(seconds: float, shown: str) -> None:
     assert durations.describe(seconds) == shown
     assert durations.parse_seconds(shown) == seconds
+
+
+def test_an_age_has_no_upper_limit_and_may_count_weeks() -> None:
+    assert durations.seconds_in("4w") == 4 * 7 * 86400
+    assert durations.seconds_in(" 52w ") == 52 * 7 * 86400
+    with pytest.raises(ValueError, match="7x"):
+        durations.seconds_in("7x")
+
+
+def test_the_analytics_window_reads_ages_with_the_same_units() -> None:
+    now = datetime(2026, 12, 8, tzinfo=UTC)
+    assert parse_window("4w", "12h", now) == (now - timedelta(weeks=4), now - timedelta(hours=12))
+    with pytest.raises(ValueError, match=r"since '7x': give a date .* or an age \(7d, 12h, 4w\)"):
+        parse_window("7x", None, now)

@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,7 +23,7 @@ from quarterdeck.runtimes import process
 from quarterdeck.runtimes.agent_events import AgentEvent, sink_event
 from quarterdeck.runtimes.base import EventSink, RunResult, TaskContext, TokenUsage
 
-__all__ = ["AgentArea", "LineParser", "Outcome", "Spend", "copy_login", "report_usage", "run_agent"]
+__all__ = ["AgentArea", "LineParser", "Outcome", "Spend", "copy_login", "json_records", "report_usage", "run_agent"]
 
 _LEDGER = "sessions.json"
 
@@ -148,6 +148,20 @@ class Outcome:
     returncode: int
     timed_out: bool = False
     stopped: str | None = None
+
+
+def json_records(path: Path) -> Iterator[Any]:
+    """The records of a CLI's own JSON-lines file (a session it wrote); an unreadable file or a line that is not
+    JSON (one being written) is skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return
+    for line in lines:
+        try:
+            yield json.loads(line)
+        except ValueError:
+            continue
 
 
 async def run_agent(

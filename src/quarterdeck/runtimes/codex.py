@@ -18,7 +18,7 @@ from quarterdeck.errors import RuntimeFailure
 from quarterdeck.llm import pricing
 from quarterdeck.runtimes import cli_tools, process
 from quarterdeck.runtimes.agent_events import CodexExecParser
-from quarterdeck.runtimes.agent_session import AgentArea, Spend, copy_login, report_usage, run_agent
+from quarterdeck.runtimes.agent_session import AgentArea, Spend, copy_login, json_records, report_usage, run_agent
 from quarterdeck.runtimes.base import EventSink, RunResult, RuntimeOptions, TaskContext, TokenUsage
 
 __all__ = [
@@ -170,15 +170,7 @@ def _rollout(home: Path, thread_id: str | None) -> tuple[TokenUsage | None, str 
     tokens: TokenUsage | None = None
     model: str | None = None
     for path in (home / "sessions").glob(f"*/*/*/rollout-*{thread_id}.jsonl"):
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
+        for record in json_records(path):
             payload = record.get("payload") if isinstance(record, dict) else None
             if not isinstance(payload, dict):
                 continue

@@ -15,7 +15,7 @@ from pydantic import Field
 from quarterdeck.llm import pricing
 from quarterdeck.runtimes import cli_tools
 from quarterdeck.runtimes.agent_events import GeminiStreamParser
-from quarterdeck.runtimes.agent_session import AgentArea, Spend, copy_login, report_usage, run_agent
+from quarterdeck.runtimes.agent_session import AgentArea, Spend, copy_login, json_records, report_usage, run_agent
 from quarterdeck.runtimes.base import EventSink, RunResult, RuntimeOptions, TaskContext, TokenUsage
 
 __all__ = ["EXIT_CODES", "GeminiOptions", "GeminiRuntime"]
@@ -94,15 +94,7 @@ def _served(home: Path, session_id: str | None) -> tuple[TokenUsage, str | None,
         return TokenUsage(), None, 0
     messages: dict[str, Mapping[str, object]] = {}
     for chat in _chats(home, session_id):
-        try:
-            lines = chat.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
+        for record in json_records(chat):
             if isinstance(record, dict) and record.get("type") == "gemini" and isinstance(record.get("id"), str):
                 messages[record["id"]] = record  # a message is written again as it completes: the last counts
     total, model = TokenUsage(), None

@@ -205,13 +205,18 @@ def _dependants(plan: Plan) -> tuple[list[str], dict[str, list[str]]]:
     return list(reversed(_topo_order(graph))), dependants
 
 
+def _longest_chains(plan: Plan, own: Mapping[str, int]) -> dict[str, int]:
+    """For each task, the most ``own`` weight along a chain starting at it (itself included)."""
+    order, dependants = _dependants(plan)
+    total: dict[str, int] = {}
+    for node in order:
+        total[node] = own[node] + max((total[c] for c in dependants[node]), default=0)
+    return total
+
+
 def path_lengths(plan: Plan) -> dict[str, int]:
     """For each task, the number of tasks on the longest chain starting at it (itself included)."""
-    order, dependants = _dependants(plan)
-    length: dict[str, int] = {}
-    for node in order:
-        length[node] = 1 + max((length[c] for c in dependants[node]), default=0)
-    return length
+    return _longest_chains(plan, {t.id: 1 for t in plan.tasks})
 
 
 def path_estimates_ms(plan: Plan) -> dict[str, int]:
@@ -223,11 +228,7 @@ def path_estimates_ms(plan: Plan) -> dict[str, int]:
         return {t.id: 0 for t in plan.tasks}
     median = statistics.median(given)
     own = {t.id: round(1000 * (median if t.estimate_s is None else t.estimate_s)) for t in plan.tasks}
-    order, dependants = _dependants(plan)
-    total: dict[str, int] = {}
-    for node in order:
-        total[node] = own[node] + max((total[c] for c in dependants[node]), default=0)
-    return total
+    return _longest_chains(plan, own)
 
 
 def critical_path(plan: Plan) -> list[str]:
@@ -236,10 +237,7 @@ def critical_path(plan: Plan) -> list[str]:
         return []
     lengths, estimates = path_lengths(plan), path_estimates_ms(plan)
     length = {t.id: (estimates[t.id], lengths[t.id]) for t in plan.tasks}
-    dependants: dict[str, list[str]] = {t.id: [] for t in plan.tasks}
-    for task in plan.tasks:
-        for dep in task.depends_on:
-            dependants[dep].append(task.id)
+    _, dependants = _dependants(plan)
     node = max((t.id for t in plan.tasks if not t.depends_on), key=lambda n: length[n])
     path = [node]
     while dependants[node]:
